@@ -1,0 +1,20 @@
+"""An HTTP/1.1 server for trio, built on h11: concurrent pipelining, cancel-scope timeouts and
+lingering close, ported from Twisted web2's HTTPChannel."""
+
+from ._channel import Handler, HTTPChannel
+from ._config import Settings
+from ._errors import ProtocolError
+from ._headers import Headers
+from ._request import Request, RequestBody
+from ._response import Response
+
+__all__ = [
+    "HTTPChannel",
+    "Handler",
+    "Headers",
+    "ProtocolError",
+    "Request",
+    "RequestBody",
+    "Response",
+    "Settings",
+]

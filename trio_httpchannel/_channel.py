@@ -1,0 +1,501 @@
+"""HTTPChannel: one HTTP/1.1 connection as a nursery of a reader, a writer and handler tasks.
+
+The only module that does I/O for a connection. The reader parses requests and starts a handler
+task for each, at most ``max_pipeline`` at once; the writer sends their responses strictly in
+request order. Every timer is a cancel scope. See ``docs/design.md`` for the task diagram.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterable, Awaitable, Callable
+
+import trio
+
+from ._config import Settings
+from ._errors import ProtocolError
+from ._headers import Headers
+from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestHead, RequestParser
+from ._request import Address, Request, RequestBody
+from ._response import LAST_CHUNK, Framing, Response, ResponseHead, chunk, error_response, serialize_head
+
+__all__ = ["HTTPChannel", "Handler"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+ResponseHook = Callable[["Request | None", int, int, float], None]
+
+logger = logging.getLogger("trio_httpchannel")
+
+_RECEIVE_SIZE = 65536
+_COALESCE_LIMIT = 16384
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class HTTPChannel:
+    """Serves HTTP/1.1 on any ``trio.abc.Stream``: ``await channel(stream)`` runs one connection
+    until it ends, so ``trio.serve_tcp(HTTPChannel(handler), port)`` is a server.
+
+    ``handler`` is called once per request and returns the :class:`Response`. The keywords are
+    the fields of :class:`Settings`, each documented there. Nothing a client does makes the call
+    raise: protocol errors are answered and logged at debug level, handler errors answered with
+    500 and logged once.
+
+    ``on_response``, when given, is called after each response is sent with the request
+    (``None`` for a request refused before it could be parsed), the status, the bytes sent
+    (head and body) and the seconds from the request's head to the response's end: an access log.
+    """
+
+    def __init__(self, handler: Handler, *, on_response: ResponseHook | None = None, **settings: object) -> None:
+        if not callable(handler):
+            raise TypeError(f"handler must be an async callable taking a Request, got {handler!r}")
+        self.handler = handler
+        self.on_response = on_response
+        self.settings = Settings(**settings)  # type: ignore[arg-type]
+        self._connections: set[_Connection] = set()
+        self._shutting_down = False
+
+    async def __call__(self, stream: trio.abc.Stream) -> None:
+        connection = _Connection(self, stream)
+        self._connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self._connections.discard(connection)
+
+    def shutdown(self) -> None:
+        """Stop taking new requests: idle connections close now, busy ones after their last
+        in-flight response (which carries ``Connection: close``)."""
+        self._shutting_down = True
+        for connection in list(self._connections):
+            connection.stop_reading()
+
+    @property
+    def connection_count(self) -> int:
+        """Connections being served now."""
+        return len(self._connections)
+
+
+class _Exchange:
+    """One request and its response, on their way through the connection."""
+
+    __slots__ = (
+        "head",
+        "request",
+        "body_send",
+        "response",
+        "ready",
+        "done",
+        "continue_wanted",
+        "continue_sent",
+        "body_complete",
+        "body_failed",
+        "started",
+        "status",
+    )
+
+    def __init__(self, head: RequestHead | None) -> None:
+        self.head = head
+        self.request: Request | None = None
+        self.body_send: trio.MemorySendChannel[bytes] | None = None
+        self.response: Response | None = None
+        self.ready = trio.Event()
+        self.done = trio.Event()
+        self.continue_wanted = False
+        self.continue_sent = False
+        self.body_complete = head is None or not head.has_body
+        self.body_failed = False
+        self.started = trio.current_time()
+        self.status = 0
+
+    def set_response(self, response: Response) -> None:
+        self.response = response
+        self.ready.set()
+
+    def want_continue(self) -> None:
+        if self.head is not None and self.head.expects_continue and not self.continue_wanted:
+            self.continue_wanted = True
+            self.ready.set()
+
+
+class _Connection:
+    def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
+        self._channel = channel
+        self._handler = channel.handler
+        self._settings = channel.settings
+        self._stream = stream
+        self._parser = RequestParser(self._settings)
+        self._slots = trio.Semaphore(self._settings.max_pipeline)
+        self._queue_send, self._queue_receive = trio.open_memory_channel[_Exchange](self._settings.max_pipeline)
+        self._nursery: trio.Nursery | None = None
+        self._read_scope: trio.CancelScope | None = None
+        self._idle_wait = False
+        self._in_flight = 0
+        self._last: _Exchange | None = None
+        self._barrier = False
+        self._stopping = False
+        self._reader_done = False
+        self._eof = False
+        self._aborted = False
+        self._sent = 0
+        self._scheme, self._client, self._server = _addresses(stream)
+
+    async def run(self) -> None:
+        linger = False
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self._channel._shutting_down:
+                    self._stopping = True
+                nursery.start_soon(self._read_requests)
+                linger = await self._write_responses()
+                nursery.cancel_scope.cancel()
+            if linger and not self._aborted and not self._eof:
+                await self._linger()
+        except Exception:
+            logger.exception("internal error while serving %s; the connection is closed", self._peer())
+        finally:
+            await trio.aclose_forcefully(self._stream)
+
+    def stop_reading(self) -> None:
+        """Take no new request; close at once if idle (graceful shutdown)."""
+        self._stopping = True
+        if self._read_scope is not None and not self._parser.has_partial_request:
+            self._read_scope.cancel()
+
+    def _abort(self, reason: str) -> None:
+        logger.debug("aborting the connection of %s: %s", self._peer(), reason)
+        self._aborted = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    # The reader task ---------------------------------------------------------------------------
+
+    async def _read_requests(self) -> None:
+        with self._queue_send:
+            try:
+                await self._read_loop()
+            except ProtocolError as error:
+                await self._refuse(error)
+            except _ClientGone as gone:
+                self._abort(str(gone))
+            finally:
+                self._reader_done = True
+
+    async def _read_loop(self) -> None:
+        while not self._stopping:
+            head = await self._next_head()
+            if head is None:
+                return
+            exchange = await self._dispatch(head)
+            await self._feed_body(exchange)
+            if not head.keep_alive or exchange.body_failed:
+                return
+
+    async def _next_head(self) -> RequestHead | None:
+        parser = self._parser
+        started: float | None = None
+        while True:
+            event = parser.next_event()
+            if isinstance(event, RequestHead):
+                return event
+            if event is CLOSED:
+                return None
+            if started is None and parser.has_partial_request:
+                started = trio.current_time()
+            if started is not None:
+                deadline = started + self._settings.header_timeout
+            elif self._in_flight:
+                deadline = math.inf
+            else:
+                deadline = trio.current_time() + self._settings.timeout
+            self._idle_wait = started is None
+            if not await self._receive(deadline):
+                if started is None:
+                    return None
+                raise ProtocolError(408, "the request head did not arrive within header_timeout")
+            if self._stopping and not parser.has_partial_request:
+                return None
+
+    async def _receive(self, deadline: float) -> bool:
+        """Read once into the parser; False when ``deadline`` passed or reading was stopped."""
+        with trio.CancelScope(deadline=deadline) as scope:
+            self._read_scope = scope
+            try:
+                data = await self._stream.receive_some(_RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                raise _ClientGone(f"reading failed: {error!r}") from None
+            finally:
+                self._read_scope = None
+                self._idle_wait = False
+        if scope.cancelled_caught:
+            return False
+        if not data:
+            self._eof = True
+        self._parser.receive_data(data)
+        return True
+
+    async def _dispatch(self, head: RequestHead) -> _Exchange:
+        if (not head.safe or self._barrier) and self._last is not None:
+            await self._last.done.wait()
+        await self._slots.acquire()
+        exchange = _Exchange(head)
+        body: RequestBody
+        if head.has_body:
+            send, receive = trio.open_memory_channel[bytes](0)
+            exchange.body_send = send
+            body = RequestBody(receive, exchange.want_continue)
+        else:
+            body = RequestBody(None)
+        exchange.request = Request(
+            head.method,
+            head.target,
+            head.http_version,
+            Headers(head.headers),
+            body,
+            scheme=self._scheme,
+            client=self._client,
+            server=self._server,
+        )
+        self._barrier = not head.safe or head.http_version == "1.0"
+        self._enqueue(exchange)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._respond, exchange)
+        return exchange
+
+    def _enqueue(self, exchange: _Exchange) -> None:
+        self._in_flight += 1
+        self._last = exchange
+        self._queue_send.send_nowait(exchange)
+
+    async def _feed_body(self, exchange: _Exchange) -> None:
+        send = exchange.body_send
+        if send is None:
+            self._expect_end()
+            return
+        with send:
+            if exchange.head is not None and exchange.head.expects_continue:
+                await exchange.ready.wait()
+            try:
+                await self._pump_body(exchange, send)
+                self._parser.start_next_request()
+            except ProtocolError as error:
+                exchange.body_failed = True
+                assert exchange.request is not None
+                exchange.request.body._fail(error)
+                logger.debug("bad request body from %s: %s", self._peer(), error.message)
+
+    async def _pump_body(self, exchange: _Exchange, send: trio.MemorySendChannel[bytes]) -> None:
+        parser = self._parser
+        discarding = False
+        while True:
+            event = parser.next_event()
+            if event is END:
+                exchange.body_complete = True
+                return
+            if event is ABORTED:
+                raise _ClientGone("the client closed its side in the middle of a request body")
+            if event is NEED_DATA:
+                if not await self._receive(trio.current_time() + self._settings.body_timeout):
+                    raise ProtocolError(408, "the request body stalled for longer than body_timeout")
+                continue
+            assert isinstance(event, bytes)
+            if not discarding:
+                try:
+                    await send.send(event)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    discarding = True
+
+    def _expect_end(self) -> None:
+        event = self._parser.next_event()
+        assert event is END
+        self._parser.start_next_request()
+
+    async def _refuse(self, error: ProtocolError) -> None:
+        logger.debug("refusing a request from %s: %s %s", self._peer(), error.status, error.message)
+        await self._slots.acquire()
+        exchange = _Exchange(None)
+        exchange.set_response(error_response(error.status, error.message))
+        self._in_flight += 1
+        self._last = exchange
+        await self._queue_send.send(exchange)
+
+    # Handler tasks -----------------------------------------------------------------------------
+
+    async def _respond(self, exchange: _Exchange) -> None:
+        assert exchange.request is not None
+        try:
+            response = await self._handler(exchange.request)
+            if not isinstance(response, Response):
+                raise TypeError(f"the handler returned {response!r}, not a Response")
+        except ProtocolError as error:
+            response = error_response(error.status, error.message)
+        except Exception:
+            logger.exception("the handler failed on %r from %s", exchange.request, self._peer())
+            response = error_response(500, "the server failed to produce a response")
+        exchange.set_response(response)
+
+    # The writer (runs in the connection's own task) --------------------------------------------
+
+    async def _write_responses(self) -> bool:
+        """Send every response in request order; True when the connection should linger-close."""
+        hook = self._channel.on_response
+        async for exchange in self._queue_receive:
+            sent_before = self._sent
+            keep_alive = await self._answer(exchange)
+            self._finish(exchange)
+            if hook is not None:
+                hook(exchange.request, exchange.status, self._sent - sent_before, trio.current_time() - exchange.started)
+            if not keep_alive:
+                return True
+            if self._in_flight == 0:
+                self._arm_idle_timer()
+        return False
+
+    async def _answer(self, exchange: _Exchange) -> bool:
+        while exchange.response is None:
+            await exchange.ready.wait()
+            if exchange.continue_wanted and not exchange.continue_sent and exchange.response is None:
+                exchange.continue_sent = True
+                await self._send(_CONTINUE)
+                exchange.ready = trio.Event()
+        return await self._send_response(exchange, exchange.response)
+
+    def _finish(self, exchange: _Exchange) -> None:
+        self._in_flight -= 1
+        self._slots.release()
+        if exchange.request is not None:
+            exchange.request.body._abandon()
+        exchange.done.set()
+
+    def _arm_idle_timer(self) -> None:
+        if self._read_scope is not None and self._idle_wait:
+            self._read_scope.deadline = trio.current_time() + self._settings.timeout
+
+    async def _send_response(self, exchange: _Exchange, response: Response) -> bool:
+        head = exchange.head
+        method = head.method if head is not None else "GET"
+        version = head.http_version if head is not None else "1.1"
+        try:
+            serialized = serialize_head(
+                response, method=method, http_version=version, keep_alive=self._may_persist(exchange)
+            )
+        except ValueError as error:
+            logger.error("the handler's response to %r cannot be sent: %s", exchange.request, error)
+            response = error_response(500, "the server produced an invalid response")
+            serialized = serialize_head(response, method=method, http_version=version, keep_alive=False)
+        exchange.status = response.status
+        body = response.body
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            await self._send_whole(serialized, bytes(body))
+        else:
+            await self._send_stream(serialized, body)
+        return serialized.keep_alive
+
+    def _may_persist(self, exchange: _Exchange) -> bool:
+        head = exchange.head
+        if head is None or not head.keep_alive or exchange.body_failed:
+            return False
+        if (self._stopping or self._reader_done) and self._in_flight == 1:
+            return False
+        if exchange.body_complete:
+            return True
+        if head.expects_continue and not exchange.continue_sent:
+            return False
+        remaining = self._parser.body_remaining
+        return remaining is not None and remaining <= self._settings.max_discard
+
+    async def _send_whole(self, head: ResponseHead, body: bytes) -> None:
+        if head.framing is Framing.NONE or not body:
+            await self._send(head.data)
+        elif len(body) <= _COALESCE_LIMIT:
+            await self._send(head.data + body)
+        else:
+            await self._send(head.data)
+            await self._send(body)
+
+    async def _send_stream(self, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
+        await self._send(head.data)
+        if head.framing is Framing.NONE:
+            await _close_iterable(body)
+            return
+        sent = 0
+        try:
+            async for data in body:
+                if not data:
+                    continue
+                sent += len(data)
+                if head.length is not None and sent > head.length:
+                    raise ValueError(f"the response body is longer than its Content-Length {head.length}")
+                await self._send(chunk(data) if head.framing is Framing.CHUNKED else data)
+        except Exception:
+            logger.exception("the response body stream failed; aborting the connection of %s", self._peer())
+            self._abort("response body stream failed")
+            await trio.lowlevel.checkpoint()
+        if head.length is not None and sent < head.length:
+            logger.error("the response body ended %d bytes short of its Content-Length", head.length - sent)
+            self._abort("response body shorter than its Content-Length")
+            await trio.lowlevel.checkpoint()
+        if head.framing is Framing.CHUNKED:
+            await self._send(LAST_CHUNK)
+
+    async def _send(self, data: bytes) -> None:
+        self._sent += len(data)
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            self._abort(f"writing failed: {error!r}")
+            await trio.lowlevel.checkpoint()
+
+    async def _linger(self) -> None:
+        """Half-close, then read and discard until the client closes or linger_timeout passes,
+        so that unread request bytes cannot make the kernel reset away our last response."""
+        stream = self._stream
+        with trio.move_on_after(self._settings.linger_timeout):
+            try:
+                if isinstance(stream, trio.abc.HalfCloseableStream):
+                    await stream.send_eof()
+                while await stream.receive_some(_RECEIVE_SIZE):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+                pass
+
+    def _peer(self) -> str:
+        return str(self._client) if self._client is not None else "an unknown peer"
+
+
+class _ClientGone(Exception):
+    """The client vanished; nothing more can be said to it."""
+
+
+async def _close_iterable(body: AsyncIterable[bytes]) -> None:
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
+    """The scheme and the socket's two addresses, found under any stream wrappers."""
+    scheme = "http"
+    while True:
+        if isinstance(stream, trio.SSLStream):
+            scheme = "https"
+        inner = getattr(stream, "transport_stream", None)
+        if inner is None:
+            break
+        stream = inner
+    sock = getattr(stream, "socket", None)
+    if sock is None:
+        return scheme, None, None
+    try:
+        return scheme, _address(sock.getpeername()), _address(sock.getsockname())
+    except OSError:
+        return scheme, None, None
+
+
+def _address(raw: object) -> Address:
+    if isinstance(raw, tuple):
+        return raw[:2]
+    if isinstance(raw, (str, bytes)):
+        return raw.decode() if isinstance(raw, bytes) else raw
+    return None

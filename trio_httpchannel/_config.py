@@ -1,0 +1,89 @@
+"""The settings of a channel: every limit and timeout, named, documented and validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["Settings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Limits and timeouts of :class:`~trio_httpchannel.HTTPChannel`.
+
+    Every field is also a keyword argument of ``HTTPChannel``. Construction validates them, so a
+    misconfigured server fails at start-up with a message naming the setting, not at the first
+    request.
+    """
+
+    max_pipeline: int = 4
+    """Requests of one connection in progress at once (the seed's maxPipeline). At the bound the
+    channel stops reading the socket, so TCP pushes back on the client."""
+
+    timeout: float = 75.0
+    """Idle seconds before the first request and between requests before the connection is
+    closed quietly (the seed's timeOut). 75 s outlasts the 60 s idle timeout of common load
+    balancers (AWS ALB, GCP, nginx upstreams), so the proxy, not us, closes an idle connection:
+    a server that closes first races the proxy's next request and the client sees a 502."""
+
+    header_timeout: float = 20.0
+    """Seconds within which a request line and all its headers must arrive, counted from the
+    first byte of the request (slowloris bound). Exceeded: 408, then close."""
+
+    body_timeout: float = 60.0
+    """Longest gap in seconds between two reads of a request body that the handler is reading.
+    Exceeded: 408, then close."""
+
+    linger_timeout: float = 20.0
+    """Seconds to read and discard what a client still sends after our last response, before
+    closing (the seed's lingeringClose; RFC 9112 section 9.6)."""
+
+    max_header_length: int = 16384
+    """Bytes of request line plus headers (the seed's maxHeaderLength), counted by us even when
+    the whole head arrives in one read. Exceeded: 431."""
+
+    max_request_line: int = 8192
+    """Bytes of the request line (RFC 9112 section 3 asks for at least 8000). Exceeded: 414."""
+
+    max_header_count: int = 100
+    """Header fields in one request. Exceeded: 431."""
+
+    max_body_size: int | None = None
+    """Bytes of one request body; ``None`` means unlimited (bodies are streamed to the handler,
+    so the server itself never holds one whole). Exceeded: 413, before reading a body whose
+    Content-Length is too large, as soon as a chunked body passes it."""
+
+    max_discard: int = 65536
+    """Bytes of an unread request body the channel reads and throws away after the response so
+    that the connection can be reused. A longer remainder closes the connection instead."""
+
+    def __post_init__(self) -> None:
+        _require_int("max_pipeline", self.max_pipeline, minimum=1)
+        for name in ("timeout", "header_timeout", "body_timeout", "linger_timeout"):
+            _require_seconds(name, getattr(self, name))
+        _require_int("max_header_length", self.max_header_length, minimum=64)
+        _require_int("max_request_line", self.max_request_line, minimum=16)
+        if self.max_request_line > self.max_header_length:
+            raise ValueError(
+                f"max_request_line ({self.max_request_line}) must not exceed "
+                f"max_header_length ({self.max_header_length}): the request line is part of the head"
+            )
+        _require_int("max_header_count", self.max_header_count, minimum=1)
+        if self.max_body_size is not None:
+            _require_int("max_body_size", self.max_body_size, minimum=0)
+        _require_int("max_discard", self.max_discard, minimum=0)
+
+
+def _require_int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+
+
+def _require_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds (math.inf for none), got {value}")

@@ -1,0 +1,116 @@
+"""A request as the handler sees it, and its streamed body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Union
+
+import trio
+
+from ._errors import ProtocolError
+from ._headers import Headers
+
+__all__ = ["Request", "RequestBody"]
+
+Address = Union[tuple[Any, ...], str, None]
+
+
+class RequestBody:
+    """The body of one request, as an async iterator of ``bytes`` chunks.
+
+    Chunks arrive as the client sends them; the channel reads the socket only as fast as the
+    handler iterates, so a large upload never piles up in memory. Iterating raises
+    :class:`ProtocolError` when the body turns out malformed, too large or too slow.
+    """
+
+    __slots__ = ("_receive", "_on_first_read", "_consumed", "_error")
+
+    def __init__(
+        self,
+        receive: trio.MemoryReceiveChannel[bytes] | None,
+        on_first_read: Callable[[], None] | None = None,
+    ) -> None:
+        self._receive = receive
+        self._on_first_read = on_first_read
+        self._consumed = False
+        self._error: ProtocolError | None = None
+
+    def _fail(self, error: ProtocolError) -> None:
+        """Make the reader of this body see ``error`` once the chunks before it are read."""
+        self._error = error
+
+    def _abandon(self) -> None:
+        """The response is sent: whatever of the body is still unread will be discarded."""
+        if self._receive is not None:
+            self._receive.close()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._consumed:
+            raise RuntimeError("the request body was already consumed; iterate it only once")
+        self._consumed = True
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        if self._receive is None:
+            return
+        if self._on_first_read is not None:
+            self._on_first_read()
+        async for item in self._receive:
+            yield item
+        if self._error is not None:
+            raise self._error
+
+
+class Request:
+    """One HTTP request: its head, parsed, and its body, streamed.
+
+    ``target`` is the request-target exactly as sent; ``path`` and ``query`` are its two halves
+    split at the first ``?``, not percent-decoded. ``client`` and ``server`` are the socket
+    addresses when the stream has a socket (``None`` for in-memory streams).
+    """
+
+    __slots__ = (
+        "method",
+        "target",
+        "path",
+        "query",
+        "http_version",
+        "headers",
+        "scheme",
+        "client",
+        "server",
+        "body",
+        "_content",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        http_version: str,
+        headers: Headers,
+        body: RequestBody,
+        *,
+        scheme: str = "http",
+        client: Address = None,
+        server: Address = None,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.path, _, self.query = target.partition("?")
+        self.http_version = http_version
+        self.headers = headers
+        self.scheme = scheme
+        self.client = client
+        self.server = server
+        self.body = body
+        self._content: bytes | None = None
+
+    async def read(self) -> bytes:
+        """The whole body. Reads it on the first call; later calls return the same bytes."""
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.body])
+        return self._content
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target} HTTP/{self.http_version}>"
