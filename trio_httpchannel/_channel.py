@@ -256,6 +256,7 @@ class _Connection:
             scheme=self._scheme,
             client=self._client,
             server=self._server,
+            nursery=self._nursery,
         )
         self._barrier = not head.safe or head.http_version == "1.0"
         self._enqueue(exchange)

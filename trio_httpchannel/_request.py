@@ -67,6 +67,10 @@ class Request:
     ``target`` is the request-target exactly as sent; ``path`` and ``query`` are its two halves
     split at the first ``?``, not percent-decoded. ``client`` and ``server`` are the socket
     addresses when the stream has a socket (``None`` for in-memory streams).
+
+    ``nursery`` is the connection's nursery: a task a handler starts there may outlive the
+    handler's return (to produce a streamed body, say) but not the connection, whose end
+    cancels it. Such a task must handle its own errors.
     """
 
     __slots__ = (
@@ -80,6 +84,7 @@ class Request:
         "client",
         "server",
         "body",
+        "nursery",
         "_content",
     )
 
@@ -94,6 +99,7 @@ class Request:
         scheme: str = "http",
         client: Address = None,
         server: Address = None,
+        nursery: trio.Nursery | None = None,
     ) -> None:
         self.method = method
         self.target = target
@@ -104,6 +110,7 @@ class Request:
         self.client = client
         self.server = server
         self.body = body
+        self.nursery = nursery
         self._content: bytes | None = None
 
     async def read(self) -> bytes:
