@@ -163,6 +163,24 @@ def serve_memory(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFact
     return start
 
 
+@pytest.fixture
+def serve_lockstep(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory]]:
+    """Like ``serve_memory`` over ``trio.testing.lockstep_stream_pair``: no buffer at all
+    between client and server, so every send waits for the other side to read."""
+
+    async def start(handler: Any, **settings: Any) -> RawClientFactory:
+        channel = HTTPChannel(handler, **settings)
+
+        async def connect() -> RawClient:
+            client, server = trio.testing.lockstep_stream_pair()
+            nursery.start_soon(channel, server)
+            return RawClient(client)
+
+        return connect
+
+    return start
+
+
 @pytest.fixture(params=["tcp", "memory"])
 def serve(request: pytest.FixtureRequest, serve_tcp: Any, serve_memory: Any) -> Any:
     """Each test that uses it runs twice: over a real loopback socket and over memory streams."""

@@ -221,8 +221,9 @@ class RequestParser:
         self._h11 = connection
         self._content_length = request.content_length
         self._in_body = True
-        connection.receive_data(bytes(self._buffer))
-        self._buffer.clear()
+        if self._buffer:
+            connection.receive_data(bytes(self._buffer))
+            self._buffer.clear()
         if self._eof:
             connection.receive_data(b"")
 
