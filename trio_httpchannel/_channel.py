@@ -163,6 +163,11 @@ class _Connection:
         if self._read_scope is not None and not self._parser.has_partial_request:
             self._read_scope.cancel()
 
+    def _client_gone(self, reason: str) -> _ClientGone:
+        """Abort first, so that a handler reading the body sees Cancelled, not a short body."""
+        self._abort(reason)
+        return _ClientGone(reason)
+
     def _abort(self, reason: str) -> None:
         logger.debug("aborting the connection of %s: %s", self._peer(), reason)
         self._aborted = True
@@ -177,8 +182,8 @@ class _Connection:
                 await self._read_loop()
             except ProtocolError as error:
                 await self._refuse(error)
-            except _ClientGone as gone:
-                self._abort(str(gone))
+            except _ClientGone:
+                pass
             finally:
                 self._reader_done = True
 
@@ -224,7 +229,7 @@ class _Connection:
             try:
                 data = await self._stream.receive_some(_RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                raise _ClientGone(f"reading failed: {error!r}") from None
+                raise self._client_gone(f"reading failed: {error!r}") from None
             finally:
                 self._read_scope = None
                 self._idle_wait = False
@@ -295,7 +300,7 @@ class _Connection:
                 exchange.body_complete = True
                 return
             if event is ABORTED:
-                raise _ClientGone("the client closed its side in the middle of a request body")
+                raise self._client_gone("the client closed its side in the middle of a request body")
             if event is NEED_DATA:
                 if not await self._receive(trio.current_time() + self._settings.body_timeout):
                     raise ProtocolError(408, "the request body stalled for longer than body_timeout")
