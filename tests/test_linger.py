@@ -80,3 +80,36 @@ async def test_tcp_client_sees_half_close_then_full_close_after_linger(serve_tcp
                 break
             await trio.sleep(0.5)
     assert 5 <= trio.current_time() - half_closed < 7
+
+
+class NoHalfClose(trio.abc.Stream):
+    """A stream that cannot half-close, like ``trio.SSLStream``."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+
+    async def send_all(self, data: bytes) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_stream_without_half_close_drains_then_closes(autojump_clock):
+    client, server = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(HTTPChannel(answer_without_reading, linger_timeout=5), NoHalfClose(server))
+        await client.send_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+        received = b""
+        while b"not reading that" not in received:
+            received += await client.receive_some(65536)
+        answered = trio.current_time()
+        await client.send_all(b"d" * 50000)
+        assert await client.receive_some(65536) == b""
+    assert 5 <= trio.current_time() - answered < 6

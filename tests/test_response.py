@@ -1,0 +1,71 @@
+"""The sans-io response serializer: framing and header rules, without sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from trio_httpchannel import Response
+from trio_httpchannel._response import Framing, serialize_head
+
+
+async def stream() -> AsyncIterator[bytes]:
+    yield b"x"
+
+
+def head(response: Response, method: str = "GET", version: str = "1.1", keep_alive: bool = True):
+    return serialize_head(response, method=method, http_version=version, keep_alive=keep_alive)
+
+
+def test_bytes_body_gets_content_length_and_reason_phrase():
+    serialized = head(Response(200, [("content-type", "text/plain")], b"hello"))
+    assert serialized.data.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nContent-Length: 5\r\n")
+    assert serialized.framing is Framing.LENGTH
+
+
+def test_date_and_server_added_unless_given():
+    added = head(Response(200)).data
+    assert b"\r\nDate: " in added and b"\r\nServer: trio-httpchannel\r\n" in added
+    given = head(Response(200, [("date", "yesterday"), ("server", "mine")])).data
+    assert given.count(b"Date") + given.count(b"date") == 1
+    assert b"trio-httpchannel" not in given
+
+
+def test_stream_is_chunked_for_http11_and_close_delimited_for_http10():
+    assert head(Response(200, [], stream())).framing is Framing.CHUNKED
+    http10 = head(Response(200, [], stream()), version="1.0")
+    assert http10.framing is Framing.CLOSE and not http10.keep_alive
+
+
+def test_handler_transfer_encoding_and_connection_fields_are_ours():
+    serialized = head(Response(200, [("transfer-encoding", "gzip"), ("connection", "upgrade")], b"x"))
+    assert b"gzip" not in serialized.data and b"upgrade" not in serialized.data
+
+
+def test_connection_close_from_handler_ends_persistence():
+    assert not head(Response(200, [("Connection", "Close")], b"")).keep_alive
+
+
+def test_no_body_framing_for_head_204_and_304():
+    assert head(Response(200, [], b"abc"), method="HEAD").framing is Framing.NONE
+    assert b"Content-Length" not in head(Response(204)).data
+    assert b"Content-Length" not in head(Response(304)).data
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("x-a", "one\r\ntwo"), ("x-a", "nul\x00"), ("x a", "v"), ("x-a:", "v"), ("", "v"), ("x-a", "bare\rcr")],
+)
+def test_header_that_could_split_the_response_is_refused(name, value):
+    with pytest.raises(ValueError, match="illegal"):
+        head(Response(200, [(name, value)], b""))
+
+
+def test_content_length_mismatching_bytes_body_is_refused():
+    with pytest.raises(ValueError, match="does not match"):
+        head(Response(200, [("content-length", "3")], b"hello"))
+
+
+def test_keep_alive_announced_to_http10_client():
+    assert b"Connection: keep-alive\r\n" in head(Response(200), version="1.0").data

@@ -1,0 +1,47 @@
+"""Settings are validated at construction, with messages that name the setting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trio_httpchannel import HTTPChannel, Response, Settings
+
+
+async def handler(request):
+    return Response(200)
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("max_pipeline", 0),
+        ("timeout", -1),
+        ("header_timeout", 0),
+        ("body_timeout", math.nan),
+        ("linger_timeout", "20"),
+        ("max_header_length", 10),
+        ("max_request_line", 1.5),
+        ("max_header_count", 0),
+        ("max_body_size", -1),
+        ("max_discard", True),
+    ],
+)
+def test_bad_setting_raises_value_error_naming_it(setting, value):
+    with pytest.raises(ValueError, match=setting):
+        HTTPChannel(handler, **{setting: value})
+
+
+def test_request_line_limit_may_not_exceed_head_limit():
+    with pytest.raises(ValueError, match="max_request_line"):
+        Settings(max_header_length=1000, max_request_line=2000)
+
+
+def test_unknown_setting_is_a_type_error():
+    with pytest.raises(TypeError):
+        HTTPChannel(handler, max_pipelin=3)
+
+
+def test_infinite_timeouts_are_allowed():
+    assert HTTPChannel(handler, timeout=math.inf).settings.timeout == math.inf
