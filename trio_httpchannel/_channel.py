@@ -16,7 +16,8 @@ import trio
 from ._config import Settings
 from ._errors import ProtocolError
 from ._headers import Headers
-from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestHead, RequestParser
+from ._head import RequestHead
+from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Address, Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, chunk, error_response, serialize_head
 

@@ -1,14 +1,12 @@
-"""The request side of HTTP/1.1 for one connection: h11 wrapped with our limits (sans-io).
+"""The request side of HTTP/1.1 for one connection: heads, bodies and their ends (sans-io).
 
-h11 parses and validates; around it this module adds what h11 leaves to its user:
-
-- the head's size is counted here, whole, even when it arrives in one read (h11's own limit
-  only guards a head that is still incomplete), so 414 and 431 are exact;
-- the versions h11 accepts but we do not speak (``HTTP/2.0``, the HTTP/2 preface, ``HTTP/9.9``)
-  get 505; Content-Length together with Transfer-Encoding, obs-fold and a repeated Host get 400
-  (RFC 9112 sections 6.1, 5.2 and RFC 9110 section 7.2), closing the doors to request smuggling;
-- pipelining: one ``h11.Connection`` serves one request, and the next one starts from the bytes
-  it left over, so request N+1 can be parsed while response N is still being produced.
+- Heads are found and measured here, whole, even when one arrives in a single read (h11's own
+  limit only guards a head that is still incomplete), so 414 and 431 are exact, and parsed by
+  ``_head.parse_head`` with h11's grammar.
+- Bodies are parsed by h11: a request with a body gets its own ``h11.Connection``, fed its head
+  and then the body bytes. After the body, the bytes it left over start the next request, so
+  request N+1 can be parsed while response N is still being produced (one ``h11.Connection``
+  would be ``PAUSED`` until its response was sent through it).
 """
 
 from __future__ import annotations
@@ -20,8 +18,9 @@ import h11
 
 from ._config import Settings
 from ._errors import ProtocolError
+from ._head import RequestHead, parse_head
 
-__all__ = ["RequestParser", "RequestHead", "NEED_DATA", "END", "CLOSED", "ABORTED"]
+__all__ = ["RequestParser", "NEED_DATA", "END", "CLOSED", "ABORTED"]
 
 
 class _Signal:
@@ -44,57 +43,8 @@ ABORTED = _Signal("ABORTED")
 """The client closed its side in the middle of a request body."""
 
 _BLANK_LINE = re.compile(rb"\n\r?\n")
-_OBS_FOLD = re.compile(rb"\n[ \t]")
-_VERSION = re.compile(rb"HTTP/(\d+)\.(\d+)\r?\Z")
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_NO_BODY = -1
 
-Event = Union["RequestHead", bytes, _Signal]
-
-
-class RequestHead:
-    """A request line and headers that passed every check, with what the channel needs of them."""
-
-    __slots__ = (
-        "method",
-        "target",
-        "http_version",
-        "headers",
-        "keep_alive",
-        "expects_continue",
-        "has_body",
-        "content_length",
-        "safe",
-    )
-
-    def __init__(self, event: h11.Request) -> None:
-        self.method = event.method.decode("ascii")
-        self.target = event.target.decode("ascii")
-        self.http_version = event.http_version.decode("ascii")
-        self.headers = list(event.headers)
-        self.safe = self.method in _SAFE_METHODS
-        connection = b""
-        expect = b""
-        transfer_encoding = False
-        content_length: int | None = None
-        for name, value in self.headers:
-            if name == b"connection":
-                connection += b"," + value.lower()
-            elif name == b"content-length":
-                content_length = int(value)
-            elif name == b"transfer-encoding":
-                transfer_encoding = True
-            elif name == b"expect":
-                expect = value.lower()
-        if transfer_encoding and content_length is not None:
-            raise ProtocolError(400, "Content-Length together with Transfer-Encoding (RFC 9112 section 6.1)")
-        if self.http_version == "1.1":
-            self.keep_alive = b"close" not in connection
-        else:
-            self.keep_alive = b"keep-alive" in connection
-        self.expects_continue = expect == b"100-continue" and self.http_version == "1.1"
-        self.content_length = content_length
-        self.has_body = transfer_encoding or bool(content_length)
+Event = Union[RequestHead, bytes, _Signal]
 
 
 class RequestParser:
@@ -189,37 +139,23 @@ class RequestParser:
             raise ProtocolError(431, f"request head longer than {limits.max_header_length} bytes")
 
     def _parse_head(self, head: bytes) -> Event:
-        limits = self._settings
-        line_end = head.find(b"\n")
-        request_line = head[:line_end]
-        if len(request_line.rstrip(b"\r")) > limits.max_request_line:
-            raise ProtocolError(414, f"request line longer than {limits.max_request_line} bytes")
-        if len(head) > limits.max_header_length:
-            raise ProtocolError(431, f"request head longer than {limits.max_header_length} bytes")
-        if head.count(b"\n") - 2 > limits.max_header_count:
-            raise ProtocolError(431, f"more than {limits.max_header_count} header fields")
-        version = _VERSION.search(request_line)
-        if version is not None and version.group(1, 2) not in ((b"1", b"1"), (b"1", b"0")):
-            raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are served here")
-        if _OBS_FOLD.search(head, 0, len(head) - 2):
-            raise ProtocolError(400, "obsolete line folding in a header (RFC 9112 section 5.2)")
-        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_length)
-        connection.receive_data(head)
-        event = _h11_event(connection)
-        assert isinstance(event, h11.Request)
-        request = RequestHead(event)
-        self._start_body(request, connection)
-        return request
-
-    def _start_body(self, request: RequestHead, connection: h11.Connection) -> None:
+        request = parse_head(head, self._settings)
         limit = self._settings.max_body_size
         if limit is not None and request.content_length is not None and request.content_length > limit:
             raise ProtocolError(413, f"request body of {request.content_length} bytes exceeds max_body_size ({limit})")
-        if not request.has_body:
+        if request.has_body:
+            self._start_body(head, request.content_length)
+        else:
             self._buffer_end_of_message()
-            return
+        return request
+
+    def _start_body(self, head: bytes, content_length: int | None) -> None:
+        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=self._settings.max_header_length)
+        connection.receive_data(head)
+        if not isinstance(_h11_event(connection), h11.Request):
+            raise ProtocolError(400, "malformed request head")
         self._h11 = connection
-        self._content_length = request.content_length
+        self._content_length = content_length
         self._in_body = True
         if self._buffer:
             connection.receive_data(bytes(self._buffer))
