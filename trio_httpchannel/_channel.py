@@ -31,6 +31,9 @@ logger = logging.getLogger("trio_httpchannel")
 _RECEIVE_SIZE = 65536
 _COALESCE_LIMIT = 16384
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_IDLE = object()
+_HEAD = object()
+_BODY = object()
 
 
 class HTTPChannel:
@@ -129,8 +132,9 @@ class _Connection:
         self._slots = trio.Semaphore(self._settings.max_pipeline)
         self._queue_send, self._queue_receive = trio.open_memory_channel[_Exchange](self._settings.max_pipeline)
         self._nursery: trio.Nursery | None = None
-        self._read_scope: trio.CancelScope | None = None
-        self._idle_wait = False
+        self._read_scope = trio.CancelScope()
+        self._read_phase: object = None
+        self._body_exchange: _Exchange | None = None
         self._in_flight = 0
         self._last: _Exchange | None = None
         self._barrier = False
@@ -138,20 +142,20 @@ class _Connection:
         self._reader_done = False
         self._eof = False
         self._aborted = False
+        self._closing_sent = False
         self._sent = 0
         self._scheme, self._client, self._server = _addresses(stream)
 
     async def run(self) -> None:
-        linger = False
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 if self._channel._shutting_down:
                     self._stopping = True
                 nursery.start_soon(self._read_requests)
-                linger = await self._write_responses()
+                await self._write_responses()
                 nursery.cancel_scope.cancel()
-            if linger and not self._aborted and not self._eof:
+            if self._closing_sent and not self._aborted and not self._eof:
                 await self._linger()
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
@@ -161,7 +165,7 @@ class _Connection:
     def stop_reading(self) -> None:
         """Take no new request; close at once if idle (graceful shutdown)."""
         self._stopping = True
-        if self._read_scope is not None and not self._parser.has_partial_request:
+        if self._read_phase is _IDLE:
             self._read_scope.cancel()
 
     def _client_gone(self, reason: str) -> _ClientGone:
@@ -180,13 +184,25 @@ class _Connection:
     async def _read_requests(self) -> None:
         with self._queue_send:
             try:
-                await self._read_loop()
+                with self._read_scope:
+                    await self._read_loop()
+                if self._read_scope.cancelled_caught:
+                    await self._timed_out()
             except ProtocolError as error:
                 await self._refuse(error)
             except _ClientGone:
                 pass
             finally:
                 self._reader_done = True
+
+    async def _timed_out(self) -> None:
+        """The read scope's deadline passed (or shutdown cancelled an idle read)."""
+        if self._read_phase is _HEAD:
+            raise ProtocolError(408, "the request head did not arrive within header_timeout")
+        exchange = self._body_exchange
+        if self._read_phase is _BODY and exchange is not None:
+            error = ProtocolError(408, "the request body stalled for longer than body_timeout")
+            self._fail_body(exchange, error)
 
     async def _read_loop(self) -> None:
         while not self._stopping:
@@ -195,7 +211,7 @@ class _Connection:
                 return
             exchange = await self._dispatch(head)
             await self._feed_body(exchange)
-            if not head.keep_alive or exchange.body_failed:
+            if not head.keep_alive or exchange.body_failed or self._closing_sent:
                 return
 
     async def _next_head(self) -> RequestHead | None:
@@ -210,41 +226,52 @@ class _Connection:
             if started is None and parser.has_partial_request:
                 started = trio.current_time()
             if started is not None:
-                deadline = started + self._settings.header_timeout
+                await self._receive(started + self._settings.header_timeout, _HEAD)
             elif self._in_flight:
-                deadline = math.inf
+                await self._receive(math.inf, _IDLE)
             else:
-                deadline = trio.current_time() + self._settings.timeout
-            self._idle_wait = started is None
-            if not await self._receive(deadline):
-                if started is None:
-                    return None
-                raise ProtocolError(408, "the request head did not arrive within header_timeout")
+                await self._receive(trio.current_time() + self._settings.timeout, _IDLE)
             if self._stopping and not parser.has_partial_request:
                 return None
 
-    async def _receive(self, deadline: float) -> bool:
-        """Read once into the parser; False when ``deadline`` passed or reading was stopped."""
-        with trio.CancelScope(deadline=deadline) as scope:
-            self._read_scope = scope
-            try:
-                data = await self._stream.receive_some(_RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                raise self._client_gone(f"reading failed: {error!r}") from None
-            finally:
-                self._read_scope = None
-                self._idle_wait = False
-        if scope.cancelled_caught:
-            return False
+    async def _receive(self, deadline: float, phase: object) -> None:
+        """Read once into the parser. The read scope's deadline is ``deadline`` only while
+        reading: its expiry ends the reader, and ``phase`` says what timed out."""
+        scope = self._read_scope
+        scope.deadline = deadline
+        self._read_phase = phase
+        try:
+            data = await self._stream.receive_some(_RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            raise self._client_gone(f"reading failed: {error!r}") from None
+        scope.deadline = math.inf
+        self._read_phase = None
         if not data:
             self._eof = True
         self._parser.receive_data(data)
-        return True
 
     async def _dispatch(self, head: RequestHead) -> _Exchange:
+        """Start answering ``head``: in this task when nothing else is in flight or pipelined
+        behind it (sparing a task and a wake-up), else in a handler task of its own."""
+        if not head.has_body and self._in_flight == 0 and not self._parser.has_buffered_data:
+            self._slots.acquire_nowait()
+            exchange = self._exchange(head)
+            self._in_flight += 1
+            self._last = exchange
+            exchange.response = await self._call_handler(exchange)
+            await self._deliver(exchange)
+            return exchange
         if (not head.safe or self._barrier) and self._last is not None:
             await self._last.done.wait()
         await self._slots.acquire()
+        exchange = self._exchange(head)
+        self._barrier = not head.safe or head.http_version == "1.0"
+        self._enqueue(exchange)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._respond, exchange)
+        return exchange
+
+    def _exchange(self, head: RequestHead) -> _Exchange:
         exchange = _Exchange(head)
         body: RequestBody
         if head.has_body:
@@ -264,10 +291,6 @@ class _Connection:
             server=self._server,
             nursery=self._nursery,
         )
-        self._barrier = not head.safe or head.http_version == "1.0"
-        self._enqueue(exchange)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._respond, exchange)
         return exchange
 
     def _enqueue(self, exchange: _Exchange) -> None:
@@ -283,14 +306,19 @@ class _Connection:
         with send:
             if exchange.head is not None and exchange.head.expects_continue:
                 await exchange.ready.wait()
+            self._body_exchange = exchange
             try:
                 await self._pump_body(exchange, send)
                 self._parser.start_next_request()
             except ProtocolError as error:
-                exchange.body_failed = True
-                assert exchange.request is not None
-                exchange.request.body._fail(error)
-                logger.debug("bad request body from %s: %s", self._peer(), error.message)
+                self._fail_body(exchange, error)
+            self._body_exchange = None
+
+    def _fail_body(self, exchange: _Exchange, error: ProtocolError) -> None:
+        exchange.body_failed = True
+        assert exchange.request is not None
+        exchange.request.body._fail(error)
+        logger.debug("bad request body from %s: %s", self._peer(), error.message)
 
     async def _pump_body(self, exchange: _Exchange, send: trio.MemorySendChannel[bytes]) -> None:
         parser = self._parser
@@ -303,8 +331,7 @@ class _Connection:
             if event is ABORTED:
                 raise self._client_gone("the client closed its side in the middle of a request body")
             if event is NEED_DATA:
-                if not await self._receive(trio.current_time() + self._settings.body_timeout):
-                    raise ProtocolError(408, "the request body stalled for longer than body_timeout")
+                await self._receive(trio.current_time() + self._settings.body_timeout, _BODY)
                 continue
             assert isinstance(event, bytes)
             if not discarding:
@@ -330,34 +357,41 @@ class _Connection:
     # Handler tasks -----------------------------------------------------------------------------
 
     async def _respond(self, exchange: _Exchange) -> None:
+        exchange.set_response(await self._call_handler(exchange))
+
+    async def _call_handler(self, exchange: _Exchange) -> Response:
         assert exchange.request is not None
         try:
             response = await self._handler(exchange.request)
             if not isinstance(response, Response):
                 raise TypeError(f"the handler returned {response!r}, not a Response")
         except ProtocolError as error:
-            response = error_response(error.status, error.message)
+            return error_response(error.status, error.message)
         except Exception:
             logger.exception("the handler failed on %r from %s", exchange.request, self._peer())
-            response = error_response(500, "the server failed to produce a response")
-        exchange.set_response(response)
+            return error_response(500, "the server failed to produce a response")
+        return response
 
     # The writer (runs in the connection's own task) --------------------------------------------
 
-    async def _write_responses(self) -> bool:
-        """Send every response in request order; True when the connection should linger-close."""
-        hook = self._channel.on_response
+    async def _write_responses(self) -> None:
+        """Send every response in request order, until one closes the connection."""
         async for exchange in self._queue_receive:
-            sent_before = self._sent
-            keep_alive = await self._answer(exchange)
-            self._finish(exchange)
-            if hook is not None:
-                hook(exchange.request, exchange.status, self._sent - sent_before, trio.current_time() - exchange.started)
-            if not keep_alive:
-                return True
+            await self._deliver(exchange)
+            if self._closing_sent:
+                return
             if self._in_flight == 0:
                 self._arm_idle_timer()
-        return False
+
+    async def _deliver(self, exchange: _Exchange) -> None:
+        sent_before = self._sent
+        keep_alive = await self._answer(exchange)
+        self._finish(exchange)
+        hook = self._channel.on_response
+        if hook is not None:
+            hook(exchange.request, exchange.status, self._sent - sent_before, trio.current_time() - exchange.started)
+        if not keep_alive:
+            self._closing_sent = True
 
     async def _answer(self, exchange: _Exchange) -> bool:
         while exchange.response is None:
@@ -376,7 +410,7 @@ class _Connection:
         exchange.done.set()
 
     def _arm_idle_timer(self) -> None:
-        if self._read_scope is not None and self._idle_wait:
+        if self._read_phase is _IDLE:
             self._read_scope.deadline = trio.current_time() + self._settings.timeout
 
     async def _send_response(self, exchange: _Exchange, response: Response) -> bool:

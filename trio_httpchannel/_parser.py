@@ -72,6 +72,11 @@ class RequestParser:
         return self._in_body or bool(self._buffer)
 
     @property
+    def has_buffered_data(self) -> bool:
+        """Whether bytes beyond the current request have arrived (a pipelined request)."""
+        return bool(self._buffer)
+
+    @property
     def body_remaining(self) -> int | None:
         """Bytes of the current body not yet parsed: 0 when none is left, ``None`` when the body
         is chunked and so of unknown length."""
