@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
+import trio.testing
 
 from trio_httpchannel import HTTPChannel, Request, Response
 
@@ -179,3 +180,17 @@ async def test_server_stopped_leaves_no_socket(autojump_clock):
     before = open_fds()
     await run_clients([garbage, idle])
     assert open_fds() == before
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: no timeout on writes, a client that never reads holds its connection forever")
+async def test_client_that_never_reads_is_closed_within_the_timeouts(autojump_clock):
+    """Slow read: a client asks for responses and never reads them. Over a lockstep stream
+    (no buffer, like a full TCP window) the channel must still end within its timeouts."""
+    client, server = trio.testing.lockstep_stream_pair()
+    channel = HTTPChannel(Books().app, **SETTINGS)
+    bound = sum(SETTINGS.values())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.send_all, GET)
+        with trio.fail_after(bound):
+            await channel(server)
+        nursery.cancel_scope.cancel()
