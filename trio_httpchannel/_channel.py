@@ -96,21 +96,23 @@ class _Exchange:
         "body_failed",
         "started",
         "status",
+        "finished",
     )
 
-    def __init__(self, head: RequestHead | None) -> None:
+    def __init__(self, head: RequestHead | None, started: float) -> None:
         self.head = head
         self.request: Request | None = None
         self.body_send: trio.MemorySendChannel[bytes] | None = None
         self.response: Response | None = None
         self.ready = trio.Event()
-        self.done = trio.Event()
+        self.done: trio.Event | None = None
         self.continue_wanted = False
         self.continue_sent = False
         self.body_complete = head is None or not head.has_body
         self.body_failed = False
-        self.started = trio.current_time()
+        self.started = started
         self.status = 0
+        self.finished = False
 
     def set_response(self, response: Response) -> None:
         self.response = response
@@ -120,6 +122,19 @@ class _Exchange:
         if self.head is not None and self.head.expects_continue and not self.continue_wanted:
             self.continue_wanted = True
             self.ready.set()
+
+    async def wait_done(self) -> None:
+        """Wait until this exchange's response is written (the event is made only when needed:
+        most exchanges are never waited for)."""
+        if not self.finished:
+            if self.done is None:
+                self.done = trio.Event()
+            await self.done.wait()
+
+    def mark_done(self) -> None:
+        self.finished = True
+        if self.done is not None:
+            self.done.set()
 
 
 class _Connection:
@@ -254,15 +269,14 @@ class _Connection:
         """Start answering ``head``: in this task when nothing else is in flight or pipelined
         behind it (sparing a task and a wake-up), else in a handler task of its own."""
         if not head.has_body and self._in_flight == 0 and not self._parser.has_buffered_data:
-            self._slots.acquire_nowait()
             exchange = self._exchange(head)
             self._in_flight += 1
             self._last = exchange
             exchange.response = await self._call_handler(exchange)
-            await self._deliver(exchange)
+            await self._deliver(exchange, holds_slot=False)
             return exchange
         if (not head.safe or self._barrier) and self._last is not None:
-            await self._last.done.wait()
+            await self._last.wait_done()
         await self._slots.acquire()
         exchange = self._exchange(head)
         self._barrier = not head.safe or head.http_version == "1.0"
@@ -272,7 +286,7 @@ class _Connection:
         return exchange
 
     def _exchange(self, head: RequestHead) -> _Exchange:
-        exchange = _Exchange(head)
+        exchange = _Exchange(head, self._now_if_logging())
         body: RequestBody
         if head.has_body:
             send, receive = trio.open_memory_channel[bytes](0)
@@ -348,7 +362,7 @@ class _Connection:
     async def _refuse(self, error: ProtocolError) -> None:
         logger.debug("refusing a request from %s: %s %s", self._peer(), error.status, error.message)
         await self._slots.acquire()
-        exchange = _Exchange(None)
+        exchange = _Exchange(None, self._now_if_logging())
         exchange.set_response(error_response(error.status, error.message))
         self._in_flight += 1
         self._last = exchange
@@ -383,31 +397,36 @@ class _Connection:
             if self._in_flight == 0:
                 self._arm_idle_timer()
 
-    async def _deliver(self, exchange: _Exchange) -> None:
+    async def _deliver(self, exchange: _Exchange, *, holds_slot: bool = True) -> None:
         sent_before = self._sent
-        keep_alive = await self._answer(exchange)
-        self._finish(exchange)
+        response = exchange.response
+        if response is None:
+            response = await self._wait_for_response(exchange)
+        keep_alive = await self._send_response(exchange, response)
         hook = self._channel.on_response
         if hook is not None:
             hook(exchange.request, exchange.status, self._sent - sent_before, trio.current_time() - exchange.started)
+        self._in_flight -= 1
+        if holds_slot:
+            self._slots.release()
+        if exchange.request is not None:
+            exchange.request.body._abandon()
+        exchange.mark_done()
         if not keep_alive:
             self._closing_sent = True
 
-    async def _answer(self, exchange: _Exchange) -> bool:
+    async def _wait_for_response(self, exchange: _Exchange) -> Response:
+        """Wait for the handler's response, sending ``100 Continue`` if it reads the body first."""
         while exchange.response is None:
             await exchange.ready.wait()
             if exchange.continue_wanted and not exchange.continue_sent and exchange.response is None:
                 exchange.continue_sent = True
                 await self._send(_CONTINUE)
                 exchange.ready = trio.Event()
-        return await self._send_response(exchange, exchange.response)
+        return exchange.response
 
-    def _finish(self, exchange: _Exchange) -> None:
-        self._in_flight -= 1
-        self._slots.release()
-        if exchange.request is not None:
-            exchange.request.body._abandon()
-        exchange.done.set()
+    def _now_if_logging(self) -> float:
+        return trio.current_time() if self._channel.on_response is not None else 0.0
 
     def _arm_idle_timer(self) -> None:
         if self._read_phase is _IDLE:
@@ -427,10 +446,15 @@ class _Connection:
             serialized = serialize_head(response, method=method, http_version=version, keep_alive=False)
         exchange.status = response.status
         body = response.body
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            await self._send_whole(serialized, bytes(body))
-        else:
+        if not isinstance(body, (bytes, bytearray, memoryview)):
             await self._send_stream(serialized, body)
+        elif serialized.framing is Framing.NONE or not body:
+            await self._send(serialized.data)
+        elif len(body) <= _COALESCE_LIMIT:
+            await self._send(serialized.data + body)
+        else:
+            await self._send(serialized.data)
+            await self._send(bytes(body))
         return serialized.keep_alive
 
     def _may_persist(self, exchange: _Exchange) -> bool:
@@ -445,15 +469,6 @@ class _Connection:
             return False
         remaining = self._parser.body_remaining
         return remaining is not None and remaining <= self._settings.max_discard
-
-    async def _send_whole(self, head: ResponseHead, body: bytes) -> None:
-        if head.framing is Framing.NONE or not body:
-            await self._send(head.data)
-        elif len(body) <= _COALESCE_LIMIT:
-            await self._send(head.data + body)
-        else:
-            await self._send(head.data)
-            await self._send(body)
 
     async def _send_stream(self, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
         await self._send(head.data)

@@ -22,7 +22,11 @@ __all__ = ["RequestHead", "parse_head"]
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 _REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
-_HEADER_FIELD = re.compile(rb"(%s):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*" % _TOKEN)
+_VALUE = rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?"
+_FIELD = rb"(%s):[ \t]*(%s)[ \t]*" % (_TOKEN, _VALUE)
+_HEADER_FIELD = re.compile(_FIELD)
+_FIELD_LINE = re.compile(rb"^" + _FIELD + rb"\r?\n", re.MULTILINE)
+_SPECIAL_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"host", b"connection", b"expect"})
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")
 _ANY_VERSION = re.compile(rb" HTTP/[0-9]+\.[0-9]+\Z")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -77,15 +81,15 @@ def parse_head(head: bytes, settings: Settings) -> RequestHead:
     :class:`ProtocolError` with the status to answer."""
     if len(head) > settings.max_header_length:
         raise ProtocolError(431, f"request head longer than {settings.max_header_length} bytes")
-    lines = head.split(b"\n")
-    del lines[-2:]
-    request_line = lines[0].removesuffix(b"\r")
+    line_end = head.index(b"\n")
+    request_line = head[:line_end].removesuffix(b"\r")
     if len(request_line) > settings.max_request_line:
         raise ProtocolError(414, f"request line longer than {settings.max_request_line} bytes")
-    if len(lines) - 1 > settings.max_header_count:
+    block = head[line_end + 1 : -2 if head.endswith(b"\r\n") else -1]
+    if block.count(b"\n") > settings.max_header_count:
         raise ProtocolError(431, f"more than {settings.max_header_count} header fields")
     method, target, version = _parse_request_line(request_line)
-    return _parse_fields(lines, method, target, version)
+    return _parse_fields(_split_fields(block), method, target, version)
 
 
 def _parse_request_line(line: bytes) -> tuple[str, str, str]:
@@ -100,39 +104,37 @@ def _parse_request_line(line: bytes) -> tuple[str, str, str]:
     return method.decode("ascii"), target.decode("ascii"), version.decode("ascii")
 
 
-def _parse_fields(lines: list[bytes], method: str, target: str, version: str) -> RequestHead:
-    headers: list[tuple[bytes, bytes]] = []
+def _parse_fields(fields: list[tuple[bytes, bytes]], method: str, target: str, version: str) -> RequestHead:
     connection = expect = b""
     content_length: bytes | None = None
     chunked = False
     hosts = 0
-    for name, value in _split_fields(lines):
+    for name, value in fields:
+        if name not in _SPECIAL_FIELDS:
+            continue
         if name == b"content-length":
-            value = _content_length(value, content_length)
-            if content_length is not None:
-                continue
-            content_length = value
+            content_length = _content_length(value, content_length)
         elif name == b"transfer-encoding":
-            value = _transfer_encoding(value, chunked)
-            chunked = True
+            chunked = _transfer_encoding(value, chunked)
         elif name == b"host":
             hosts += 1
         elif name == b"connection":
             connection += b"," + value.lower()
-        elif name == b"expect":
+        else:
             expect = value.lower()
-        headers.append((name, value))
     if version == "1.1" and hosts == 0:
         raise ProtocolError(400, "missing Host header (mandatory in HTTP/1.1)")
     if hosts > 1:
         raise ProtocolError(400, "more than one Host header")
     if chunked and content_length is not None:
         raise ProtocolError(400, "Content-Length together with Transfer-Encoding (RFC 9112 section 6.1)")
+    if chunked or content_length is not None:
+        fields = _normalized(fields, content_length)
     return RequestHead(
         method,
         target,
         version,
-        headers,
+        fields,
         connection=connection,
         expect=expect,
         content_length=None if content_length is None else int(content_length),
@@ -140,19 +142,34 @@ def _parse_fields(lines: list[bytes], method: str, target: str, version: str) ->
     )
 
 
-def _split_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+def _normalized(fields: list[tuple[bytes, bytes]], content_length: bytes | None) -> list[tuple[bytes, bytes]]:
+    """The fields as h11 keeps them: one Content-Length with its single value, the
+    Transfer-Encoding lower-cased."""
+    normalized = []
+    for name, value in fields:
+        if name == b"content-length":
+            if content_length is None:
+                continue
+            value, content_length = content_length, None
+        elif name == b"transfer-encoding":
+            value = b"chunked"
+        normalized.append((name, value))
+    return normalized
+
+
+def _split_fields(block: bytes) -> list[tuple[bytes, bytes]]:
     """Every header line as a (lower-cased name, value) pair; the syntax of all lines is checked
     before any field's meaning, as h11 does, so both report the same error first."""
-    fields = []
-    for index in range(1, len(lines)):
-        line = lines[index].removesuffix(b"\r")
-        match = _HEADER_FIELD.fullmatch(line)
-        if match is None:
+    fields = _FIELD_LINE.findall(block)
+    if len(fields) == block.count(b"\n"):
+        return [(name.lower(), value) for name, value in fields]
+    for line in block.split(b"\n"):
+        line = line.removesuffix(b"\r")
+        if not _HEADER_FIELD.fullmatch(line):
             if line[:1] in (b" ", b"\t"):
                 raise ProtocolError(400, "obsolete line folding in a header (RFC 9112 section 5.2)")
             raise ProtocolError(400, f"malformed header line {line[:100]!r}")
-        fields.append((match.group(1).lower(), match.group(2)))
-    return fields
+    raise AssertionError("unreachable: a block with a line that is not a field has a failing line")
 
 
 def _content_length(value: bytes, seen: bytes | None) -> bytes:
@@ -167,10 +184,9 @@ def _content_length(value: bytes, seen: bytes | None) -> bytes:
     return length
 
 
-def _transfer_encoding(value: bytes, seen: bool) -> bytes:
+def _transfer_encoding(value: bytes, seen: bool) -> bool:
     if seen:
         raise ProtocolError(501, "more than one Transfer-Encoding header")
-    value = value.lower()
-    if value != b"chunked":
+    if value.lower() != b"chunked":
         raise ProtocolError(501, "only Transfer-Encoding: chunked is supported")
-    return value
+    return True

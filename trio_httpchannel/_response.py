@@ -19,12 +19,13 @@ from typing import Union
 __all__ = ["Response", "Framing", "ResponseHead", "serialize_head", "chunk", "LAST_CHUNK", "error_response"]
 
 HeaderPairs = Iterable[tuple[Union[str, bytes], Union[str, bytes]]]
+"""Header fields as ``(name, value)`` pairs of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]
 
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _OWNED = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length"})
-_SERVER = b"trio-httpchannel"
+_SERVER_LINE = b"Server: trio-httpchannel\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 
 
@@ -47,7 +48,7 @@ class Response:
         if isinstance(body, str):
             raise TypeError("a response body is bytes or an async iterable of bytes; encode the str first")
         self.status = status
-        self.headers = [(_to_bytes(name), _to_bytes(value)) for name, value in headers]
+        self.headers = list(headers)
         self.body = body
 
     def __repr__(self) -> str:
@@ -89,40 +90,64 @@ def serialize_head(
     close`` from the handler, or a stream that HTTP/1.0 can only end by closing).
     Raises ``ValueError`` for a header that could split the response.
     """
-    lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, _reason(response.status))]
+    lines = [_status_line(response.status)]
     content_length: int | None = None
     has_date = has_server = False
     for name, value in response.headers:
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"illegal response header name {name!r}")
-        value = value.strip(b" \t")
-        if not _FIELD_VALUE.fullmatch(value):
-            raise ValueError(f"illegal value for response header {name!r}: {value!r}")
-        lowered = name.lower()
+        lowered, line = _field(name, value)
         if lowered in _OWNED:
-            if lowered == b"connection" and b"close" in value.lower():
+            if lowered == b"connection" and b"close" in line.lower():
                 keep_alive = False
             elif lowered == b"content-length":
-                content_length = _parse_length(value, content_length)
+                content_length = _parse_length(line, content_length)
             continue
         has_date = has_date or lowered == b"date"
         has_server = has_server or lowered == b"server"
-        lines.append(b"%s: %s\r\n" % (name, value))
+        lines.append(line)
     framing, length, keep_alive = _framing(response, method, http_version, keep_alive, content_length)
-    if length is not None and response.status != 204:
+    if length is not None:
         lines.append(b"Content-Length: %d\r\n" % length)
     if framing is Framing.CHUNKED:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     if not has_date:
         lines.append(b"Date: %s\r\n" % http_date())
     if not has_server:
-        lines.append(b"Server: %s\r\n" % _SERVER)
+        lines.append(_SERVER_LINE)
     if not keep_alive:
-        lines.append(b"Connection: close\r\n")
+        lines.append(b"Connection: close\r\n\r\n")
     elif http_version == "1.0":
-        lines.append(b"Connection: keep-alive\r\n")
-    lines.append(b"\r\n")
+        lines.append(b"Connection: keep-alive\r\n\r\n")
+    else:
+        lines.append(b"\r\n")
     return ResponseHead(b"".join(lines), framing, length, keep_alive)
+
+
+def _field(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:
+    """The lower-cased name and the serialized ``name: value`` line of one header, validated.
+
+    Handlers send the same few headers again and again, so validated lines are remembered
+    (at most ``_FIELD_CACHE_SIZE`` of them); a header seen before costs one dict lookup.
+    """
+    key = (name, value)
+    cached = _field_cache.get(key)
+    if cached is not None:
+        return cached
+    raw_name, raw_value = _to_bytes(name), _to_bytes(value).strip(b" \t")
+    if not _TOKEN.fullmatch(raw_name):
+        raise ValueError(f"illegal response header name {raw_name!r}")
+    if not _FIELD_VALUE.fullmatch(raw_value):
+        raise ValueError(f"illegal value for response header {raw_name!r}: {raw_value!r}")
+    if len(_field_cache) >= _FIELD_CACHE_SIZE:
+        _field_cache.clear()
+    cached = _field_cache[key] = (raw_name.lower(), b"%s: %s\r\n" % (raw_name, raw_value))
+    return cached
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = b"HTTP/1.1 %d Unknown\r\n" % status
+    return line
 
 
 def _framing(
@@ -146,7 +171,8 @@ def _framing(
     return Framing.CLOSE, None, False
 
 
-def _parse_length(value: bytes, previous: int | None) -> int:
+def _parse_length(line: bytes, previous: int | None) -> int:
+    value = line[line.index(b":") + 2 : -2]
     if not value.isdigit() or len(value) > 18:
         raise ValueError(f"illegal Content-Length response header {value!r}")
     length = int(value)
@@ -169,14 +195,9 @@ def error_response(status: int, message: str) -> Response:
     )
 
 
-def _reason(status: int) -> bytes:
-    try:
-        return _REASONS[status]
-    except KeyError:
-        return b"Unknown"
-
-
-_REASONS = {int(s): s.phrase.encode("ascii") for s in http.HTTPStatus}
+_STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus}
+_FIELD_CACHE_SIZE = 512
+_field_cache: dict[tuple[str | bytes, str | bytes], tuple[bytes, bytes]] = {}
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
