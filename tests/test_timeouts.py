@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import trio
 import trio.testing
 
@@ -125,3 +127,39 @@ async def test_connection_ends_when_response_to_vanished_client_fails(autojump_c
         await trio.sleep(1)
         await client.aclose()
     assert 10 <= trio.current_time() < 11
+
+
+async def test_client_that_never_reads_is_aborted_at_send_timeout(autojump_clock):
+    """Over a lock-step stream nothing is buffered: the response write waits for a reader that
+    never comes, and send_timeout ends the connection."""
+
+    async def big(request: Request) -> Response:
+        return Response(200, [], b"x" * 100_000)
+
+    client, server = trio.testing.lockstep_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.send_all, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        start = trio.current_time()
+        await HTTPChannel(big, send_timeout=7, timeout=100)(server)
+        assert 7 <= trio.current_time() - start < 8
+        nursery.cancel_scope.cancel()
+
+
+async def test_slow_reader_within_send_timeout_keeps_its_connection(serve_lockstep, autojump_clock):
+    """Each write waits 3 s for the client to read it, under a 5 s send_timeout: slow is fine."""
+
+    async def pieces(request: Request) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(4):
+                yield b"y" * 65536
+
+        return Response(200, [("content-length", str(4 * 65536))], body())
+
+    client = await (await serve_lockstep(pieces, send_timeout=5))()
+    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.read_head()
+    for _ in range(4):
+        await trio.sleep(3)
+        assert len(await client.stream.receive_some(65536)) == 65536
+    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await client.read_head()).status == 200

@@ -158,6 +158,7 @@ class _Connection:
         self._eof = False
         self._aborted = False
         self._closing_sent = False
+        self._writer_returned = False
         self._sent = 0
         self._scheme, self._client, self._server = _addresses(stream)
 
@@ -169,7 +170,11 @@ class _Connection:
                     self._stopping = True
                 nursery.start_soon(self._read_requests)
                 await self._write_responses()
+                self._writer_returned = True
                 nursery.cancel_scope.cancel()
+            if not self._writer_returned and not self._aborted:
+                logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
+                self._aborted = True
             if self._closing_sent and not self._aborted and not self._eof:
                 await self._linger()
         except Exception:
@@ -496,12 +501,18 @@ class _Connection:
             await self._send(LAST_CHUNK)
 
     async def _send(self, data: bytes) -> None:
+        """Write ``data``; a client that does not read it within send_timeout cancels the whole
+        connection (the deadline is the nursery's, so it reaches whichever task is writing)."""
         self._sent += len(data)
+        assert self._nursery is not None
+        scope = self._nursery.cancel_scope
+        scope.deadline = trio.current_time() + self._settings.send_timeout
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             self._abort(f"writing failed: {error!r}")
             await trio.lowlevel.checkpoint()
+        scope.deadline = math.inf
 
     async def _linger(self) -> None:
         """Half-close, then read and discard until the client closes or linger_timeout passes,

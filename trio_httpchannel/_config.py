@@ -35,6 +35,11 @@ class Settings:
     """Longest gap in seconds between two reads of a request body that the handler is reading.
     Exceeded: 408, then close."""
 
+    send_timeout: float = 60.0
+    """Longest a write of a response may wait for the client to read it. A client that asks and
+    never reads would otherwise hold its connection and handler forever. Exceeded: the
+    connection is aborted (the response is already under way, so there is nothing to answer)."""
+
     linger_timeout: float = 20.0
     """Seconds to read and discard what a client still sends after our last response, before
     closing (the seed's lingeringClose; RFC 9112 section 9.6)."""
@@ -60,7 +65,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         _require_int("max_pipeline", self.max_pipeline, minimum=1)
-        for name in ("timeout", "header_timeout", "body_timeout", "linger_timeout"):
+        for name in ("timeout", "header_timeout", "body_timeout", "send_timeout", "linger_timeout"):
             _require_seconds(name, getattr(self, name))
         _require_int("max_header_length", self.max_header_length, minimum=64)
         _require_int("max_request_line", self.max_request_line, minimum=16)

@@ -7,8 +7,10 @@ Host), and h11 itself still parses the bodies: for a request that has one it is 
 head, so both must accept it. ``tests/test_head.py`` checks on generated heads that this module
 and h11 agree.
 
-On top of h11's rules: versions other than 1.0 and 1.1 get 505, obs-fold and Content-Length
-together with Transfer-Encoding get 400 (RFC 9112 sections 5.2 and 6.1).
+On top of h11's rules: versions other than 1.0 and 1.1 get 505; obs-fold, Content-Length
+together with Transfer-Encoding and a Host that is not a host get 400 (RFC 9112 sections 5.2,
+6.1 and 3.2); an HTTP/1.0 request with Transfer-Encoding closes the connection after it
+(section 6.1).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ _HEADER_FIELD = re.compile(_FIELD)
 _FIELD_LINE = re.compile(rb"^" + _FIELD + rb"\r?\n", re.MULTILINE)
 _SPECIAL_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"host", b"connection", b"expect"})
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")
-_ANY_VERSION = re.compile(rb" HTTP/[0-9]+\.[0-9]+\Z")
+_ANY_VERSION = re.compile(rb" HTTP/([0-9]+\.[0-9]+)\Z")
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)(?::[0-9]*)?")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -70,7 +73,7 @@ class RequestHead:
         if http_version == "1.1":
             self.keep_alive = b"close" not in connection
         else:
-            self.keep_alive = b"keep-alive" in connection
+            self.keep_alive = b"keep-alive" in connection and not chunked
         self.expects_continue = expect == b"100-continue" and http_version == "1.1"
         self.content_length = content_length
         self.has_body = chunked or bool(content_length)
@@ -95,7 +98,8 @@ def parse_head(head: bytes, settings: Settings) -> RequestHead:
 def _parse_request_line(line: bytes) -> tuple[str, str, str]:
     match = _REQUEST_LINE.fullmatch(line)
     if match is None:
-        if _ANY_VERSION.search(line):
+        version = _ANY_VERSION.search(line)
+        if version is not None and version.group(1) not in (b"1.1", b"1.0"):
             raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are served here")
         raise ProtocolError(400, f"malformed request line {line[:100]!r}")
     method, target, version = match.groups()
@@ -118,6 +122,8 @@ def _parse_fields(fields: list[tuple[bytes, bytes]], method: str, target: str, v
             chunked = _transfer_encoding(value, chunked)
         elif name == b"host":
             hosts += 1
+            if not _HOST.fullmatch(value):
+                raise ProtocolError(400, f"invalid Host header {value[:100]!r}")
         elif name == b"connection":
             connection += b"," + value.lower()
         else:
