@@ -159,6 +159,9 @@ class _Connection:
         self._aborted = False
         self._closing_sent = False
         self._writer_returned = False
+        self._outbox: list[bytes] = []
+        self._outbox_size = 0
+        self._flushing = False
         self._sent = 0
         self._scheme, self._client, self._server = _addresses(stream)
 
@@ -273,22 +276,30 @@ class _Connection:
     async def _dispatch(self, head: RequestHead) -> _Exchange:
         """Start answering ``head``: in this task when nothing else is in flight or pipelined
         behind it (sparing a task and a wake-up), else in a handler task of its own."""
-        if not head.has_body and self._in_flight == 0 and not self._parser.has_buffered_data:
+        if not head.has_body and self._writer_idle() and not self._parser.has_buffered_data:
             exchange = self._exchange(head)
             self._in_flight += 1
             self._last = exchange
             exchange.response = await self._call_handler(exchange)
             await self._deliver(exchange, holds_slot=False)
+            await self._flush()
             return exchange
         if (not head.safe or self._barrier) and self._last is not None:
             await self._last.wait_done()
-        await self._slots.acquire()
+        try:
+            self._slots.acquire_nowait()
+        except trio.WouldBlock:
+            await self._slots.acquire()
         exchange = self._exchange(head)
         self._barrier = not head.safe or head.http_version == "1.0"
         self._enqueue(exchange)
         assert self._nursery is not None
         self._nursery.start_soon(self._respond, exchange)
         return exchange
+
+    def _writer_idle(self) -> bool:
+        """Whether nothing is in flight, queued or being written, so this task may write."""
+        return self._in_flight == 0 and not self._outbox and not self._flushing
 
     def _exchange(self, head: RequestHead) -> _Exchange:
         exchange = _Exchange(head, self._now_if_logging())
@@ -394,18 +405,30 @@ class _Connection:
     # The writer (runs in the connection's own task) --------------------------------------------
 
     async def _write_responses(self) -> None:
-        """Send every response in request order, until one closes the connection."""
-        async for exchange in self._queue_receive:
+        """Send every response in request order, until one closes the connection. Responses
+        that are ready one after another go out in one write (pipelining's whole point)."""
+        receive = self._queue_receive
+        while not self._closing_sent:
+            try:
+                exchange = receive.receive_nowait()
+            except trio.WouldBlock:
+                await self._flush()
+                if self._in_flight == 0:
+                    self._arm_idle_timer()
+                try:
+                    exchange = await receive.receive()
+                except trio.EndOfChannel:
+                    break
+            except trio.EndOfChannel:
+                break
             await self._deliver(exchange)
-            if self._closing_sent:
-                return
-            if self._in_flight == 0:
-                self._arm_idle_timer()
+        await self._flush()
 
     async def _deliver(self, exchange: _Exchange, *, holds_slot: bool = True) -> None:
         sent_before = self._sent
         response = exchange.response
         if response is None:
+            await self._flush()
             response = await self._wait_for_response(exchange)
         keep_alive = await self._send_response(exchange, response)
         hook = self._channel.on_response
@@ -453,13 +476,12 @@ class _Connection:
         body = response.body
         if not isinstance(body, (bytes, bytearray, memoryview)):
             await self._send_stream(serialized, body)
-        elif serialized.framing is Framing.NONE or not body:
-            await self._send(serialized.data)
-        elif len(body) <= _COALESCE_LIMIT:
-            await self._send(serialized.data + body)
-        else:
-            await self._send(serialized.data)
-            await self._send(bytes(body))
+            return serialized.keep_alive
+        self._put(serialized.data)
+        if serialized.framing is not Framing.NONE and body:
+            self._put(bytes(body))
+        if self._outbox_size > _COALESCE_LIMIT:
+            await self._flush()
         return serialized.keep_alive
 
     def _may_persist(self, exchange: _Exchange) -> bool:
@@ -500,18 +522,37 @@ class _Connection:
         if head.framing is Framing.CHUNKED:
             await self._send(LAST_CHUNK)
 
-    async def _send(self, data: bytes) -> None:
-        """Write ``data``; a client that does not read it within send_timeout cancels the whole
-        connection (the deadline is the nursery's, so it reaches whichever task is writing)."""
+    def _put(self, data: bytes) -> None:
+        """Queue ``data`` for the next write, after everything queued before it."""
+        self._outbox.append(data)
+        self._outbox_size += len(data)
         self._sent += len(data)
+
+    async def _send(self, data: bytes) -> None:
+        """Write ``data`` now, after whatever was queued before it."""
+        self._put(data)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Write what is queued, in one ``send_all``. A client that does not read it within
+        send_timeout cancels the whole connection: the deadline is the nursery's, so it reaches
+        whichever task is writing."""
+        if not self._outbox:
+            return
+        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
+        self._outbox.clear()
+        self._outbox_size = 0
         assert self._nursery is not None
         scope = self._nursery.cancel_scope
         scope.deadline = trio.current_time() + self._settings.send_timeout
+        self._flushing = True
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             self._abort(f"writing failed: {error!r}")
             await trio.lowlevel.checkpoint()
+        finally:
+            self._flushing = False
         scope.deadline = math.inf
 
     async def _linger(self) -> None:
