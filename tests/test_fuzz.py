@@ -10,7 +10,9 @@ through a buffered stream or a lockstep one (no buffer: every write waits for th
 After each example these invariants are checked against a small model of the stream:
 
 - every complete valid request before the first damaged byte (and before any pause long enough
-  to trip a timeout) is answered exactly once, in order, with its own echo;
+  to trip a timeout) is answered exactly once, in order, with its own echo, unless the client
+  aborted or read so slowly that ``send_timeout`` may have cut it off (then the answers it got
+  are still the first ones, in order);
 - a response with ``Connection: close`` is the last thing on the wire; a 4xx/5xx carries it,
   so a bad request gets exactly one error and then the connection ends;
 - requests after one that closes the connection are never answered;
@@ -189,7 +191,7 @@ class Example:
     @property
     def untouched(self) -> bool:
         """Whether the whole stream arrives as generated: then nothing but the prefix is answered."""
-        return self.cut >= len(self.original) and self.finish != "abort"
+        return self.cut >= len(self.original)
 
 
 # Strategies ------------------------------------------------------------------------------------
@@ -262,6 +264,7 @@ def examples(draw: st.DrawFn) -> Example:
             timeout=draw(TIMEOUTS),
             header_timeout=draw(TIMEOUTS),
             body_timeout=draw(TIMEOUTS),
+            send_timeout=draw(TIMEOUTS),
             linger_timeout=draw(TIMEOUTS),
             max_body_size=draw(st.sampled_from([None, 256])),
             max_discard=draw(st.sampled_from([0, 16, 65536])),
@@ -278,6 +281,7 @@ class Run:
 
     received: bytearray = dataclasses.field(default_factory=bytearray)
     slept: float = 0.0
+    read_slept: float = 0.0
     served_from: float = 0.0
     served_until: float | None = None
     handlers_started: int = 0
@@ -329,7 +333,9 @@ async def read_all(stream: trio.abc.Stream, example: Example, run: Run) -> None:
     reads = 0
     try:
         while True:
-            await run.sleep(example.read_pauses[reads % len(example.read_pauses)])
+            pause = example.read_pauses[reads % len(example.read_pauses)]
+            run.read_slept += pause
+            await run.sleep(pause)
             data = await stream.receive_some(example.read_sizes[reads % len(example.read_sizes)])
             reads += 1
             if not data:
@@ -420,7 +426,14 @@ def _parse_one(data: bytes) -> tuple[Answer, bytes] | None:
 # The invariants --------------------------------------------------------------------------------
 
 
-def check_prefix(example: Example, answers: list[Answer]) -> None:
+def cut_off(example: Example, run: Run) -> bool:
+    """Whether the client may have lost answers it was owed: it aborted, or it read through a
+    lockstep stream (where a write waits for the reader) slowly enough for send_timeout."""
+    slow = example.lockstep and run.read_slept >= example.settings["send_timeout"]
+    return example.finish == "abort" or slow
+
+
+def check_prefix(example: Example, answers: list[Answer], partial: bool) -> None:
     """The requests before the cut are answered first, in order, each with its own echo."""
     prefix = example.prefix
     for position, (request, answer) in enumerate(zip(prefix, answers)):
@@ -429,7 +442,7 @@ def check_prefix(example: Example, answers: list[Answer]) -> None:
         assert answer.closes or request.keep_alive, (position, answer)
         if request.method != "HEAD":
             assert answer.body == request.echo, (position, answer.body, request.echo)
-    if example.finish == "abort":
+    if partial:
         return
     if len(answers) < len(prefix):
         last = len(answers) - 1
@@ -437,7 +450,7 @@ def check_prefix(example: Example, answers: list[Answer]) -> None:
         assert prefix[last].may_close_early, f"request {last} closed the connection early"
 
 
-def check_ends(example: Example, answers: list[Answer]) -> None:
+def check_ends(example: Example, answers: list[Answer], partial: bool) -> None:
     """Close is final; an error response closes; after a closing request, nothing; and an
     untouched stream gets exactly its answers."""
     for position, answer in enumerate(answers):
@@ -446,7 +459,7 @@ def check_ends(example: Example, answers: list[Answer]) -> None:
         if answer.closes:
             assert position == len(answers) - 1, f"answer {position} closes but {len(answers)} were sent"
     prefix = example.prefix
-    if example.finish == "abort":
+    if partial:
         return
     if example.untouched or (prefix and not prefix[-1].keep_alive):
         assert len(answers) <= len(prefix), f"{len(answers)} answers to {len(prefix)} requests"
@@ -455,7 +468,8 @@ def check_ends(example: Example, answers: list[Answer]) -> None:
 def check_run(example: Example, run: Run) -> None:
     """The channel ended in bounded MockClock time, with no task and no warning left."""
     settings = example.settings
-    bound = run.slept + max(settings["timeout"], settings["header_timeout"], settings["body_timeout"])
+    timeouts = ("timeout", "header_timeout", "body_timeout", "send_timeout")
+    bound = run.slept + max(settings[name] for name in timeouts)
     bound += settings["linger_timeout"] + 0.001
     assert run.served_until is not None
     assert run.served_until - run.served_from <= bound, (run.served_until - run.served_from, bound)
@@ -465,13 +479,15 @@ def check_run(example: Example, run: Run) -> None:
 
 
 def check(example: Example, run: Run) -> None:
-    answers = parse_answers(run.received, partial=example.finish == "abort")
+    partial = cut_off(example, run)
+    answers = parse_answers(run.received, partial=partial)
     event(f"finish: {example.finish}, {'untouched' if example.untouched else 'damaged or stalled'}")
+    event(f"client cut off: {partial}")
     event(f"requests that must be answered: {min(len(example.prefix), 3)}{'+' if len(example.prefix) >= 3 else ''}")
     event(f"last status: {answers[-1].status if answers else None}")
     check_run(example, run)
-    check_prefix(example, answers)
-    check_ends(example, answers)
+    check_prefix(example, answers, partial)
+    check_ends(example, answers, partial)
 
 
 @fuzz_settings()
