@@ -130,7 +130,7 @@ async def test_ambiguous_chunked_body_gets_one_error_then_close(serve, autojump_
     assert await refused_then_closed(serve, payload, status) == ["/"]
 
 
-ANSWERED_THEN_CLOSED: dict[str, tuple[bytes, Any]] = {
+ANSWERED_THEN_CLOSED: dict[str, Any] = {
     "pipelined after connection: close": (b"GET /1 HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n" + NEXT, [b"/1|"]),
     "pipelined after connection: CLOSE": (b"GET /1 HTTP/1.1\r\n" + H + b"Connection: CLOSE\r\n\r\n" + NEXT, [b"/1|"]),
     "pipelined after close in a list": (b"GET /1 HTTP/1.1\r\n" + H + b"Connection: keep-alive, close\r\n\r\n" + NEXT, [b"/1|"]),
@@ -142,6 +142,11 @@ ANSWERED_THEN_CLOSED: dict[str, tuple[bytes, Any]] = {
     "pipelined after a closing upload": (
         b"POST /1 HTTP/1.1\r\n" + H + b"Connection: close\r\nContent-Length: 5\r\n\r\nhello" + NEXT,
         [b"/1|hello"],
+    ),
+    "pipelined after http/1.0 asking for not-keep-alive": pytest.param(
+        b"GET /1 HTTP/1.0\r\nConnection: not-keep-alive\r\n\r\n" + NEXT,
+        [b"/1|"],
+        marks=pytest.mark.xfail(strict=True, reason="core bug: Connection options are matched as substrings, not tokens"),
     ),
     "pipelined after http/1.0 with transfer-encoding": (
         b"POST /1 HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED + NEXT,
