@@ -10,6 +10,7 @@ next request and the connection lives on. Timers run under ``autojump_clock``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -118,9 +119,14 @@ async def refused_then_closed(serve: Any, payload: bytes, status: int) -> list[s
 
 
 @pytest.mark.parametrize("payload, status", REFUSED_HEADS.values(), ids=REFUSED_HEADS.keys())
-async def test_ambiguous_head_gets_one_error_then_close_and_never_reaches_the_handler(serve, autojump_clock, payload, status):
-    """Nothing after the bad bytes is ever answered, and the handler never sees the request."""
-    assert await refused_then_closed(serve, payload, status) == []
+async def test_ambiguous_head_gets_one_error_then_close_and_never_reaches_the_handler(
+    serve, autojump_clock, caplog, payload, status
+):
+    """Nothing after the bad bytes is ever answered, the handler never sees the request, and
+    nothing is logged above debug level."""
+    with caplog.at_level(logging.DEBUG, logger="trio_httpchannel"):
+        assert await refused_then_closed(serve, payload, status) == []
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG] == []
 
 
 @pytest.mark.parametrize("payload, status", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
