@@ -73,7 +73,7 @@ async def settle(pid: int, baseline_fds: int, limit: float) -> tuple[int, float]
     return count, time.monotonic() - start
 
 
-def start_server(log: Path) -> tuple[subprocess.Popen[str], int]:
+def start_server(log: Path) -> tuple[subprocess.Popen[str], int, str]:
     env = {**SERVER_ENV, **os.environ}
     if not env["MALLOC_MMAP_THRESHOLD_"]:
         del env["MALLOC_MMAP_THRESHOLD_"]
@@ -83,7 +83,7 @@ def start_server(log: Path) -> tuple[subprocess.Popen[str], int]:
     if line[:1] != ["port"]:
         server.kill()
         raise SystemExit(f"the server did not start; see {log}")
-    return server, int(line[1])
+    return server, int(line[1]), line[2]
 
 
 def log_problems(log: Path) -> list[str]:
@@ -92,9 +92,10 @@ def log_problems(log: Path) -> list[str]:
 
 async def soak(args: argparse.Namespace) -> int:
     log = Path(args.log)
-    server, port = start_server(log)
+    server, port, serving = start_server(log)
     try:
         figures, tally = await _phases(server.pid, port, args)
+        figures["served_by"] = serving
     finally:
         server.terminate()
         server.wait(10)

@@ -1,17 +1,17 @@
-"""The server under soak: ``trio.serve_tcp(HTTPChannel(echo, ...))`` on a loopback port.
+"""The server under soak: ``HTTPChannel(echo, ...)`` on a loopback port, served by
+``trio_httpchannel._server.Server`` (its accept loop and EMFILE policy) when that module is
+there, else by ``trio.serve_tcp``.
 
-A launcher of its own because ``trio_httpchannel._server`` (max connections, the EMFILE policy,
-graceful shutdown) had not landed when the soak was written; switching the driver to
-``python -m trio_httpchannel`` is a one-line change of ``SERVER`` in ``soak/driver.py``.
+A launcher of its own because ``_server`` had not landed when the soak was written; it prints
+which of the two served, and the driver prints that line.
 
-Prints ``port N`` on stdout once listening; logs (INFO and up, and anything uncaught) go to
+Prints ``port N SERVER`` on stdout once listening; logs (INFO and up, and anything uncaught) go to
 stderr, which the driver sends to the log it searches for tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import resource
 
@@ -36,9 +36,16 @@ async def main(args: argparse.Namespace) -> None:
         linger_timeout=args.linger_timeout,
         max_body_size=args.max_body_size,
     )
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
-        print("port", listeners[0].socket.getsockname()[1], flush=True)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    try:
+        from trio_httpchannel._server import Server
+    except ImportError:
+        print("port", port, "trio.serve_tcp", flush=True)
+        await trio.serve_listeners(channel, listeners)
+    else:
+        print("port", port, "trio_httpchannel._server.Server", flush=True)
+        await Server(channel).serve_listeners(listeners)
 
 
 def parse_args() -> argparse.Namespace:
