@@ -490,7 +490,8 @@ class Supervisor:
         while True:
             process = self._workers[slot]
             status = await process.wait()
-            await process.aclose()
+            if process.stdin is not None:
+                await process.stdin.aclose()
             if self._stopping:
                 _log_exit(slot, process, status)
                 return

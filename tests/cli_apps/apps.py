@@ -20,9 +20,11 @@ async def echo(request: Request) -> Response:
     return Response(200, [], b"echo " + await request.read())
 
 
-async def crash(request: Request) -> Response:
-    """Kills the process serving it: a worker that dies."""
-    os._exit(3)
+async def crashing(request: Request) -> Response:
+    """``/crash`` kills the process serving it (a worker that dies); else as :func:`native`."""
+    if request.path == "/crash":
+        os._exit(3)
+    return await native(request)
 
 
 def make_native() -> Any:
