@@ -107,6 +107,7 @@ _OPTIONS = [
     _setting("--timeout", float, " s", "idle seconds before and between requests"),
     _setting("--header-timeout", float, " s", "seconds for a request line and headers to arrive: 408"),
     _setting("--body-timeout", float, " s", "longest stall in seconds while reading a request body: 408"),
+    _setting("--send-timeout", float, " s", "longest wait in seconds for a client to read a response: abort"),
     _setting("--linger-timeout", float, " s", "seconds to drain a client after the last response"),
     _setting("--max-pipeline", int, "", "requests of one connection in progress at once"),
     _setting("--max-header-length", int, " bytes", "request line plus headers: 431"),

@@ -1,0 +1,129 @@
+"""The command line's parsing, app loading and interface detection, in process."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from trio_httpchannel import HTTPChannel, Request, Response, Settings
+from trio_httpchannel._cli import CommandError, UsageError, interface_of, load_app, parse_options
+
+SETTING_OPTIONS = {
+    "--timeout": ("timeout", "3.5", 3.5),
+    "--header-timeout": ("header_timeout", "4", 4.0),
+    "--body-timeout": ("body_timeout", "5", 5.0),
+    "--send-timeout": ("send_timeout", "5.5", 5.5),
+    "--linger-timeout": ("linger_timeout", "6", 6.0),
+    "--max-pipeline": ("max_pipeline", "7", 7),
+    "--max-header-length": ("max_header_length", "9000", 9000),
+    "--max-request-line": ("max_request_line", "800", 800),
+    "--max-header-count": ("max_header_count", "12", 12),
+    "--max-body-size": ("max_body_size", "13", 13),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(SETTING_OPTIONS))
+def test_every_limit_option_reaches_the_channel(flag: str) -> None:
+    name, text, value = SETTING_OPTIONS[flag]
+    options = parse_options(["app:x", flag, text], {})
+    assert getattr(HTTPChannel(handler, **options.settings).settings, name) == value
+
+
+@pytest.mark.parametrize("flag", sorted(SETTING_OPTIONS))
+def test_every_limit_option_has_an_environment_variable(flag: str) -> None:
+    name, text, value = SETTING_OPTIONS[flag]
+    options = parse_options([], {"TRIO_HTTPCHANNEL_" + name.upper(): text})
+    assert options.settings == {name: value}
+
+
+def test_every_setting_but_max_discard_is_an_option() -> None:
+    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"}
+    assert names == {name for name, _, _ in SETTING_OPTIONS.values()}
+
+
+def test_the_command_line_wins_over_the_environment() -> None:
+    options = parse_options(["--port", "9001"], {"TRIO_HTTPCHANNEL_PORT": "9002", "TRIO_HTTPCHANNEL_HOST": "::1"})
+    assert (options.host, options.port) == ("::1", 9001)
+
+
+def test_switches_read_true_and_false_from_the_environment() -> None:
+    on = parse_options([], {"TRIO_HTTPCHANNEL_PROXY_HEADERS": "yes", "TRIO_HTTPCHANNEL_ACCESS_LOG": "0"})
+    assert (on.proxy_headers, on.access_log) == (True, False)
+
+
+def test_app_comes_from_the_environment_too() -> None:
+    assert parse_options([], {"TRIO_HTTPCHANNEL_APP": "mod:app"}).app == "mod:app"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "complaint"),
+    [
+        ([], {"TRIO_HTTPCHANNEL_PORT": "eighty"}, "TRIO_HTTPCHANNEL_PORT"),
+        ([], {"TRIO_HTTPCHANNEL_RELOAD": "maybe"}, "TRIO_HTTPCHANNEL_RELOAD"),
+        (["--max-body-size", "-1"], {}, "max_body_size"),
+        (["--uds", "/tmp/s", "--fd", "3"], {}, "--uds and --fd"),
+        (["--keyfile", "k.pem"], {}, "--keyfile needs --certfile"),
+        (["--forwarded-allow-ips", "not-an-ip"], {}, "not-an-ip"),
+        (["--log-level", "loud"], {}, "--log-level"),
+        (["--workers", "0"], {}, "--workers"),
+    ],
+)
+def test_impossible_options_are_usage_errors_naming_the_culprit(
+    argv: list[str], environ: dict[str, str], complaint: str
+) -> None:
+    with pytest.raises(UsageError, match=complaint):
+        parse_options(argv, environ)
+
+
+def test_access_log_defaults_on_with_one_worker_and_off_with_more() -> None:
+    assert parse_options([], {}).access_log
+    assert not parse_options(["--workers", "2"], {}).access_log
+    assert parse_options(["--workers", "2", "--access-log"], {}).access_log
+
+
+async def handler(request: Request) -> Response:
+    return Response(200)
+
+
+async def asgi3(scope: Any, receive: Any, send: Any) -> None:
+    """An ASGI 3 app."""
+
+
+class ASGI2:
+    """An ASGI 2 app: constructed with the scope, then called with receive and send."""
+
+    def __init__(self, scope: Any) -> None:
+        self.scope = scope
+
+    async def __call__(self, receive: Any, send: Any) -> None:
+        pass
+
+
+class NativeObject:
+    async def __call__(self, request: Request) -> Response:
+        return Response(200)
+
+
+@pytest.mark.parametrize(
+    ("app", "kind"),
+    [(handler, "native"), (NativeObject(), "native"), (asgi3, "asgi3"), (ASGI2, "asgi2")],
+)
+def test_the_interface_is_told_by_the_signature(app: object, kind: str) -> None:
+    assert interface_of(app) == kind
+
+
+def test_an_ambiguous_signature_asks_for_interface() -> None:
+    with pytest.raises(CommandError, match="--interface"):
+        interface_of(lambda *args: None)
+
+
+def test_interface_can_be_forced() -> None:
+    assert interface_of(lambda *args: None, "asgi") == "asgi3"
+    assert interface_of(asgi3, "native") == "native"
+
+
+def test_app_must_be_module_colon_attribute() -> None:
+    with pytest.raises(CommandError, match="module:attribute"):
+        load_app("just_a_module", app_dir=".", factory=False)
