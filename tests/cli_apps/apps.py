@@ -40,3 +40,44 @@ class nested:
 
 def two_arguments(first: object, second: object) -> None:
     """Neither an ASGI app nor a native handler."""
+
+
+async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI 3 app that says who asked and under which root path, and prints its lifespan."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    client = scope["client"][0] if scope.get("client") else "-"
+    body = f"asgi {client} {scope['scheme']} {scope.get('root_path', '')!r}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        phase = message["type"].split(".")[1]
+        print(f"lifespan {phase}", flush=True)
+        await send({"type": f"lifespan.{phase}.complete"})
+        if phase == "shutdown":
+            return
+
+
+async def failing_startup(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app whose startup fails."""
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+
+class ASGI2:
+    """An ASGI 2 app: made with the scope, then called with receive and send."""
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+
+    async def __call__(self, receive: Any, send: Any) -> None:
+        if self.scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"asgi2"})
