@@ -7,6 +7,7 @@ from ._errors import ProtocolError
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response
+from ._server import Server, serve
 
 __all__ = [
     "HTTPChannel",
@@ -16,5 +17,7 @@ __all__ = [
     "Request",
     "RequestBody",
     "Response",
+    "Server",
     "Settings",
+    "serve",
 ]
