@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 import trustme
-from cli_apps.harness import ServerProcess, Start, cli  # noqa: F401 (cli is a fixture)
+from cli_apps.harness import Start, cli  # noqa: F401 (cli is a fixture)
 from conftest import RawClient, RawResponse
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
