@@ -95,3 +95,19 @@ async def test_half_closed_client_gets_every_queued_response_then_eof(serve, aut
     assert last.body == b"/2"
     assert last.header("connection") == "close"
     assert await client.read_to_eof() == b""
+
+
+async def test_connection_option_that_only_contains_close_keeps_the_connection(serve):
+    client = await (await serve(ok))()
+    await client.send(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: xclose, close-ish\r\n\r\n")
+    assert (await client.read_response()).header("connection") is None
+    await client.send(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await client.read_response()).body == b"/b"
+
+
+async def test_http10_keep_alive_among_other_options_keeps_the_connection(serve):
+    client = await (await serve(ok))()
+    await client.send(b"GET /a HTTP/1.0\r\nConnection: Upgrade ,\tKeep-Alive\r\n\r\n")
+    assert (await client.read_response()).header("connection") == "keep-alive"
+    await client.send(b"GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert (await client.read_response()).body == b"/b"

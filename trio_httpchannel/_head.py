@@ -70,10 +70,11 @@ class RequestHead:
         self.http_version = http_version
         self.headers = headers
         self.safe = method in _SAFE_METHODS
+        options = _tokens(connection)
         if http_version == "1.1":
-            self.keep_alive = b"close" not in connection
+            self.keep_alive = b"close" not in options
         else:
-            self.keep_alive = b"keep-alive" in connection and not chunked
+            self.keep_alive = b"keep-alive" in options and not chunked
         self.expects_continue = expect == b"100-continue" and http_version == "1.1"
         self.content_length = content_length
         self.has_body = chunked or bool(content_length)
@@ -161,6 +162,17 @@ def _normalized(fields: list[tuple[bytes, bytes]], content_length: bytes | None)
             value = b"chunked"
         normalized.append((name, value))
     return normalized
+
+
+def _tokens(value: bytes) -> frozenset[bytes]:
+    """The comma-separated options of a (lower-cased) Connection value: ``xclose`` is not
+    ``close``."""
+    if not value:
+        return _NO_TOKENS
+    return frozenset(token.strip(b" \t") for token in value.split(b","))
+
+
+_NO_TOKENS: frozenset[bytes] = frozenset()
 
 
 def _split_fields(block: bytes) -> list[tuple[bytes, bytes]]:
