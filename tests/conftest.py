@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 from trio_httpchannel import HTTPChannel
+from trio_httpchannel.asgi import ASGIHandler, Lifespan
 
 Serve = Callable[..., Awaitable["RawClientFactory"]]
 
@@ -177,6 +178,24 @@ def serve_lockstep(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFa
             return RawClient(client)
 
         return connect
+
+    return start
+
+
+@pytest.fixture
+def serve_asgi(nursery: trio.Nursery) -> Callable[..., Awaitable[str]]:
+    """``url = await serve_asgi(app, **settings)`` runs ``app``'s lifespan startup, then serves it
+    through ``ASGIHandler`` on a loopback port, and returns the server's base URL."""
+
+    async def run(app: Any, settings: dict[str, Any], *, task_status: trio.TaskStatus[str]) -> None:
+        async with Lifespan(app) as lifespan:
+            channel = HTTPChannel(ASGIHandler(app, state=lifespan.state), **settings)
+            async with trio.open_nursery() as inner:
+                listeners = await inner.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
+                task_status.started(f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}")
+
+    async def start(app: Any, **settings: Any) -> str:
+        return await nursery.start(run, app, settings)  # type: ignore[no-any-return]
 
     return start
 

@@ -1,0 +1,324 @@
+"""ASGI 3 applications as channel handlers: one request's scope, its messages and their rules.
+
+The app runs as a task of the connection's nursery, so that it can go on sending a streamed body
+after the handler has returned the response to the channel. Its messages become a
+:class:`Response`: a single-body response is passed on whole (sent with a Content-Length), a
+streamed one through a zero-size memory channel, so that the app's ``send`` waits for the client
+to read (backpressure) and nothing piles up in memory.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+import trio
+
+from ._errors import ProtocolError
+from ._request import Request
+from ._response import Response, error_response
+
+__all__ = ["ASGIApp", "ASGIHandler", "ASGI_VERSIONS", "as_asgi3"]
+
+logger = logging.getLogger("trio_httpchannel.asgi")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ASGI_VERSIONS = {"version": "3.0", "spec_version": "2.4"}
+"""The ``scope["asgi"]`` we promise: ASGI 3, HTTP spec 2.4, under which an app need not watch
+for ``http.disconnect`` while it streams: when the client goes away, the app is cancelled."""
+
+_DISCONNECT = {"type": "http.disconnect"}
+
+
+def as_asgi3(app: Any) -> ASGIApp:
+    """``app`` as an ASGI 3 callable. An ASGI 2 app (a class, or a plain function, called with
+    the scope alone and returning the callable that takes receive and send) is wrapped."""
+    if not callable(app):
+        raise TypeError(f"an ASGI app must be callable, got {app!r}")
+    if not _is_asgi2(app):
+        return app  # type: ignore[no-any-return]
+
+    async def asgi3(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope)(receive, send)
+
+    return asgi3
+
+
+def _is_asgi2(app: Any) -> bool:
+    if inspect.isclass(app):
+        return True
+    call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", app)
+    if inspect.iscoroutinefunction(call):
+        return False
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for parameter in parameters if parameter.kind in positional) == 1
+
+
+class ASGIHandler:
+    """A handler for :class:`HTTPChannel` that serves an ASGI 3 (or ASGI 2) application.
+
+    ``root_path`` is where a proxy mounts the app: it goes into ``scope["root_path"]`` and in
+    front of ``path`` and ``raw_path``, as Uvicorn does. ``state`` is the lifespan's state
+    (:attr:`Lifespan.state`); each request's scope gets a shallow copy of it.
+
+    The app must send ``http.response.start`` then ``http.response.body`` messages until one
+    has ``more_body`` false; any other order raises ``RuntimeError`` in the app. An app that
+    fails or returns before its response started gets its client a 500 (and one error log
+    line); one that fails in the middle of a streamed body gets the connection aborted, so the
+    client sees a truncated response, never a complete wrong one. Work the app does after its
+    response is complete (background tasks) is not cancelled when the connection closes; the
+    connection's close waits for it. WebSocket upgrades are refused with a ``400``.
+    """
+
+    def __init__(self, app: Any, *, root_path: str = "", state: dict[str, Any] | None = None) -> None:
+        self.app = as_asgi3(app)
+        self.root_path = root_path
+        self.state = state
+
+    async def __call__(self, request: Request) -> Response:
+        if _asks_websocket(request):
+            return error_response(400, "WebSocket is not supported by this server")
+        return await _Call(self.app, self._scope(request), request).respond()
+
+    def _scope(self, request: Request) -> Scope:
+        root = self.root_path
+        scope: Scope = {
+            "type": "http",
+            "asgi": ASGI_VERSIONS,
+            "http_version": request.http_version,
+            "method": request.method,
+            "scheme": request.scheme,
+            "path": root + unquote(request.path),
+            "raw_path": (root + request.path).encode("latin-1"),
+            "query_string": request.query.encode("latin-1"),
+            "root_path": root,
+            "headers": request.headers.raw,
+            "client": request.client if isinstance(request.client, tuple) else None,
+            "server": request.server if isinstance(request.server, tuple) else None,
+        }
+        if self.state is not None:
+            scope["state"] = self.state.copy()
+        return scope
+
+
+def _asks_websocket(request: Request) -> bool:
+    upgrade = request.headers.get("upgrade")
+    return upgrade is not None and "websocket" in upgrade.lower()
+
+
+class _Call:
+    """One request through the app: its receive and send, and the Response they produce."""
+
+    __slots__ = (
+        "_app",
+        "_scope",
+        "_request",
+        "_body",
+        "_body_error",
+        "_status",
+        "_headers",
+        "_response",
+        "_failure",
+        "_ready",
+        "_stream",
+        "_complete",
+        "_sent",
+        "_finished",
+        "_cancel_scope",
+    )
+
+    def __init__(self, app: ASGIApp, scope: Scope, request: Request) -> None:
+        self._app = app
+        self._scope = scope
+        self._request = request
+        self._body: Any = None
+        self._body_error: ProtocolError | None = None
+        self._status: int | None = None
+        self._headers: Any = ()
+        self._response: Response | None = None
+        self._failure: BaseException | None = None
+        self._ready = trio.Event()
+        self._stream: _BodyStream | None = None
+        self._complete = False
+        self._sent = False
+        self._finished: trio.Event | None = None
+        self._cancel_scope = trio.CancelScope()
+
+    async def respond(self) -> Response:
+        """Run the app until it has started its response; raise what it failed with before that
+        (a ``ProtocolError`` when the request body was bad, for the channel to answer)."""
+        nursery = self._request.nursery
+        assert nursery is not None, "the channel gives every request its connection's nursery"
+        nursery.start_soon(self._run)
+        await self._ready.wait()
+        if self._response is None:
+            assert self._failure is not None
+            raise self._failure
+        return self._response
+
+    async def _run(self) -> None:
+        with self._cancel_scope:
+            try:
+                await self._app(self._scope, self._receive, self._send)
+            except Exception as error:
+                self._app_failed(error)
+                return
+        if not self._complete:
+            self._app_failed(RuntimeError("the ASGI app returned without completing its response"))
+
+    def _app_failed(self, error: Exception) -> None:
+        if self._response is None:
+            self._failure = self._body_error or error
+            self._ready.set()
+        elif self._stream is not None and not self._complete:
+            self._stream.fail(error)
+        else:
+            logger.error("the ASGI app failed after its response was sent", exc_info=error)
+
+    # receive ------------------------------------------------------------------------------------
+
+    async def _receive(self) -> Message:
+        body = self._body
+        if body is None:
+            body = self._body = self._request.body.__aiter__()
+        if body is not _BODY_DONE:
+            try:
+                return {"type": "http.request", "body": await body.__anext__(), "more_body": True}
+            except StopAsyncIteration:
+                self._body = _BODY_DONE
+                return {"type": "http.request", "body": b"", "more_body": False}
+            except ProtocolError as error:
+                self._body = _BODY_DONE
+                self._body_error = error
+                return _DISCONNECT
+        await self._wait_finished()
+        return _DISCONNECT
+
+    async def _wait_finished(self) -> None:
+        """Return once the whole response is handed to the channel (``http.disconnect`` is due)."""
+        if self._sent:
+            return
+        if self._finished is None:
+            self._finished = trio.Event()
+        await self._finished.wait()
+
+    def _mark_sent(self) -> None:
+        self._sent = True
+        if self._finished is not None:
+            self._finished.set()
+
+    # send ---------------------------------------------------------------------------------------
+
+    async def _send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            await self._send_body(message.get("body", b""), message.get("more_body", False))
+        elif kind == "http.response.start":
+            self._start(message)
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} in an http scope")
+
+    def _start(self, message: Message) -> None:
+        if self._status is not None:
+            raise RuntimeError("http.response.start sent twice")
+        if message.get("trailers"):
+            raise RuntimeError("http.response.trailers is not supported (not in scope['extensions'])")
+        self._status = message["status"]
+        self._headers = message.get("headers", ())
+
+    async def _send_body(self, body: bytes, more_body: bool) -> None:
+        if self._status is None:
+            raise RuntimeError("http.response.body sent before http.response.start")
+        if self._complete:
+            raise RuntimeError("http.response.body sent after the response body ended")
+        stream = self._stream
+        if stream is None:
+            if not more_body:
+                self._complete = True
+                self._deliver(Response(self._status, self._headers, body))
+                self._finish()
+                return
+            stream = self._stream = _BodyStream(self._mark_sent)
+            self._deliver(Response(self._status, self._headers, stream))
+        if not more_body:
+            self._complete = True
+        await stream.put(body, more_body)
+        if not more_body:
+            self._finish()
+
+    def _deliver(self, response: Response) -> None:
+        self._response = response
+        self._ready.set()
+
+    def _finish(self) -> None:
+        """The response is complete: what the app does from now on (background tasks) is not
+        cancelled by the connection's end, which waits for it instead."""
+        if self._stream is None:
+            self._mark_sent()
+        self._cancel_scope.shield = True
+
+
+_BODY_DONE = object()
+
+
+class _BodyStream:
+    """A streamed response body: what the app sends, handed to the channel's writer as it reads.
+
+    ``put`` returns once the writer has taken the chunk, so the app runs only as fast as the
+    client reads. When the writer sends no body (HEAD, 204, 304) what the app sends is dropped.
+    """
+
+    __slots__ = ("_send", "_receive", "_error", "_discard", "_on_drained")
+
+    def __init__(self, on_drained: Callable[[], None]) -> None:
+        self._send, self._receive = trio.open_memory_channel[bytes](0)
+        self._error: BaseException | None = None
+        self._discard = False
+        self._on_drained = on_drained
+
+    async def put(self, data: bytes, more: bool) -> None:
+        if self._discard:
+            return
+        try:
+            if data:
+                await self._send.send(data)
+        except trio.BrokenResourceError:
+            return
+        if not more:
+            self._send.close()
+
+    def fail(self, error: BaseException) -> None:
+        """End the body with ``error``: the writer aborts the connection."""
+        self._error = error
+        self._send.close()
+
+    def __aiter__(self) -> _BodyStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            if self._error is not None:
+                raise self._error from None
+            self._on_drained()
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        """The writer sends no body (HEAD, 204, 304): drop what the app still sends."""
+        self._discard = True
+        self._receive.close()
+        self._on_drained()
+        await trio.lowlevel.checkpoint()
