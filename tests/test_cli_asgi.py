@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import signal
 
-import pytest
 import trio
 from cli_apps.harness import ServerProcess, Start, cli  # noqa: F401 (cli is a fixture)
 from conftest import RawClient, RawResponse
-
-pytest.importorskip("trio_httpchannel.asgi", reason="the ASGI adapter is not in the tree yet")
 
 
 async def get(server: ServerProcess, request: bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") -> RawResponse:

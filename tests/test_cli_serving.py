@@ -8,7 +8,6 @@ import socket
 import ssl
 from pathlib import Path
 
-import pytest
 import trio
 import trustme
 from cli_apps.harness import Start, cli  # noqa: F401 (cli is a fixture)
@@ -110,7 +109,6 @@ async def test_serves_on_an_inherited_file_descriptor(cli: Start) -> None:
 
 
 async def test_reload_restarts_the_worker_after_a_source_change(cli: Start, tmp_path: Path) -> None:
-    pytest.importorskip("watchfiles")
     module = tmp_path / "changing.py"
     module.write_text(VERSIONED.format(version=1))
     server = await cli("changing:app", "--reload", "--app-dir", str(tmp_path))

@@ -21,11 +21,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_httpchannel import Request, Response
-
-# The server module (max_connections, the accept policy) is being written alongside; until it
-# is in the tree these tests skip rather than fail.
-_server = pytest.importorskip("trio_httpchannel._server")
+from trio_httpchannel import Request, Response, Server
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -60,7 +56,7 @@ async def start(
     """A Server on a loopback port behind a FlakyListener, and a way to connect to it."""
     (inner,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
     listener = FlakyListener(inner)
-    server = _server.Server(handler, **options)
+    server = Server(handler, **options)
     await nursery.start(server.serve_listeners, [listener])
     port = inner.socket.getsockname()[1]
 
