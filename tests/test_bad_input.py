@@ -49,6 +49,7 @@ BAD_REQUESTS = {
         413,
     ),
     "unsupported transfer-encoding": (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n", {}, 501),
+    "connect (we are not a proxy)": (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", {}, 501),
     "http/2.0 request line": (b"GET / HTTP/2.0\r\n" + H + b"\r\n", {}, 505),
     "http/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {}, 505),
     "http/9.9": (b"GET / HTTP/9.9\r\n" + H + b"\r\n", {}, 505),

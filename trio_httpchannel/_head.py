@@ -10,7 +10,7 @@ and h11 agree.
 On top of h11's rules: versions other than 1.0 and 1.1 get 505; obs-fold, Content-Length
 together with Transfer-Encoding and a Host that is not a host get 400 (RFC 9112 sections 5.2,
 6.1 and 3.2); an HTTP/1.0 request with Transfer-Encoding closes the connection after it
-(section 6.1).
+(section 6.1); CONNECT gets 501, since an origin server has no tunnel to open.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def parse_head(head: bytes, settings: Settings) -> RequestHead:
     if block.count(b"\n") > settings.max_header_count:
         raise ProtocolError(431, f"more than {settings.max_header_count} header fields")
     method, target, version = _parse_request_line(request_line)
+    if method == "CONNECT":
+        raise ProtocolError(501, "CONNECT is not supported: this is an origin server, not a proxy")
     return _parse_fields(_split_fields(block), method, target, version)
 
 
