@@ -1,0 +1,300 @@
+"""The benchmark of issue 6: trio-httpchannel against Hypercorn (trio), Uvicorn (h11 and
+httptools) and Twisted, on one machine, each server a single process on CPU 0 and the load
+on CPU 1.
+
+Scenarios: c1 and c50 (wrk -t1 with 1 and 50 connections), pipe16 (h2load --h1, 10
+connections with 16 pipelined GETs each), slow8 (8 pipelined GET /sleep of 0.5 s on one
+connection: seconds until all are answered), idle (RSS per idle keep-alive connection with
+1,000, 5,000 and 10,000 of them open) and ceiling (h11 alone on the servers' CPU, in
+requests per second). Each measurement starts a fresh server and warms it up; the rounds visit
+every scenario and server in turn so that drift hits all alike. Prints a Markdown table (the
+median and min-max of the rounds) and writes every round to bench-results/bench-*.json.
+Run it through scripts/bench, which sets up .bench-venv/, wrk and h2load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import clients, load, report  # noqa: E402
+from bench.servers import SERVERS, Server  # noqa: E402
+
+SCENARIOS = ["c1", "c50", "pipe16", "slow8", "idle", "ceiling"]
+TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load"}
+IDLE_SIZES = [1000, 5000, 10000]
+SLOW_DEPTH = 8
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table: a scenario, at one size for the idle scenario."""
+
+    name: str
+    scenario: str
+    unit: str
+    lower_is_better: bool
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run was asked to do, settled from the command line."""
+
+    servers: list[str]
+    columns: list[Column]
+    ceiling: bool
+    rounds: int
+    duration: float
+    warmup: float
+    server_pin: list[str]
+    load_pin: list[str]
+    log: Path
+    notes: list[str]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=os.environ.get("BENCH_PROG"), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round of 3 s, 1 s warm-up, idle at 1,000 only")
+    parser.add_argument("--servers", help=f"comma-separated subset of {','.join(SERVERS)}")
+    parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--rounds", type=int, help="rounds of every scenario and server (default 3, --quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds of one load measurement (default 10, --quick 3)")
+    parser.add_argument("--warmup", type=float, help="seconds of load before each measurement (default 2, --quick 1)")
+    parser.add_argument("--idle-max", type=int, default=10000, help="most idle connections to open (default 10000)")
+    parser.add_argument("--output", type=Path, default=REPO / "bench-results", help="directory of the JSON file")
+    return parser.parse_args(argv)
+
+
+def subset(given: str | None, known: list[str], what: str) -> list[str]:
+    """The names in the comma-separated ``given`` (all of ``known`` if None), in known order."""
+    if given is None:
+        return list(known)
+    wanted = [name.strip() for name in given.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return [name for name in known if name in wanted]
+
+
+def make_plan(args: argparse.Namespace, log: Path) -> Plan:
+    """Settle servers, columns, timings and CPU pinning; note what had to be left out."""
+    notes: list[str] = []
+    scenarios = subset(args.scenarios, SCENARIOS, "scenarios")
+    for scenario in [s for s in scenarios if s in TOOLS and shutil.which(TOOLS[s]) is None]:
+        notes.append(f"{scenario} skipped: {TOOLS[scenario]} is not installed")
+        scenarios.remove(scenario)
+    server_pin, load_pin = pinning(notes)
+    return Plan(
+        servers=subset(args.servers, list(SERVERS), "servers"),
+        columns=columns(scenarios, idle_sizes(args, notes)),
+        ceiling="ceiling" in scenarios,
+        rounds=args.rounds or (1 if args.quick else 3),
+        duration=args.duration or (3.0 if args.quick else 10.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0),
+        server_pin=server_pin,
+        load_pin=load_pin,
+        log=log,
+        notes=notes,
+    )
+
+
+def pinning(notes: list[str]) -> tuple[list[str], list[str]]:
+    """Prefixes that put servers on CPU 0 and load tools on CPU 1; this process (whose clients
+    are load too) moves to CPU 1. Empty, with a note, without CPUs 0 and 1 or taskset."""
+    if not {0, 1} <= os.sched_getaffinity(0) or shutil.which("taskset") is None:
+        notes.append("servers and load are not pinned to CPUs (no CPUs 0 and 1, or no taskset)")
+        return [], []
+    os.sched_setaffinity(0, {1})
+    return ["taskset", "-c", "0"], ["taskset", "-c", "1"]
+
+
+def idle_sizes(args: argparse.Namespace, notes: list[str]) -> list[int]:
+    """The idle connection counts this run can hold: up to ``--idle-max`` and within the
+    open-file limit, which is raised to its hard limit (the servers inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    wanted = IDLE_SIZES[:1] if args.quick else [n for n in IDLE_SIZES if n <= args.idle_max]
+    sizes = [n for n in wanted if n + 200 <= hard]
+    if sizes != wanted:
+        notes.append(f"idle at {', '.join(str(n) for n in wanted if n not in sizes)} skipped: open-file limit {hard}")
+    return sizes
+
+
+def columns(scenarios: list[str], sizes: list[int]) -> list[Column]:
+    """The table's columns for ``scenarios``, one per idle size."""
+    result = []
+    for scenario in scenarios:
+        if scenario in ("c1", "c50", "pipe16"):
+            result.append(Column(scenario, scenario, "req/s", lower_is_better=False))
+        elif scenario == "slow8":
+            result.append(Column(scenario, scenario, "s", lower_is_better=True))
+        elif scenario == "idle":
+            result.extend(Column(f"idle {n:,}", "idle", "KiB/conn", True, n) for n in sizes)
+    return result
+
+
+class CpuWatch:
+    """The share of all CPUs that processes other than the server, the load tool and this
+    driver used while the watch ran (user, system and steal time; interrupt time, where the
+    loopback traffic itself is counted, is left out): how much other work disturbed it."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        """(wall time, busy CPU seconds of the machine, CPU seconds of ours: server, waited
+        children and this process)."""
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(f) for f in fields[:8])
+        busy = (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+        own = self.server.cpu_seconds()
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            own += usage.ru_utime + usage.ru_stime
+        return time.monotonic(), busy, own
+
+    def other_share(self) -> float:
+        """Other processes' CPU time since the start, as a fraction of all CPUs' time."""
+        wall, busy, own = (end - start for end, start in zip(self._sample(), self.start))
+        return max(0.0, (busy - own) / (wall * (os.cpu_count() or 1)))
+
+
+LOADS: dict[str, Callable[[int, float, list[str]], load.Load]] = {
+    "c1": lambda port, seconds, pin: load.wrk(port, 1, seconds, pin),
+    "c50": lambda port, seconds, pin: load.wrk(port, 50, seconds, pin),
+    "pipe16": lambda port, seconds, pin: load.h2load(port, 10, 16, seconds, pin),
+}
+
+
+def throughput(server: Server, column: Column, plan: Plan) -> Record:
+    """Requests per second under the column's load, after a warm-up with the same load."""
+    run = LOADS[column.scenario]
+    run(server.port, plan.warmup, plan.load_pin)
+    watch = CpuWatch(server)
+    result = run(server.port, plan.duration, plan.load_pin)
+    return {"value": result.rate, "other_cpu": watch.other_share(), **result.as_json()}
+
+
+def slow_pipeline(server: Server, column: Column, plan: Plan) -> Record:
+    """Seconds until 8 pipelined 0.5 s requests on one connection are all answered."""
+    return {"value": clients.slow_pipeline_seconds(server.port, SLOW_DEPTH)}
+
+
+def idle(server: Server, column: Column, plan: Plan) -> Record:
+    """KiB of server RSS per idle keep-alive connection, with ``column.size`` of them open
+    (each has had one request answered); the server's fd count shows it holds them all."""
+    for sock in clients.open_keepalive(server.port, 20):
+        sock.close()
+    time.sleep(0.5)
+    rss_before, fds_before = server.rss_kib(), server.fd_count()
+    socks = clients.open_keepalive(server.port, column.size)
+    try:
+        time.sleep(1.0)
+        rss_after, fds_after = server.rss_kib(), server.fd_count()
+    finally:
+        for sock in socks:
+            sock.close()
+    held = fds_after - fds_before
+    return {
+        "value": (rss_after - rss_before) / column.size,
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "connections_held": held,
+        "errors": max(0, column.size - held),
+    }
+
+
+MEASURES: dict[str, Callable[[Server, Column, Plan], Record]] = {
+    "c1": throughput,
+    "c50": throughput,
+    "pipe16": throughput,
+    "slow8": slow_pipeline,
+    "idle": idle,
+}
+
+
+def measure(name: str, column: Column, plan: Plan, round_: int) -> Record:
+    """One measurement of server ``name`` in ``column`` on a fresh server process; a failure
+    is recorded as ``error`` with no value."""
+    record: Record = {"round": round_, "column": column.name, "server": name, "unit": column.unit}
+    record["loadavg"] = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    server = Server(name, column.scenario, plan.server_pin, plan.log)
+    record["command"] = server.argv
+    try:
+        server.wait_ready()
+        record.update(MEASURES[column.scenario](server, column, plan))
+    except Exception as error:  # recorded and reported: one server failing must not end the run
+        record.update(value=None, error=f"{type(error).__name__}: {error}")
+    finally:
+        server.stop()
+    return record
+
+
+def ceiling(plan: Plan, quick: bool) -> dict[str, float]:
+    """h11's parse-only and full-cycle rates, on the servers' CPU (bench/ceiling.py)."""
+    timing = ["--seconds", "1", "--repeat", "1"] if quick else ["--seconds", "2", "--repeat", "3"]
+    command = plan.server_pin + [sys.executable, "-m", "bench.ceiling", *timing]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    return {key: float(value) for key, value in json.loads(done.stdout).items()}
+
+
+def estimate_minutes(plan: Plan) -> float:
+    """A rough length of the run, to print before it starts."""
+    under_load = 2 + plan.warmup + plan.duration
+    seconds = {"c1": under_load, "c50": under_load, "pipe16": under_load, "slow8": 7.0}
+    per_round = sum(seconds.get(column.scenario, 3 + column.size / 2000) for column in plan.columns)
+    return (per_round * len(plan.servers) * plan.rounds + (14 if plan.ceiling else 0)) / 60
+
+
+def run_rounds(plan: Plan) -> list[Record]:
+    """Every round: every column, every server in turn; progress goes to stderr."""
+    records = []
+    for round_ in range(1, plan.rounds + 1):
+        for column in plan.columns:
+            for name in plan.servers:
+                record = measure(name, column, plan, round_)
+                records.append(record)
+                print(f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(record)}", file=sys.stderr)
+    return records
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    started = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
+    args.output.mkdir(parents=True, exist_ok=True)
+    plan = make_plan(args, args.output / f"bench-{stamp}-servers.log")
+    os.chdir(REPO)
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"about {estimate_minutes(plan):.0f} min; server output goes to {plan.log}", file=sys.stderr)
+    figures = ceiling(plan, args.quick) if plan.ceiling else {}
+    records = run_rounds(plan)
+    meta = report.environment(started, plan)
+    result = report.summarize(meta, plan, figures, records)
+    path = args.output / f"bench-{stamp}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(report.markdown(result))
+    print(f"\nraw rounds: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
