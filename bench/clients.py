@@ -21,7 +21,7 @@ class ResponseError(ConnectionError):
     """A response that is not a 200 with a Content-Length, or a connection closed early."""
 
 
-def complete_responses(data: bytes) -> int:
+def complete_responses(data: bytes | bytearray) -> int:
     """How many whole responses ``data`` holds from its start; raises ResponseError on one
     that is not a 200 with a Content-Length."""
     count, at = 0, 0

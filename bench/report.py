@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bench.run import Column, Plan, Record
+    from bench.run import Plan, Record
 
 OURS = ["ours-asgi", "ours-native"]
 PEERS = ["hypercorn-trio", "uvicorn-h11"]

@@ -128,9 +128,9 @@ def pinning(notes: list[str]) -> tuple[list[str], list[str]]:
 def idle_sizes(args: argparse.Namespace, notes: list[str]) -> list[int]:
     """The idle connection counts this run can hold: up to ``--idle-max`` and within the
     open-file limit, which is raised to its hard limit (the servers inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    wanted = IDLE_SIZES[:1] if args.quick else [n for n in IDLE_SIZES if n <= args.idle_max]
+    wanted = [n for n in IDLE_SIZES if n <= args.idle_max][: 1 if args.quick else None]
     sizes = [n for n in wanted if n + 200 <= hard]
     if sizes != wanted:
         notes.append(f"idle at {', '.join(str(n) for n in wanted if n not in sizes)} skipped: open-file limit {hard}")

@@ -1,17 +1,23 @@
 """The Twisted reference server: twisted.web serving the benchmark's hello-world natively.
 
-Usage: ``python -m bench.twisted_server PORT`` from the repository. Listens on 127.0.0.1:PORT with the default
-reactor and no access log; ``/sleep`` answers after ``bench.apps.SLEEP`` seconds without blocking.
+Usage: ``python -m bench.twisted_server PORT`` from the repository. Listens on 127.0.0.1:PORT
+with the default reactor and no access log; ``/sleep`` answers after ``bench.apps.SLEEP``
+seconds without blocking.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from twisted.internet import reactor, task
-from twisted.web import resource, server
+from twisted.internet import reactor as _reactor
+from twisted.internet import task
+from twisted.web import http, resource, server
 
 from bench.apps import BODY, SLEEP
+
+reactor: Any = _reactor
+"""The global reactor, which Twisted's stubs type as a module."""
 
 
 class Hello(resource.Resource):
@@ -38,7 +44,7 @@ def finish(request: server.Request) -> None:
 class QuietSite(server.Site):
     """A Site that writes no access log line."""
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 
 
