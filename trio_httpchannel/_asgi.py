@@ -1,10 +1,10 @@
 """ASGI 3 applications as channel handlers: one request's scope, its messages and their rules.
 
-The app runs as a task of the connection's nursery, so that it can go on sending a streamed body
-after the handler has returned the response to the channel. Its messages become a
-:class:`Response`: a single-body response is passed on whole (sent with a Content-Length), a
-streamed one through a zero-size memory channel, so that the app's ``send`` waits for the client
-to read (backpressure) and nothing piles up in memory.
+The app runs in the handler's own task (no task per request) and gives its response to the
+channel as soon as it is known, before it returns: a single-body response whole (sent with a
+Content-Length), a streamed one through a zero-size memory channel, so that the app's ``send``
+waits for the client to read (backpressure) and nothing piles up in memory. What the app does
+after that (background tasks) runs on without holding the response back.
 """
 
 from __future__ import annotations
@@ -130,8 +130,6 @@ class _Call:
         "_status",
         "_headers",
         "_response",
-        "_failure",
-        "_ready",
         "_stream",
         "_complete",
         "_sent",
@@ -148,8 +146,6 @@ class _Call:
         self._status: int | None = None
         self._headers: Any = ()
         self._response: Response | None = None
-        self._failure: BaseException | None = None
-        self._ready = trio.Event()
         self._stream: _BodyStream | None = None
         self._complete = False
         self._sent = False
@@ -157,35 +153,26 @@ class _Call:
         self._cancel_scope = trio.CancelScope()
 
     async def respond(self) -> Response:
-        """Run the app until it has started its response; raise what it failed with before that
-        (a ``ProtocolError`` when the request body was bad, for the channel to answer)."""
-        nursery = self._request.nursery
-        assert nursery is not None, "the channel gives every request its connection's nursery"
-        nursery.start_soon(self._run)
-        await self._ready.wait()
-        if self._response is None:
-            assert self._failure is not None
-            raise self._failure
-        return self._response
-
-    async def _run(self) -> None:
+        """Run the app; raise what it failed with before its response started (a
+        ``ProtocolError`` when the request body was bad, for the channel to answer)."""
         with self._cancel_scope:
             try:
                 await self._app(self._scope, self._receive, self._send)
             except Exception as error:
-                self._app_failed(error)
-                return
+                return self._app_failed(error)
         if not self._complete:
-            self._app_failed(RuntimeError("the ASGI app returned without completing its response"))
+            return self._app_failed(RuntimeError("the ASGI app returned without completing its response"))
+        assert self._response is not None
+        return self._response
 
-    def _app_failed(self, error: Exception) -> None:
+    def _app_failed(self, error: Exception) -> Response:
         if self._response is None:
-            self._failure = self._body_error or error
-            self._ready.set()
-        elif self._stream is not None and not self._complete:
+            raise self._body_error or error
+        if self._stream is not None and not self._complete:
             self._stream.fail(error)
         else:
             logger.error("the ASGI app failed after its response was sent", exc_info=error)
+        return self._response
 
     # receive ------------------------------------------------------------------------------------
 
@@ -247,20 +234,22 @@ class _Call:
         if stream is None:
             if not more_body:
                 self._complete = True
-                self._deliver(Response(self._status, self._headers, body))
+                await self._deliver(Response(self._status, self._headers, body))
                 self._finish()
                 return
             stream = self._stream = _BodyStream(self._mark_sent)
-            self._deliver(Response(self._status, self._headers, stream))
+            await self._deliver(Response(self._status, self._headers, stream))
         if not more_body:
             self._complete = True
         await stream.put(body, more_body)
         if not more_body:
             self._finish()
 
-    def _deliver(self, response: Response) -> None:
+    async def _deliver(self, response: Response) -> None:
         self._response = response
-        self._ready.set()
+        respond_early = self._request._respond_early
+        assert respond_early is not None, "ASGIHandler serves requests that come from an HTTPChannel"
+        await respond_early(response)
 
     def _finish(self) -> None:
         """The response is complete: what the app does from now on (background tasks) is not

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from collections.abc import AsyncIterable, Awaitable, Callable
 
 import trio
@@ -97,6 +98,8 @@ class _Exchange:
         "started",
         "status",
         "finished",
+        "inline",
+        "holds_slot",
     )
 
     def __init__(self, head: RequestHead | None, started: float) -> None:
@@ -113,6 +116,8 @@ class _Exchange:
         self.started = started
         self.status = 0
         self.finished = False
+        self.inline = False
+        self.holds_slot = False
 
     def set_response(self, response: Response) -> None:
         self.response = response
@@ -278,11 +283,14 @@ class _Connection:
         behind it (sparing a task and a wake-up), else in a handler task of its own."""
         if not head.has_body and self._writer_idle() and not self._parser.has_buffered_data:
             exchange = self._exchange(head)
+            exchange.inline = True
             self._in_flight += 1
             self._last = exchange
-            exchange.response = await self._call_handler(exchange)
-            await self._deliver(exchange, holds_slot=False)
-            await self._flush()
+            response = await self._call_handler(exchange)
+            if exchange.response is None:
+                exchange.response = response
+                await self._deliver(exchange)
+                await self._flush()
             return exchange
         if (not head.safe or self._barrier) and self._last is not None:
             await self._last.wait_done()
@@ -291,6 +299,7 @@ class _Connection:
         except trio.WouldBlock:
             await self._slots.acquire()
         exchange = self._exchange(head)
+        exchange.holds_slot = True
         self._barrier = not head.safe or head.http_version == "1.0"
         self._enqueue(exchange)
         assert self._nursery is not None
@@ -321,6 +330,7 @@ class _Connection:
             server=self._server,
             nursery=self._nursery,
         )
+        exchange.request._respond_early = partial(self._respond_early, exchange)
         return exchange
 
     def _enqueue(self, exchange: _Exchange) -> None:
@@ -379,6 +389,7 @@ class _Connection:
         logger.debug("refusing a request from %s: %s %s", self._peer(), error.status, error.message)
         await self._slots.acquire()
         exchange = _Exchange(None, self._now_if_logging())
+        exchange.holds_slot = True
         exchange.set_response(error_response(error.status, error.message))
         self._in_flight += 1
         self._last = exchange
@@ -387,7 +398,26 @@ class _Connection:
     # Handler tasks -----------------------------------------------------------------------------
 
     async def _respond(self, exchange: _Exchange) -> None:
-        exchange.set_response(await self._call_handler(exchange))
+        response = await self._call_handler(exchange)
+        if exchange.response is None:
+            exchange.set_response(response)
+
+    async def _respond_early(self, exchange: _Exchange, response: Response) -> None:
+        """Give ``response`` before the handler returns (what it returns is then ignored). An
+        inline exchange's bytes are written by this task at once; a stream goes to the writer,
+        since this task is the one producing it."""
+        if exchange.response is not None:
+            raise RuntimeError("the response to this request was already given")
+        if not exchange.inline:
+            exchange.set_response(response)
+            return
+        exchange.response = response
+        if isinstance(response.body, (bytes, bytearray, memoryview)):
+            await self._deliver(exchange)
+            await self._flush()
+            return
+        exchange.inline = False
+        self._queue_send.send_nowait(exchange)
 
     async def _call_handler(self, exchange: _Exchange) -> Response:
         assert exchange.request is not None
@@ -424,7 +454,7 @@ class _Connection:
             await self._deliver(exchange)
         await self._flush()
 
-    async def _deliver(self, exchange: _Exchange, *, holds_slot: bool = True) -> None:
+    async def _deliver(self, exchange: _Exchange) -> None:
         sent_before = self._sent
         response = exchange.response
         if response is None:
@@ -435,7 +465,7 @@ class _Connection:
         if hook is not None:
             hook(exchange.request, exchange.status, self._sent - sent_before, trio.current_time() - exchange.started)
         self._in_flight -= 1
-        if holds_slot:
+        if exchange.holds_slot:
             self._slots.release()
         if exchange.request is not None:
             exchange.request.body._abandon()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Union
 
 import trio
@@ -86,6 +86,7 @@ class Request:
         "body",
         "nursery",
         "_content",
+        "_respond_early",
     )
 
     def __init__(
@@ -112,6 +113,7 @@ class Request:
         self.body = body
         self.nursery = nursery
         self._content: bytes | None = None
+        self._respond_early: Callable[[Any], Awaitable[None]] | None = None
 
     async def read(self) -> bytes:
         """The whole body. Reads it on the first call; later calls return the same bytes."""
