@@ -372,6 +372,41 @@ async def test_work_after_the_response_survives_the_connection_close(serve, auto
     assert len(done) == 1
 
 
+async def test_work_after_answering_a_closing_post_survives_the_close(serve, autojump_clock):
+    done: list[float] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await hello(scope, receive, send)
+        await trio.sleep(5)
+        done.append(trio.current_time())
+
+    connect = await serve(ASGIHandler(app))
+    client = await connect()
+    await client.send(post("/", b"data")[:-4].replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + b"data")
+    assert (await client.read_response()).body == b"hello"
+    await trio.sleep(10)
+    assert len(done) == 1
+
+
+async def test_work_after_answering_a_post_survives_the_client_leaving(serve, autojump_clock):
+    done: list[float] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await hello(scope, receive, send)
+        await trio.sleep(5)
+        done.append(trio.current_time())
+
+    connect = await serve(ASGIHandler(app))
+    client = await connect()
+    await client.send(post("/", b"data"))
+    assert (await client.read_response()).body == b"hello"
+    await client.aclose()
+    await trio.sleep(10)
+    assert len(done) == 1
+
+
 async def test_pipelined_gets_run_the_app_concurrently(serve_tcp):
     arrived = 0
     all_arrived = trio.Event()

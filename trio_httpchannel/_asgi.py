@@ -134,7 +134,6 @@ class _Call:
         "_complete",
         "_sent",
         "_finished",
-        "_cancel_scope",
     )
 
     def __init__(self, app: ASGIApp, scope: Scope, request: Request) -> None:
@@ -150,16 +149,14 @@ class _Call:
         self._complete = False
         self._sent = False
         self._finished: trio.Event | None = None
-        self._cancel_scope = trio.CancelScope()
 
     async def respond(self) -> Response:
         """Run the app; raise what it failed with before its response started (a
         ``ProtocolError`` when the request body was bad, for the channel to answer)."""
-        with self._cancel_scope:
-            try:
-                await self._app(self._scope, self._receive, self._send)
-            except Exception as error:
-                return self._app_failed(error)
+        try:
+            await self._app(self._scope, self._receive, self._send)
+        except Exception as error:
+            return self._app_failed(error)
         if not self._complete:
             return self._app_failed(RuntimeError("the ASGI app returned without completing its response"))
         assert self._response is not None
@@ -189,6 +186,9 @@ class _Call:
             except ProtocolError as error:
                 self._body = _BODY_DONE
                 self._body_error = error
+                return _DISCONNECT
+            except trio.ClosedResourceError:
+                self._body = _BODY_DONE
                 return _DISCONNECT
         await self._wait_finished()
         return _DISCONNECT
@@ -235,28 +235,19 @@ class _Call:
             if not more_body:
                 self._complete = True
                 await self._deliver(Response(self._status, self._headers, body))
-                self._finish()
+                self._mark_sent()
                 return
             stream = self._stream = _BodyStream(self._mark_sent)
             await self._deliver(Response(self._status, self._headers, stream))
         if not more_body:
             self._complete = True
         await stream.put(body, more_body)
-        if not more_body:
-            self._finish()
 
     async def _deliver(self, response: Response) -> None:
         self._response = response
         respond_early = self._request._respond_early
         assert respond_early is not None, "ASGIHandler serves requests that come from an HTTPChannel"
         await respond_early(response)
-
-    def _finish(self) -> None:
-        """The response is complete: what the app does from now on (background tasks) is not
-        cancelled by the connection's end, which waits for it instead."""
-        if self._stream is None:
-            self._mark_sent()
-        self._cancel_scope.shield = True
 
 
 _BODY_DONE = object()

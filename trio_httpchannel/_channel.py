@@ -152,6 +152,7 @@ class _Connection:
         self._slots = trio.Semaphore(self._settings.max_pipeline)
         self._queue_send, self._queue_receive = trio.open_memory_channel[_Exchange](self._settings.max_pipeline)
         self._nursery: trio.Nursery | None = None
+        self._handlers: trio.Nursery
         self._read_scope = trio.CancelScope()
         self._read_phase: object = None
         self._body_exchange: _Exchange | None = None
@@ -176,9 +177,12 @@ class _Connection:
                 self._nursery = nursery
                 if self._channel._shutting_down:
                     self._stopping = True
-                nursery.start_soon(self._read_requests)
-                await self._write_responses()
-                self._writer_returned = True
+                async with trio.open_nursery() as handlers:
+                    self._handlers = handlers
+                    nursery.start_soon(self._read_requests)
+                    await self._write_responses()
+                    self._writer_returned = True
+                    self._finish_handlers()
                 nursery.cancel_scope.cancel()
             if not self._writer_returned and not self._aborted:
                 logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
@@ -189,6 +193,14 @@ class _Connection:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
         finally:
             await trio.aclose_forcefully(self._stream)
+
+    def _finish_handlers(self) -> None:
+        """The last response is written: stop the reader, cancel the handlers of requests left
+        unanswered (dropQueuedRequests), and let the rest finish what they do after their
+        response (an ASGI app's background tasks) before the connection closes."""
+        self._read_scope.cancel()
+        if self._in_flight:
+            self._handlers.cancel_scope.cancel()
 
     def stop_reading(self) -> None:
         """Take no new request; close at once if idle (graceful shutdown)."""
@@ -214,7 +226,7 @@ class _Connection:
             try:
                 with self._read_scope:
                     await self._read_loop()
-                if self._read_scope.cancelled_caught:
+                if self._read_scope.cancelled_caught and not self._writer_returned:
                     await self._timed_out()
             except ProtocolError as error:
                 await self._refuse(error)
@@ -302,8 +314,7 @@ class _Connection:
         exchange.holds_slot = True
         self._barrier = not head.safe or head.http_version == "1.0"
         self._enqueue(exchange)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._respond, exchange)
+        self._handlers.start_soon(self._respond, exchange)
         return exchange
 
     def _writer_idle(self) -> bool:
