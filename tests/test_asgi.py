@@ -372,8 +372,8 @@ async def test_work_after_the_response_survives_the_connection_close(serve, auto
     assert len(done) == 1
 
 
-async def test_work_after_answering_a_closing_post_survives_the_close(serve, autojump_clock):
-    done: list[float] = []
+def answer_then_work(done: list[float]) -> Any:
+    """An app that reads the body, answers, then works for 5 s (a background task)."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -381,7 +381,12 @@ async def test_work_after_answering_a_closing_post_survives_the_close(serve, aut
         await trio.sleep(5)
         done.append(trio.current_time())
 
-    connect = await serve(ASGIHandler(app))
+    return app
+
+
+async def test_work_after_answering_a_closing_post_survives_the_close(serve, autojump_clock):
+    done: list[float] = []
+    connect = await serve(ASGIHandler(answer_then_work(done)))
     client = await connect()
     await client.send(post("/", b"data")[:-4].replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + b"data")
     assert (await client.read_response()).body == b"hello"
@@ -391,14 +396,7 @@ async def test_work_after_answering_a_closing_post_survives_the_close(serve, aut
 
 async def test_work_after_answering_a_post_survives_the_client_leaving(serve, autojump_clock):
     done: list[float] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await hello(scope, receive, send)
-        await trio.sleep(5)
-        done.append(trio.current_time())
-
-    connect = await serve(ASGIHandler(app))
+    connect = await serve(ASGIHandler(answer_then_work(done)))
     client = await connect()
     await client.send(post("/", b"data"))
     assert (await client.read_response()).body == b"hello"
