@@ -143,6 +143,42 @@ class _Exchange:
 
 
 class _Connection:
+    """One connection's state, shared by its reader, writer and handler tasks. Slotted: an idle
+    keep-alive connection costs memory for as long as it stays open."""
+
+    __slots__ = (
+        "_channel",
+        "_handler",
+        "_settings",
+        "_stream",
+        "_parser",
+        "_slots",
+        "_queue_send",
+        "_queue_receive",
+        "_nursery",
+        "_handlers_running",
+        "_handlers_done",
+        "_read_scope",
+        "_read_phase",
+        "_body_exchange",
+        "_in_flight",
+        "_last",
+        "_barrier",
+        "_stopping",
+        "_reader_done",
+        "_eof",
+        "_aborted",
+        "_closing_sent",
+        "_writer_returned",
+        "_outbox",
+        "_outbox_size",
+        "_flushing",
+        "_sent",
+        "_scheme",
+        "_client",
+        "_server",
+    )
+
     def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
         self._channel = channel
         self._handler = channel.handler
@@ -152,7 +188,8 @@ class _Connection:
         self._slots = trio.Semaphore(self._settings.max_pipeline)
         self._queue_send, self._queue_receive = trio.open_memory_channel[_Exchange](self._settings.max_pipeline)
         self._nursery: trio.Nursery | None = None
-        self._handlers: trio.Nursery
+        self._handlers_running = 0
+        self._handlers_done: trio.Event | None = None
         self._read_scope = trio.CancelScope()
         self._read_phase: object = None
         self._body_exchange: _Exchange | None = None
@@ -177,12 +214,10 @@ class _Connection:
                 self._nursery = nursery
                 if self._channel._shutting_down:
                     self._stopping = True
-                async with trio.open_nursery() as handlers:
-                    self._handlers = handlers
-                    nursery.start_soon(self._read_requests)
-                    await self._write_responses()
-                    self._writer_returned = True
-                    self._finish_handlers()
+                nursery.start_soon(self._read_requests)
+                await self._write_responses()
+                self._writer_returned = True
+                await self._finish_handlers()
                 nursery.cancel_scope.cancel()
             if not self._writer_returned and not self._aborted:
                 logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
@@ -194,13 +229,14 @@ class _Connection:
         finally:
             await trio.aclose_forcefully(self._stream)
 
-    def _finish_handlers(self) -> None:
-        """The last response is written: stop the reader, cancel the handlers of requests left
-        unanswered (dropQueuedRequests), and let the rest finish what they do after their
-        response (an ASGI app's background tasks) before the connection closes."""
+    async def _finish_handlers(self) -> None:
+        """The last response is written: stop the reader and, unless a request was left
+        unanswered (dropQueuedRequests: everything is cancelled), let the handlers still running
+        finish what they do after their response (an ASGI app's background tasks)."""
         self._read_scope.cancel()
-        if self._in_flight:
-            self._handlers.cancel_scope.cancel()
+        if self._in_flight == 0 and self._handlers_running:
+            self._handlers_done = trio.Event()
+            await self._handlers_done.wait()
 
     def stop_reading(self) -> None:
         """Take no new request; close at once if idle (graceful shutdown)."""
@@ -225,7 +261,8 @@ class _Connection:
         with self._queue_send:
             try:
                 with self._read_scope:
-                    await self._read_loop()
+                    while not self._stopping and await self._read_request():
+                        pass
                 if self._read_scope.cancelled_caught and not self._writer_returned:
                     await self._timed_out()
             except ProtocolError as error:
@@ -244,15 +281,16 @@ class _Connection:
             error = ProtocolError(408, "the request body stalled for longer than body_timeout")
             self._fail_body(exchange, error)
 
-    async def _read_loop(self) -> None:
-        while not self._stopping:
-            head = await self._next_head()
-            if head is None:
-                return
-            exchange = await self._dispatch(head)
-            await self._feed_body(exchange)
-            if not head.keep_alive or exchange.body_failed or self._closing_sent:
-                return
+    async def _read_request(self) -> bool:
+        """Read and dispatch one request; whether the connection may carry another. (Its own
+        frame, so that nothing of an answered request stays referenced while the next is
+        awaited: an idle connection holds no request.)"""
+        head = await self._next_head()
+        if head is None:
+            return False
+        exchange = await self._dispatch(head)
+        await self._feed_body(exchange)
+        return head.keep_alive and not exchange.body_failed and not self._closing_sent
 
     async def _next_head(self) -> RequestHead | None:
         parser = self._parser
@@ -314,7 +352,8 @@ class _Connection:
         exchange.holds_slot = True
         self._barrier = not head.safe or head.http_version == "1.0"
         self._enqueue(exchange)
-        self._handlers.start_soon(self._respond, exchange)
+        self._handlers_running += 1
+        self._nursery.start_soon(self._respond, exchange)
         return exchange
 
     def _writer_idle(self) -> bool:
@@ -409,9 +448,14 @@ class _Connection:
     # Handler tasks -----------------------------------------------------------------------------
 
     async def _respond(self, exchange: _Exchange) -> None:
-        response = await self._call_handler(exchange)
-        if exchange.response is None:
-            exchange.set_response(response)
+        try:
+            response = await self._call_handler(exchange)
+            if exchange.response is None:
+                exchange.set_response(response)
+        finally:
+            self._handlers_running -= 1
+            if self._handlers_running == 0 and self._handlers_done is not None:
+                self._handlers_done.set()
 
     async def _respond_early(self, exchange: _Exchange, response: Response) -> None:
         """Give ``response`` before the handler returns (what it returns is then ignored). An
@@ -448,22 +492,30 @@ class _Connection:
     async def _write_responses(self) -> None:
         """Send every response in request order, until one closes the connection. Responses
         that are ready one after another go out in one write (pipelining's whole point)."""
-        receive = self._queue_receive
-        while not self._closing_sent:
-            try:
-                exchange = receive.receive_nowait()
-            except trio.WouldBlock:
-                await self._flush()
-                if self._in_flight == 0:
-                    self._arm_idle_timer()
-                try:
-                    exchange = await receive.receive()
-                except trio.EndOfChannel:
-                    break
-            except trio.EndOfChannel:
-                break
-            await self._deliver(exchange)
+        while not self._closing_sent and await self._write_next():
+            pass
         await self._flush()
+
+    async def _write_next(self) -> bool:
+        """Deliver the next exchange, flushing first if it is not queued yet; False at the end.
+        (Its own frame, so that a delivered exchange is not held while the next is awaited.)"""
+        receive = self._queue_receive
+        try:
+            exchange = receive.receive_nowait()
+        except trio.WouldBlock:
+            exchange = None
+        except trio.EndOfChannel:
+            return False
+        if exchange is None:
+            await self._flush()
+            if self._in_flight == 0:
+                self._arm_idle_timer()
+            try:
+                exchange = await receive.receive()
+            except trio.EndOfChannel:
+                return False
+        await self._deliver(exchange)
+        return True
 
     async def _deliver(self, exchange: _Exchange) -> None:
         sent_before = self._sent
@@ -481,6 +533,8 @@ class _Connection:
         if exchange.request is not None:
             exchange.request.body._abandon()
         exchange.mark_done()
+        if exchange is self._last:
+            self._last = None
         if not keep_alive:
             self._closing_sent = True
 
