@@ -89,6 +89,16 @@ async def test_app_returning_at_once_is_served_without_lifespan(caplog):
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
+async def test_app_answering_every_scope_as_http_is_served_without_lifespan(caplog):
+    async def hello(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    async with Lifespan(hello) as lifespan:
+        assert lifespan.state == {}
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
 async def test_exception_from_the_body_comes_out_as_it_is_after_shutdown():
     events: list[str] = []
     with pytest.raises(OSError, match="port in use"):

@@ -33,9 +33,9 @@ class Lifespan:
     app to complete it (a failed shutdown is logged). :attr:`state` is the ``scope["state"]``
     the app fills at startup; hand it to :class:`ASGIHandler` so every request sees a copy.
 
-    An app that does not speak the protocol (it raises, or returns, before it has received
-    ``lifespan.startup``, as apps that accept only ``http`` scopes do) is served without it,
-    with a debug log, as Uvicorn's ``--lifespan auto`` does.
+    An app that does not speak the protocol (it raises, returns or sends anything before it has
+    received ``lifespan.startup``, as apps that expect only ``http`` scopes do) is served without
+    it, with a debug log, as Uvicorn's ``--lifespan auto`` does.
     """
 
     def __init__(self, app: Any) -> None:
@@ -95,6 +95,8 @@ class Lifespan:
         return await self._to_app.receive()
 
     async def _send(self, message: Message) -> None:
+        if not self._asked:
+            raise RuntimeError(f"{message.get('type')!r} sent in a lifespan scope before receiving anything")
         await self._from_app.send(message)
 
     async def _exchange(self, phase: str) -> bool:
