@@ -303,6 +303,7 @@ def run_rounds(plan: Plan) -> list[Record]:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
+    args.output = args.output.resolve()
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
     args.output.mkdir(parents=True, exist_ok=True)
