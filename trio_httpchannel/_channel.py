@@ -537,6 +537,7 @@ class _Connection:
             self._slots.release()
         if exchange.request is not None:
             exchange.request.body._abandon()
+            exchange.request._respond_early = None
         exchange.mark_done()
         if exchange is self._last:
             self._last = None
