@@ -41,6 +41,7 @@ class RequestBody:
 
     def _abandon(self) -> None:
         """The response is sent: whatever of the body is still unread will be discarded."""
+        self._on_first_read = None
         if self._receive is not None:
             self._receive.close()
 
