@@ -320,6 +320,7 @@ class _Connection:
         scope = self._read_scope
         scope.deadline = deadline
         self._read_phase = phase
+        data: bytes | bytearray
         try:
             if self._socket is not None:
                 data = await self._socket.recv(_RECEIVE_SIZE)
@@ -358,6 +359,7 @@ class _Connection:
         self._barrier = not head.safe or head.http_version == "1.0"
         self._enqueue(exchange)
         self._handlers_running += 1
+        assert self._nursery is not None
         self._nursery.start_soon(self._respond, exchange)
         return exchange
 

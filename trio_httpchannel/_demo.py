@@ -30,7 +30,7 @@ async def demo(request: Request) -> Response:
         return Response(200, [("content-type", "text/plain; charset=utf-8")], _count_slowly())
     if request.path == "/echo":
         body = await request.read()
-        content_type = request.headers.get("content-type", "application/octet-stream")
+        content_type = request.headers.get("content-type") or "application/octet-stream"
         return Response(200, [("content-type", content_type)], body)
     return Response(200, [("content-type", "text/html; charset=utf-8")], _page(request).encode())
 

@@ -101,8 +101,8 @@ def parse_head(head: bytes, settings: Settings) -> RequestHead:
 def _parse_request_line(line: bytes) -> tuple[str, str, str]:
     match = _REQUEST_LINE.fullmatch(line)
     if match is None:
-        version = _ANY_VERSION.search(line)
-        if version is not None and version.group(1) not in (b"1.1", b"1.0"):
+        found = _ANY_VERSION.search(line)
+        if found is not None and found.group(1) not in (b"1.1", b"1.0"):
             raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are served here")
         raise ProtocolError(400, f"malformed request line {line[:100]!r}")
     method, target, version = match.groups()

@@ -86,13 +86,13 @@ class RequestParser:
             return None
         return self._content_length - self._body_seen
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes read from the client; ``b""`` means it closed its side."""
         if not data:
             self._eof = True
         if self._in_body:
             assert self._h11 is not None
-            self._h11.receive_data(data)
+            self._h11.receive_data(bytes(data) if isinstance(data, bytearray) else data)
         elif data:
             self._buffer += data
 
