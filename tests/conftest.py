@@ -146,40 +146,34 @@ def serve_tcp(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory
     return start
 
 
-@pytest.fixture
-def serve_memory(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory]]:
-    """Like ``serve_tcp`` over ``trio.testing.memory_stream_pair``: for the protocol rules and
-    for every timer under ``autojump_clock``."""
-
+def _serve_in_memory(
+    nursery: trio.Nursery, make_pair: Callable[[], tuple[Any, Any]]
+) -> Callable[..., Awaitable[RawClientFactory]]:
     async def start(handler: Any, **settings: Any) -> RawClientFactory:
         channel = HTTPChannel(handler, **settings)
 
         async def connect() -> RawClient:
-            client, server = trio.testing.memory_stream_pair()
+            client, server = make_pair()
             nursery.start_soon(channel, server)
             return RawClient(client)
 
         return connect
 
     return start
+
+
+@pytest.fixture
+def serve_memory(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory]]:
+    """Like ``serve_tcp`` over ``trio.testing.memory_stream_pair``: for the protocol rules and
+    for every timer under ``autojump_clock``."""
+    return _serve_in_memory(nursery, trio.testing.memory_stream_pair)
 
 
 @pytest.fixture
 def serve_lockstep(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory]]:
     """Like ``serve_memory`` over ``trio.testing.lockstep_stream_pair``: no buffer at all
     between client and server, so every send waits for the other side to read."""
-
-    async def start(handler: Any, **settings: Any) -> RawClientFactory:
-        channel = HTTPChannel(handler, **settings)
-
-        async def connect() -> RawClient:
-            client, server = trio.testing.lockstep_stream_pair()
-            nursery.start_soon(channel, server)
-            return RawClient(client)
-
-        return connect
-
-    return start
+    return _serve_in_memory(nursery, trio.testing.lockstep_stream_pair)
 
 
 @pytest.fixture
