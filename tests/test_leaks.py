@@ -197,7 +197,7 @@ async def test_client_that_never_reads_is_closed_within_the_timeouts(autojump_cl
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("kind", ["native", "asgi"])
+@pytest.mark.parametrize("kind", ["native", "asgi", "asgi-streaming"])
 @pytest.mark.parametrize(
     "request_bytes",
     [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"],
@@ -215,7 +215,14 @@ async def test_answered_requests_leave_no_reference_cycles(serve_memory, kind, r
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 
-    connect = await serve_memory(native if kind == "native" else ASGIHandler(asgi))
+    async def asgi_streaming(scope: Any, receive: Any, send: Any) -> None:
+        body = (await receive())["body"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"."})
+
+    handlers = {"native": native, "asgi": ASGIHandler(asgi), "asgi-streaming": ASGIHandler(asgi_streaming)}
+    connect = await serve_memory(handlers[kind])
     client = await connect()
     await client.send(request_bytes)
     await client.read_response()

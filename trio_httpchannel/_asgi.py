@@ -266,7 +266,7 @@ class _BodyStream:
         self._send, self._receive = trio.open_memory_channel[bytes](0)
         self._error: BaseException | None = None
         self._discard = False
-        self._on_drained = on_drained
+        self._on_drained: Callable[[], None] | None = on_drained
 
     async def put(self, data: bytes, more: bool) -> None:
         if self._discard:
@@ -293,12 +293,18 @@ class _BodyStream:
         except trio.EndOfChannel:
             if self._error is not None:
                 raise self._error from None
-            self._on_drained()
+            self._drained()
             raise StopAsyncIteration from None
 
     async def aclose(self) -> None:
         """The writer sends no body (HEAD, 204, 304): drop what the app still sends."""
         self._discard = True
         self._receive.close()
-        self._on_drained()
+        self._drained()
         await trio.lowlevel.checkpoint()
+
+    def _drained(self) -> None:
+        """Tell the call, once; dropping the reference frees both without the cyclic GC."""
+        on_drained, self._on_drained = self._on_drained, None
+        if on_drained is not None:
+            on_drained()
