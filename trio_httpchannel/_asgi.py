@@ -21,7 +21,7 @@ from ._errors import ProtocolError
 from ._request import Request
 from ._response import Response, error_response
 
-__all__ = ["ASGIApp", "ASGIHandler", "ASGI_VERSIONS", "as_asgi3"]
+__all__ = ["ASGIApp", "ASGIHandler", "ASGI_VERSIONS", "as_asgi3", "asgi2_as_3", "is_async_callable", "positional_parameters"]
 
 logger = logging.getLogger("trio_httpchannel.asgi")
 
@@ -43,8 +43,12 @@ def as_asgi3(app: Any) -> ASGIApp:
     the scope alone and returning the callable that takes receive and send) is wrapped."""
     if not callable(app):
         raise TypeError(f"an ASGI app must be callable, got {app!r}")
-    if not _is_asgi2(app):
-        return app  # type: ignore[no-any-return]
+    is_asgi2 = inspect.isclass(app) or (not is_async_callable(app) and positional_parameters(app) == 1)
+    return asgi2_as_3(app) if is_asgi2 else app  # type: ignore[no-any-return]
+
+
+def asgi2_as_3(app: Callable[[Scope], Any]) -> ASGIApp:
+    """The ASGI 3 callable that runs the ASGI 2 app ``app``."""
 
     async def asgi3(scope: Scope, receive: Receive, send: Send) -> None:
         await app(scope)(receive, send)
@@ -52,18 +56,20 @@ def as_asgi3(app: Any) -> ASGIApp:
     return asgi3
 
 
-def _is_asgi2(app: Any) -> bool:
-    if inspect.isclass(app):
-        return True
-    call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", app)
-    if inspect.iscoroutinefunction(call):
-        return False
+def positional_parameters(app: Callable[..., Any]) -> int | None:
+    """How many positional parameters ``app`` takes, ``None`` when its signature is unknown."""
     try:
         parameters = inspect.signature(app).parameters.values()
     except (TypeError, ValueError):
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for parameter in parameters if parameter.kind in positional) == 1
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for parameter in parameters if parameter.kind in kinds)
+
+
+def is_async_callable(app: object) -> bool:
+    """Whether calling ``app`` (a function, or an object with an async ``__call__``) gives a
+    coroutine."""
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))
 
 
 class ASGIHandler:

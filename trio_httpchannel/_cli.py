@@ -29,9 +29,11 @@ from typing import Any, NoReturn
 import h11
 import trio
 
+from ._asgi import ASGIHandler, asgi2_as_3, is_async_callable, positional_parameters
 from ._channel import Handler, HTTPChannel
 from ._config import Settings
 from ._demo import demo
+from ._lifespan import Lifespan, LifespanError
 from ._proxy import ProxyHeaders, TrustedProxies
 from ._request import Request
 from ._server import (
@@ -319,35 +321,15 @@ def interface_of(app: object, forced: str = "auto") -> str:
         return "native"
     if inspect.isclass(app):
         return "asgi2"
-    positional = _positional_parameters(app)
+    positional = positional_parameters(app)
     if positional == 1:
-        return "asgi2" if forced == "asgi" or not _is_async(app) else "native"
+        return "asgi2" if forced == "asgi" or not is_async_callable(app) else "native"
     if positional == 3 or forced == "asgi":
         return "asgi3"
     raise CommandError(
         f"cannot tell whether {app!r} is an ASGI app (scope, receive, send) or a native handler (request) "
         "from its signature: pass --interface asgi or --interface native"
     )
-
-
-def _positional_parameters(app: Callable[..., Any]) -> int | None:
-    try:
-        parameters = inspect.signature(app).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for parameter in parameters if parameter.kind in kinds)
-
-
-def _is_async(app: object) -> bool:
-    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))
-
-
-def _asgi2_as_3(app: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
-    async def asgi3(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        await app(scope)(receive, send)
-
-    return asgi3
 
 
 def build_handler(
@@ -358,9 +340,7 @@ def build_handler(
         if root_path:
             logger.warning("--root-path applies to ASGI apps only; the native handler ignores it")
         return app, None  # type: ignore[return-value]
-    from .asgi import ASGIHandler, Lifespan
-
-    asgi_app = app if kind == "asgi3" else _asgi2_as_3(app)  # type: ignore[arg-type]
+    asgi_app = app if kind == "asgi3" else asgi2_as_3(app)  # type: ignore[arg-type]
     lifespan = Lifespan(asgi_app)
     return ASGIHandler(asgi_app, root_path=root_path, state=lifespan.state), lifespan
 
@@ -489,17 +469,13 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
             )
         )
     except Exception as error:
-        _raise_if_startup_failure(error, lifespan)
+        _raise_if_startup_failure(error)
         raise
     finally:
         close_sockets(sockets, options.uds if handoff is None and options.fd is None else None)
 
 
-def _raise_if_startup_failure(error: Exception, lifespan: object) -> None:
-    if lifespan is None:
-        return
-    from .asgi import LifespanError
-
+def _raise_if_startup_failure(error: Exception) -> None:
     if isinstance(error, LifespanError):
         raise CommandError(f"the application failed to start: {error}") from None
 
