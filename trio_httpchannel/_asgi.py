@@ -138,8 +138,6 @@ class _Call:
         "_response",
         "_stream",
         "_complete",
-        "_sent",
-        "_finished",
     )
 
     def __init__(self, app: ASGIApp, scope: Scope, request: Request) -> None:
@@ -153,8 +151,6 @@ class _Call:
         self._response: Response | None = None
         self._stream: _BodyStream | None = None
         self._complete = False
-        self._sent = False
-        self._finished: trio.Event | None = None
 
     async def respond(self) -> Response:
         """Run the app; raise what it failed with before its response started (a
@@ -196,21 +192,10 @@ class _Call:
             except trio.ClosedResourceError:
                 self._body = _BODY_DONE
                 return _DISCONNECT
-        await self._wait_finished()
+        exchange = self._request._exchange
+        if exchange is not None:
+            await exchange.wait_done()
         return _DISCONNECT
-
-    async def _wait_finished(self) -> None:
-        """Return once the whole response is handed to the channel (``http.disconnect`` is due)."""
-        if self._sent:
-            return
-        if self._finished is None:
-            self._finished = trio.Event()
-        await self._finished.wait()
-
-    def _mark_sent(self) -> None:
-        self._sent = True
-        if self._finished is not None:
-            self._finished.set()
 
     # send ---------------------------------------------------------------------------------------
 
@@ -241,9 +226,8 @@ class _Call:
             if not more_body:
                 self._complete = True
                 await self._deliver(Response(self._status, self._headers, body))
-                self._mark_sent()
                 return
-            stream = self._stream = _BodyStream(self._mark_sent)
+            stream = self._stream = _BodyStream()
             await self._deliver(Response(self._status, self._headers, stream))
         if not more_body:
             self._complete = True
@@ -251,9 +235,9 @@ class _Call:
 
     async def _deliver(self, response: Response) -> None:
         self._response = response
-        respond_early = self._request._respond_early
-        assert respond_early is not None, "ASGIHandler serves requests that come from an HTTPChannel"
-        await respond_early(response)
+        exchange = self._request._exchange
+        assert exchange is not None, "ASGIHandler serves requests that come from an HTTPChannel"
+        await exchange.respond_early(response)
 
 
 _BODY_DONE = object()
@@ -266,13 +250,12 @@ class _BodyStream:
     client reads. When the writer sends no body (HEAD, 204, 304) what the app sends is dropped.
     """
 
-    __slots__ = ("_send", "_receive", "_error", "_discard", "_on_drained")
+    __slots__ = ("_send", "_receive", "_error", "_discard")
 
-    def __init__(self, on_drained: Callable[[], None]) -> None:
+    def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[bytes](0)
         self._error: BaseException | None = None
         self._discard = False
-        self._on_drained: Callable[[], None] | None = on_drained
 
     async def put(self, data: bytes, more: bool) -> None:
         if self._discard:
@@ -299,18 +282,10 @@ class _BodyStream:
         except trio.EndOfChannel:
             if self._error is not None:
                 raise self._error from None
-            self._drained()
             raise StopAsyncIteration from None
 
     async def aclose(self) -> None:
         """The writer sends no body (HEAD, 204, 304): drop what the app still sends."""
         self._discard = True
         self._receive.close()
-        self._drained()
         await trio.lowlevel.checkpoint()
-
-    def _drained(self) -> None:
-        """Tell the call, once; dropping the reference frees both without the cyclic GC."""
-        on_drained, self._on_drained = self._on_drained, None
-        if on_drained is not None:
-            on_drained()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-from functools import partial
 from collections.abc import AsyncIterable, Awaitable, Callable
 
 import trio
@@ -100,9 +99,11 @@ class _Exchange:
         "finished",
         "inline",
         "holds_slot",
+        "connection",
     )
 
-    def __init__(self, head: RequestHead | None, started: float) -> None:
+    def __init__(self, connection: _Connection, head: RequestHead | None, started: float) -> None:
+        self.connection = connection
         self.head = head
         self.request: Request | None = None
         self.body_send: trio.MemorySendChannel[bytes] | None = None
@@ -122,6 +123,10 @@ class _Exchange:
     def set_response(self, response: Response) -> None:
         self.response = response
         self.ready.set()
+
+    async def respond_early(self, response: Response) -> None:
+        """Give ``response`` before the handler returns (see ``Request._exchange``)."""
+        await self.connection._respond_early(self, response)
 
     def want_continue(self) -> None:
         if self.head is not None and self.head.expects_continue and not self.continue_wanted:
@@ -368,7 +373,7 @@ class _Connection:
         return self._in_flight == 0 and not self._outbox and not self._flushing
 
     def _exchange(self, head: RequestHead) -> _Exchange:
-        exchange = _Exchange(head, self._now_if_logging())
+        exchange = _Exchange(self, head, self._now_if_logging())
         body: RequestBody
         if head.has_body:
             send, receive = trio.open_memory_channel[bytes](0)
@@ -387,7 +392,7 @@ class _Connection:
             server=self._server,
             nursery=self._nursery,
         )
-        exchange.request._respond_early = partial(self._respond_early, exchange)
+        exchange.request._exchange = exchange
         return exchange
 
     def _enqueue(self, exchange: _Exchange) -> None:
@@ -445,7 +450,7 @@ class _Connection:
     async def _refuse(self, error: ProtocolError) -> None:
         logger.debug("refusing a request from %s: %s %s", self._peer(), error.status, error.message)
         await self._slots.acquire()
-        exchange = _Exchange(None, self._now_if_logging())
+        exchange = _Exchange(self, None, self._now_if_logging())
         exchange.holds_slot = True
         exchange.set_response(error_response(error.status, error.message))
         self._in_flight += 1
@@ -539,8 +544,9 @@ class _Connection:
             self._slots.release()
         if exchange.request is not None:
             exchange.request.body._abandon()
-            exchange.request._respond_early = None
         exchange.mark_done()
+        if exchange.request is not None:
+            exchange.request._exchange = None
         if exchange is self._last:
             self._last = None
         if not keep_alive:

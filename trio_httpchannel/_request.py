@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Union
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import trio
 
 from ._errors import ProtocolError
 from ._headers import Headers
 
-__all__ = ["Request", "RequestBody"]
+if TYPE_CHECKING:
+    from ._response import Response
+
+__all__ = ["Request", "RequestBody", "Exchange"]
 
 Address = Union[tuple[Any, ...], str, None]
 
@@ -62,6 +65,16 @@ class RequestBody:
             raise self._error
 
 
+class Exchange(Protocol):
+    """What an adapter may do with the exchange its request belongs to, while it is in flight
+    (``Request._exchange``, ``None`` once the response is sent): the ASGI adapter gives its
+    response before the app returns, and waits for it to be sent to say ``http.disconnect``."""
+
+    async def respond_early(self, response: Response) -> None: ...
+
+    async def wait_done(self) -> None: ...
+
+
 class Request:
     """One HTTP request: its head, parsed, and its body, streamed.
 
@@ -87,7 +100,7 @@ class Request:
         "body",
         "nursery",
         "_content",
-        "_respond_early",
+        "_exchange",
     )
 
     def __init__(
@@ -114,7 +127,7 @@ class Request:
         self.body = body
         self.nursery = nursery
         self._content: bytes | None = None
-        self._respond_early: Callable[[Any], Awaitable[None]] | None = None
+        self._exchange: Exchange | None = None
 
     async def read(self) -> bytes:
         """The whole body. Reads it on the first call; later calls return the same bytes."""
