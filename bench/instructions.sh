@@ -4,12 +4,13 @@
 # connection sends 1,000 and then 3,000 GETs (DEPTH pipelined at a time); the difference over
 # 2,000 requests is the cost of one. Usage: bench/instructions.sh bench.apps:native_app [DEPTH]
 # Needs valgrind (Debian package valgrind) and the project's .venv (scripts/test makes it).
+# PORT (default: a free one) is where the server listens.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$repo/.venv/bin/python"
 app="$1"
 depth="${2:-1}"
-port=8803
+port="${PORT:-$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
