@@ -36,17 +36,9 @@ from ._demo import demo
 from ._lifespan import Lifespan, LifespanError
 from ._proxy import ProxyHeaders, TrustedProxies
 from ._request import Request
-from ._server import (
-    DEFAULT_GRACEFUL_TIMEOUT,
-    Supervisor,
-    WorkerFailed,
-    WorkerHandoff,
-    bind,
-    close_sockets,
-    reuse_port_balances,
-    serve,
-    url,
-)
+from .server.serving import DEFAULT_GRACEFUL_TIMEOUT, serve
+from .server.sockets import bind, close_sockets, reuse_port_balances, url
+from .server.supervisor import Supervisor, WorkerFailed, WorkerHandoff
 
 __all__ = ["main", "worker_main", "CommandError", "UsageError", "Options", "parse_options", "load_app"]
 
