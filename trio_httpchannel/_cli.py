@@ -34,7 +34,7 @@ from ._channel import Handler, HTTPChannel
 from ._config import Settings
 from ._demo import demo
 from ._lifespan import Lifespan, LifespanError
-from ._proxy import ProxyHeaders, TrustedProxies
+from .server.proxy_headers import ProxyHeaders, TrustedProxies
 from ._request import Request
 from .server.serving import DEFAULT_GRACEFUL_TIMEOUT, serve
 from .server.sockets import bind, close_sockets, reuse_port_balances, url

@@ -5,14 +5,17 @@ process's server; :class:`Supervisor` runs several of them in worker processes. 
 (:mod:`.cli` and the modules it uses) lives here too, but is imported only by its entry point.
 """
 
+from .proxy_headers import ProxyHeaders, TrustedProxies
 from .serving import DEFAULT_GRACEFUL_TIMEOUT, Server, serve
 from .sockets import bind, close_sockets, reuse_port_balances, url
 from .supervisor import Supervisor, WorkerFailed, WorkerHandoff
 
 __all__ = [
     "DEFAULT_GRACEFUL_TIMEOUT",
+    "ProxyHeaders",
     "Server",
     "Supervisor",
+    "TrustedProxies",
     "WorkerFailed",
     "WorkerHandoff",
     "bind",
