@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from trio_httpchannel import HTTPChannel, Request, Response, Settings
-from trio_httpchannel._cli import CommandError, UsageError, interface_of, load_app, parse_options
+from trio_httpchannel.server.app_loading import interface_of, load_app
+from trio_httpchannel.server.errors import CommandError, UsageError
+from trio_httpchannel.server.options import parse_options
 
 SETTING_OPTIONS = {
     "--timeout": ("timeout", "3.5", 3.5),
