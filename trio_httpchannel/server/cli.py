@@ -10,13 +10,14 @@ process or under a :class:`.Supervisor`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
+import socket
 import ssl
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
 
 import trio
 
@@ -54,7 +55,7 @@ class _Started:
             self.handoff.ready()
 
 
-def _listen(options: Options, *, reuse_port: bool = False) -> list[Any]:
+def _listen(options: Options, *, reuse_port: bool = False) -> list[socket.socket]:
     try:
         return bind(options.host, options.port, uds=options.uds, fd=options.fd, reuse_port=reuse_port)
     except OSError as error:
@@ -81,7 +82,7 @@ def _ssl_context(options: Options) -> ssl.SSLContext | None:
     return context
 
 
-def _where(sockets: Sequence[Any], tls: bool) -> str:
+def _where(sockets: Sequence[socket.socket], tls: bool) -> str:
     return ", ".join(url(sock, tls=tls) for sock in sockets)
 
 
@@ -115,25 +116,16 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
                 task_status=_Started(message, handoff),
             )
         )
-    except Exception as error:
-        _raise_if_startup_failure(error)
-        raise
+    except LifespanError as error:
+        raise CommandError(f"the application failed to start: {error}") from None
     finally:
         close_sockets(sockets, options.uds if handoff is None and options.fd is None else None)
 
 
-def _raise_if_startup_failure(error: Exception) -> None:
-    if isinstance(error, LifespanError):
-        raise CommandError(f"the application failed to start: {error}") from None
-
-
 def supervise(options: Options) -> None:
     """Serve with worker processes (``--workers``) or a reloader (``--reload``) in charge."""
-    if options.reload:
-        try:
-            import watchfiles  # noqa: F401
-        except ImportError:
-            raise CommandError("--reload needs the watchfiles package: pip install 'trio-httpchannel[reload]'") from None
+    if options.reload and importlib.util.find_spec("watchfiles") is None:
+        raise CommandError("--reload needs the watchfiles package: pip install 'trio-httpchannel[reload]'")
     balanced = options.workers > 1 and options.uds is None and options.fd is None and reuse_port_balances()
     first = _listen(options, reuse_port=balanced)
     groups = [first] * options.workers
