@@ -1,9 +1,5 @@
 """The server under soak: ``HTTPChannel(echo, ...)`` on a loopback port, served by
-``trio_httpchannel._server.Server`` (its accept loop and EMFILE policy) when that module is
-there, else by ``trio.serve_tcp``.
-
-A launcher of its own because ``_server`` had not landed when the soak was written; it prints
-which of the two served, and the driver prints that line.
+``trio_httpchannel.Server`` (its accept loop and EMFILE policy).
 
 Prints ``port N SERVER`` on stdout once listening; logs (INFO and up, and anything uncaught) go to
 stderr, which the driver sends to the log it searches for tracebacks.
@@ -17,7 +13,7 @@ import resource
 
 import trio
 
-from trio_httpchannel import HTTPChannel, Request, Response
+from trio_httpchannel import HTTPChannel, Request, Response, Server
 
 
 async def echo(request: Request) -> Response:
@@ -38,14 +34,8 @@ async def main(args: argparse.Namespace) -> None:
     )
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
-    try:
-        from trio_httpchannel._server import Server
-    except ImportError:
-        print("port", port, "trio.serve_tcp", flush=True)
-        await trio.serve_listeners(channel, listeners)
-    else:
-        print("port", port, "trio_httpchannel._server.Server", flush=True)
-        await Server(channel).serve_listeners(listeners)
+    print("port", port, "trio_httpchannel.Server", flush=True)
+    await Server(channel).serve_listeners(listeners)
 
 
 def parse_args() -> argparse.Namespace:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from trio_httpchannel import HTTPChannel, Request, Response, Settings
-from trio_httpchannel._cli import CommandError, UsageError, interface_of, load_app, parse_options
+from trio_httpchannel.server.app_loading import interface_of, load_app
+from trio_httpchannel.server.errors import CommandError, UsageError
+from trio_httpchannel.server.options import parse_options
 
 SETTING_OPTIONS = {
     "--timeout": ("timeout", "3.5", 3.5),
@@ -68,6 +73,12 @@ def test_app_comes_from_the_environment_too() -> None:
         (["--forwarded-allow-ips", "not-an-ip"], {}, "not-an-ip"),
         (["--log-level", "loud"], {}, "--log-level"),
         (["--workers", "0"], {}, "--workers"),
+        (["--port", "70000"], {}, "--port"),
+        (["--max-connections", "0"], {}, "--max-connections"),
+        (["--graceful-timeout", "nan"], {}, "--graceful-timeout"),
+        (["--interface", "wsgi"], {}, "--interface"),
+        ([], {"TRIO_HTTPCHANNEL_LOG_LEVEL": "loud"}, "TRIO_HTTPCHANNEL_LOG_LEVEL"),
+        ([], {"TRIO_HTTPCHANNEL_WORKERS": "0"}, "TRIO_HTTPCHANNEL_WORKERS"),
     ],
 )
 def test_impossible_options_are_usage_errors_naming_the_culprit(
@@ -75,6 +86,24 @@ def test_impossible_options_are_usage_errors_naming_the_culprit(
 ) -> None:
     with pytest.raises(UsageError, match=complaint):
         parse_options(argv, environ)
+
+
+def test_choices_are_case_insensitive() -> None:
+    options = parse_options(["--log-level", "DEBUG"], {"TRIO_HTTPCHANNEL_INTERFACE": "ASGI"})
+    assert (options.log_level, options.interface) == ("debug", "asgi")
+
+
+def test_reload_dir_variable_holds_several_paths() -> None:
+    assert parse_options([], {"TRIO_HTTPCHANNEL_RELOAD_DIR": os.pathsep.join(["a", "b"])}).reload_dir == ["a", "b"]
+
+
+def test_reload_dirs_on_the_command_line_replace_the_environments() -> None:
+    options = parse_options(["--reload-dir", "c", "--reload-dir", "d"], {"TRIO_HTTPCHANNEL_RELOAD_DIR": "a"})
+    assert options.reload_dir == ["c", "d"]
+
+
+def test_a_variable_starting_with_a_dash_is_a_value_not_an_option() -> None:
+    assert parse_options([], {"TRIO_HTTPCHANNEL_ROOT_PATH": "-api"}).root_path == "-api"
 
 
 def test_access_log_defaults_on_with_one_worker_and_off_with_more() -> None:
@@ -127,3 +156,29 @@ def test_interface_can_be_forced() -> None:
 def test_app_must_be_module_colon_attribute() -> None:
     with pytest.raises(CommandError, match="module:attribute"):
         load_app("just_a_module", app_dir=".", factory=False)
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory for modules written by a test; ``sys.path`` and ``sys.modules`` are restored after."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    return tmp_path
+
+
+def test_an_attribute_error_while_importing_is_an_import_failure(app_dir: Path) -> None:
+    (app_dir / "raises_attribute_error.py").write_text("import os\napp = os.no_such_thing\n")
+    with pytest.raises(CommandError, match=r"cannot import 'raises_attribute_error': AttributeError.*:2\)"):
+        load_app("raises_attribute_error:app", app_dir=str(app_dir), factory=False)
+
+
+def test_an_attribute_path_that_is_not_python_names_the_expected_form(app_dir: Path) -> None:
+    (app_dir / "plain.py").write_text("app = None\n")
+    with pytest.raises(CommandError, match="module:attribute"):
+        load_app("plain:app-1", app_dir=str(app_dir), factory=False)
+
+
+def test_a_factory_that_is_not_callable_is_named(app_dir: Path) -> None:
+    (app_dir / "not_a_factory.py").write_text("app = 3\n")
+    with pytest.raises(CommandError, match="the factory not_a_factory:app must be callable"):
+        load_app("not_a_factory:app", app_dir=str(app_dir), factory=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trio_httpchannel import Headers, Request, RequestBody
-from trio_httpchannel._proxy import TrustedProxies, apply_proxy_headers
+from trio_httpchannel.server.proxy_headers import TrustedProxies, apply_proxy_headers
 
 
 def request(*fields: tuple[str, str], client: object = ("127.0.0.1", 5000)) -> Request:

@@ -136,8 +136,7 @@ async def test_out_of_fds_at_accept_logs_once_backs_off_and_keeps_serving(nurser
 
 SERVER_AT_FD_LIMIT = """
 import os, resource, sys, trio
-from trio_httpchannel import Response
-from trio_httpchannel._server import Server
+from trio_httpchannel import Response, Server
 
 async def hello(request):
     return Response(200, [], b"hello")

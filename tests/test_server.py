@@ -12,7 +12,7 @@ import trio.testing
 from conftest import RawClient
 
 from trio_httpchannel import Request, Response
-from trio_httpchannel._server import Server, bind, serve
+from trio_httpchannel.server import Server, bind, serve
 
 
 class MemoryListener(trio.abc.Listener[trio.abc.Stream]):

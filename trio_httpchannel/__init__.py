@@ -7,7 +7,7 @@ from ._errors import ProtocolError
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response
-from ._server import Server, serve
+from .server import Server, serve
 
 __all__ = [
     "HTTPChannel",

@@ -1,6 +1,6 @@
 """``python -m trio_httpchannel``: the command line, the same as the ``trio-httpchannel`` script."""
 
-from ._cli import main
+from .server.cli import main
 
 __all__ = ["main"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from ._channel import Handler
-from ._request import Address, Request
-from ._response import Response
+from .._channel import Handler
+from .._request import Address, Request
+from .._response import Response
 
 __all__ = ["ProxyHeaders", "TrustedProxies"]
 

@@ -1,0 +1,57 @@
+"""The command line's logging: server messages on stderr, the access log on stdout."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from .._request import Request
+
+__all__ = ["access_log", "configure_logging"]
+
+logger = logging.getLogger("trio_httpchannel")
+access_logger = logging.getLogger("trio_httpchannel.access")
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    """Server messages go to stderr, the access log to stdout (so either can be redirected)."""
+    _route(logger, sys.stderr, "[%(process)d] %(levelname)s: %(message)s", level.upper())
+    _route(access_logger, sys.stdout, "%(message)s", logging.INFO)
+    access_logger.disabled = not access_log
+
+
+def _route(target: logging.Logger, stream: Any, format: str, level: str | int) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(format))
+    target.handlers[:] = [handler]
+    target.setLevel(level)
+    target.propagate = False
+
+
+def access_log(request: Request | None, status: int, sent: int, seconds: float) -> None:
+    """One line per response: the Common Log Format (client, time, request line, status, bytes
+    sent, head included) followed by the response time."""
+    access_logger.info(
+        '%s - - [%s] "%s" %d %d %.1fms',
+        _client_host(request),
+        time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+        _request_line(request),
+        status,
+        sent,
+        seconds * 1000,
+    )
+
+
+def _client_host(request: Request | None) -> str:
+    if request is None or not isinstance(request.client, tuple):
+        return "-"
+    return str(request.client[0])
+
+
+def _request_line(request: Request | None) -> str:
+    if request is None:
+        return "-"
+    target = request.target.replace("\\", "\\\\").replace('"', '\\"')
+    return f"{request.method} {target} HTTP/{request.http_version}"

@@ -1,0 +1,327 @@
+"""The command line's options, read from the command line, else the environment, else defaults.
+
+Every option can also come from the environment as ``TRIO_HTTPCHANNEL_<NAME>`` (``--max-body-size``
+is ``TRIO_HTTPCHANNEL_MAX_BODY_SIZE``, a switch takes true or false, ``APP`` is
+``TRIO_HTTPCHANNEL_APP``); the command line wins. argparse does the parsing: types, ranges,
+choices and defaults, for a variable's value as for the command line's, since the value is parsed
+as if it were given to its flag. What is checked here is only what spans several options (which
+may come from both places) or what a setting's own type validates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.metadata
+import math
+import os
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+from .._config import Settings
+from .errors import UsageError
+from .proxy_headers import TrustedProxies
+from .serving import DEFAULT_GRACEFUL_TIMEOUT
+
+__all__ = ["ENV_PREFIX", "INTERFACES", "LOG_LEVELS", "PROG", "Options", "parse_options"]
+
+PROG = "trio-httpchannel"
+ENV_PREFIX = "TRIO_HTTPCHANNEL_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+INTERFACES = ("auto", "asgi", "native")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_SETTING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Settings)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The command line, merged with the environment and the defaults, checked. A worker
+    process receives it as JSON (``dataclasses.asdict``), so every field is plain data."""
+
+    app: str | None
+    host: str
+    port: int
+    uds: str | None
+    fd: int | None
+    settings: dict[str, Any]
+    max_connections: int | None
+    workers: int
+    reload: bool
+    reload_dir: list[str] | None
+    certfile: str | None
+    keyfile: str | None
+    root_path: str
+    proxy_headers: bool
+    forwarded_allow_ips: str
+    access_log: bool
+    log_level: str
+    graceful_timeout: float
+    app_dir: str
+    factory: bool
+    interface: str
+
+
+def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
+    """The options from ``argv``, else ``environ``, else the defaults. Raises :class:`UsageError`."""
+    parser = _Parser()
+    parser.set_defaults(**parser.read_environ(environ))
+    values = vars(parser.parse_args(argv))
+    settings = {name: values.pop(name, None) for name in _SETTING_DEFAULTS}
+    values["settings"] = {name: value for name, value in settings.items() if value is not None}
+    if values["access_log"] is None:
+        values["access_log"] = values["workers"] == 1
+    options = Options(**values)
+    _check(options)
+    return options
+
+
+def _check(options: Options) -> None:
+    """What argparse cannot see: the settings and proxy list as their own classes validate them,
+    and the rules between two options, either of which may come from the environment."""
+    try:
+        Settings(**options.settings)
+        TrustedProxies(options.forwarded_allow_ips)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if options.uds is not None and options.fd is not None:
+        raise UsageError("--uds and --fd are two places to listen: give one")
+    if options.keyfile is not None and options.certfile is None:
+        raise UsageError("--keyfile needs --certfile")
+
+
+class _Parser(argparse.ArgumentParser):
+    """The command line's parser: raises :class:`UsageError` instead of exiting, and reads the
+    environment variable of every option added through :meth:`group`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            prog=PROG,
+            description="Serve an ASGI app or a native trio-httpchannel handler over HTTP/1.1. "
+            f"Every option can also be set as an environment variable {ENV_PREFIX}<NAME>, "
+            f"as in {ENV_PREFIX}MAX_BODY_SIZE; the command line wins.",
+        )
+        self._from_environ: list[argparse.Action] = []
+        self.add_argument("app", nargs="?", metavar="APP", help="module:attribute to serve (default: a demo app)")
+        self.add_argument("--version", action="version", version=_version())
+        for add_group in (_listening, _limits, _processes, _application, _proxies, _logging):
+            add_group(self)
+
+    def group(self, title: str) -> Callable[..., None]:
+        """A function adding options under ``title`` (as ``add_argument`` does), each of which
+        can also be set by its environment variable."""
+        group = self.add_argument_group(title)
+
+        def add(*flags: str, **kwargs: Any) -> None:
+            self._from_environ.append(group.add_argument(*flags, **kwargs))
+
+        return add
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+    def read_environ(self, environ: Mapping[str, str]) -> dict[str, Any]:
+        """The values ``environ`` sets, by destination, each converted and checked as its flag's."""
+        values: dict[str, Any] = {}
+        if ENV_PREFIX + "APP" in environ:
+            values["app"] = environ[ENV_PREFIX + "APP"]
+        for action in self._from_environ:
+            name = ENV_PREFIX + action.dest.upper()
+            if name in environ:
+                values[action.dest] = self._read_variable(action, name, environ[name])
+        return values
+
+    def _read_variable(self, action: argparse.Action, name: str, raw: str) -> Any:
+        if action.nargs == 0:
+            return _switch(name, raw)
+        try:
+            return getattr(self.parse_args([f"{action.option_strings[0]}={raw}"]), action.dest)
+        except UsageError as error:
+            raise UsageError(f"{name}: {error}") from None
+
+
+def _switch(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in _TRUE | _FALSE:
+        raise UsageError(f"{name}: expected true or false, got {raw!r}")
+    return lowered in _TRUE
+
+
+def _version() -> str:
+    ours, trio, h11 = (_installed(name) for name in ("trio-httpchannel", "trio", "h11"))
+    return f"{PROG} {ours} (trio {trio}, h11 {h11}, {platform.python_implementation()} {platform.python_version()})"
+
+
+def _installed(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+# The options, by group ---------------------------------------------------------------------------
+
+
+def _listening(parser: _Parser) -> None:
+    add = parser.group("where to listen")
+    add("--host", default="127.0.0.1", help="address; '' or 0.0.0.0 for every interface (default %(default)s)")
+    add("--port", type=_integer(0, 65535), default=8000, help="TCP port; 0 picks a free one (default %(default)s)")
+    add("--uds", metavar="PATH", help="listen on this Unix socket path instead of TCP")
+    add("--fd", type=_integer(0), metavar="N", help="listen on this inherited socket file descriptor instead")
+
+
+def _limits(parser: _Parser) -> None:
+    add = parser.group("limits of each connection (trio_httpchannel.Settings)")
+    _setting(add, "--timeout", float, " s", "idle seconds before and between requests")
+    _setting(add, "--header-timeout", float, " s", "seconds for a request line and headers to arrive: 408")
+    _setting(add, "--body-timeout", float, " s", "longest stall in seconds while reading a request body: 408")
+    _setting(add, "--send-timeout", float, " s", "longest wait in seconds for a client to read a response: abort")
+    _setting(add, "--linger-timeout", float, " s", "seconds to drain a client after the last response")
+    _setting(add, "--max-pipeline", int, "", "requests of one connection in progress at once")
+    _setting(add, "--max-header-length", int, " bytes", "request line plus headers: 431")
+    _setting(add, "--max-request-line", int, " bytes", "request line: 414")
+    _setting(add, "--max-header-count", int, "", "header fields in a request: 431")
+    _setting(add, "--max-body-size", int, " bytes", "request body: 413")
+
+
+def _setting(add: Callable[..., None], flag: str, kind: type, unit: str, help: str) -> None:
+    """An option for a :class:`Settings` field: unset unless given, so the channel's default
+    applies, and its value checked by :class:`Settings` itself."""
+    default = _SETTING_DEFAULTS[flag[2:].replace("-", "_")]
+    shown = "unlimited" if default is None else f"{default:g}{unit}"
+    metavar = "S" if unit == " s" else "N"
+    add(flag, type=kind, metavar=metavar, help=f"{help} (default {shown})")
+
+
+def _processes(parser: _Parser) -> None:
+    add = parser.group("connections and processes")
+    add(
+        "--max-connections",
+        type=_integer(1),
+        metavar="N",
+        help="connections served at once; past it new ones get 503 (default unlimited)",
+    )
+    add(
+        "--graceful-timeout",
+        type=_seconds,
+        default=DEFAULT_GRACEFUL_TIMEOUT,
+        metavar="S",
+        help="seconds in-flight requests get to finish at shutdown (default %(default)g)",
+    )
+    add(
+        "--workers",
+        type=_integer(1),
+        default=1,
+        metavar="N",
+        help="worker processes sharing the listening socket (default %(default)s)",
+    )
+    add("--reload", action="store_true", help="restart when a Python file changes (needs the watchfiles package)")
+    add(
+        "--reload-dir",
+        action=_PathList,
+        metavar="DIR",
+        help=f"directory to watch with --reload; repeatable, or several joined by {os.pathsep!r} (default: --app-dir)",
+    )
+
+
+def _application(parser: _Parser) -> None:
+    add = parser.group("the application")
+    add(
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="directory added to the module search path for APP (default %(default)s)",
+    )
+    add("--factory", action="store_true", help="APP is a function returning the app: call it")
+    add(
+        "--interface",
+        type=str.lower,
+        choices=INTERFACES,
+        default="auto",
+        metavar="KIND",
+        help="%(choices)s (default %(default)s: told by APP's signature)",
+    )
+    add("--root-path", default="", metavar="PATH", help="ASGI root_path: the path prefix a proxy mounts the app under")
+
+
+def _proxies(parser: _Parser) -> None:
+    add = parser.group("TLS and proxies")
+    add("--certfile", metavar="PATH", help="TLS certificate chain file (PEM): serve HTTPS")
+    add("--keyfile", metavar="PATH", help="TLS private key file (PEM), if not in --certfile")
+    add(
+        "--proxy-headers",
+        action="store_true",
+        help="trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips",
+    )
+    add(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        metavar="IPS",
+        help="comma-separated proxy addresses or networks to trust, or '*' (default %(default)s)",
+    )
+
+
+def _logging(parser: _Parser) -> None:
+    add = parser.group("logging")
+    add(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        help="one line per response on stdout (default on, off with --workers > 1)",
+    )
+    add(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default="info",
+        metavar="LEVEL",
+        help="%(choices)s (default %(default)s)",
+    )
+
+
+# Value types argparse does not have ----------------------------------------------------------------
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``minimum`` to ``maximum`` (if any)."""
+    wanted = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse ``type``: a number of seconds, zero or more (``inf`` for no limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+class _PathList(argparse.Action):
+    """Like ``action="extend"`` with each value split at ``os.pathsep`` (as a variable holds
+    several), except that the command line's paths replace the environment's, not add to them."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        assert isinstance(values, str)
+        earlier = getattr(namespace, self.dest)
+        paths = [] if earlier is self.default else list(earlier)
+        paths += [path for path in values.split(os.pathsep) if path]
+        setattr(namespace, self.dest, paths)

@@ -1,0 +1,249 @@
+"""Serving a channel in this process: a connection limit, graceful shutdown, signals.
+
+:class:`Server` accepts on listeners and runs the channel on each connection; :func:`serve`
+binds (or takes) the sockets, runs an application's lifespan around the server and stops it on
+a signal or a trigger.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
+
+import trio
+
+from .._channel import Handler, HTTPChannel
+from .._response import error_response, serialize_head
+from .sockets import bind, close_sockets
+from .watchers import Watcher, run_beside, watch_signals
+
+__all__ = ["DEFAULT_GRACEFUL_TIMEOUT", "Server", "serve"]
+
+logger = logging.getLogger("trio_httpchannel")
+
+DEFAULT_GRACEFUL_TIMEOUT = 25.0
+"""Seconds in-flight requests get to finish after a shutdown signal: less than the 30 s that
+Kubernetes and systemd wait before SIGKILL, leaving time for the application's own shutdown."""
+
+_REFUSE_LINGER = 2.0
+_ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_FIRST_BACKOFF = 0.01
+_LAST_BACKOFF = 1.0
+
+
+class Server:
+    """Serves one :class:`HTTPChannel` on listeners until :meth:`shutdown`, then drains.
+
+    ``max_connections`` bounds the connections served at once: past it a new connection is
+    answered ``503`` with ``Connection: close`` and closed, so its client learns at once that the
+    server is busy instead of waiting in a queue it cannot see (the seed's ``maxRequests``).
+    ``ssl_context`` makes every connection TLS (``trio.SSLStream``). Running out of file
+    descriptors at accept is logged once and retried with backoff while existing connections
+    go on being served: it is a load problem, not a reason to stop.
+    """
+
+    def __init__(
+        self,
+        handler: Handler | HTTPChannel,
+        *,
+        max_connections: int | None = None,
+        graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if max_connections is not None and (isinstance(max_connections, bool) or max_connections < 1):
+            raise ValueError(f"max_connections must be a positive integer or None, got {max_connections!r}")
+        if not graceful_timeout >= 0:
+            raise ValueError(f"graceful_timeout must be a number of seconds >= 0, got {graceful_timeout!r}")
+        self.channel = handler if isinstance(handler, HTTPChannel) else HTTPChannel(handler)
+        self.max_connections = max_connections
+        self.graceful_timeout = graceful_timeout
+        self.ssl_context = ssl_context
+        self._stop = trio.Event()
+        self._active = 0
+        self._refusing = False
+        self._accept_failing = False
+
+    @property
+    def connection_count(self) -> int:
+        """Connections being served now (not counting refused ones)."""
+        return self._active
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        return self._stop.is_set()
+
+    def shutdown(self) -> None:
+        """Stop accepting and let open connections finish (idle ones close at once) within
+        ``graceful_timeout``; :meth:`serve_listeners` returns when they are done."""
+        self._stop.set()
+
+    async def serve_listeners(
+        self,
+        listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
+        *,
+        task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept on ``listeners`` until :meth:`shutdown`; then close them, wait for the open
+        connections for up to ``graceful_timeout``, abort the rest, and return."""
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as acceptors:
+                for listener in listeners:
+                    acceptors.start_soon(self._accept, listener, connections)
+                task_status.started(self)
+                await self._stop.wait()
+                acceptors.cancel_scope.cancel()
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+            logger.info(
+                "shutting down: waiting up to %gs for %d open connection(s)", self.graceful_timeout, self._active
+            )
+            self.channel.shutdown()
+            connections.cancel_scope.deadline = trio.current_time() + self.graceful_timeout
+        if connections.cancel_scope.cancelled_caught:
+            logger.warning("graceful_timeout (%gs) passed: the connections still open were aborted", self.graceful_timeout)
+
+    async def _accept(self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery) -> None:
+        backoff = _FIRST_BACKOFF
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as error:
+                if error.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                self._note_accept_failure(error)
+                await trio.sleep(backoff)
+                backoff = min(2 * backoff, _LAST_BACKOFF)
+                continue
+            if self._accept_failing:
+                self._accept_failing = False
+                logger.warning("accepting connections again")
+            backoff = _FIRST_BACKOFF
+            connections.start_soon(self._serve_connection, stream)
+
+    def _note_accept_failure(self, error: OSError) -> None:
+        if self._accept_failing:
+            return
+        self._accept_failing = True
+        logger.error(
+            "cannot accept connections: %s (%d open); retrying with backoff while serving the open ones. "
+            "Raise the open-files limit (ulimit -n) or set max_connections below it.",
+            error.strerror or error,
+            self._active,
+        )
+
+    async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+        if self.ssl_context is not None:
+            stream = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+        if self.max_connections is not None and self._active >= self.max_connections:
+            await self._refuse(stream)
+            return
+        if self._refusing:
+            self._refusing = False
+            logger.warning("below max_connections again: accepting new connections")
+        self._active += 1
+        try:
+            await self.channel(stream)
+        finally:
+            self._active -= 1
+
+    async def _refuse(self, stream: trio.abc.Stream) -> None:
+        """Answer 503 without reading a request, then close as a lingering close would, briefly."""
+        if not self._refusing:
+            self._refusing = True
+            logger.warning("max_connections (%d) reached: answering new connections 503", self.max_connections)
+        response = error_response(503, "the server is at its connection limit; try again shortly")
+        response.headers.append((b"retry-after", b"1"))
+        assert isinstance(response.body, bytes)
+        head = serialize_head(response, method="GET", http_version="1.1", keep_alive=False)
+        with trio.move_on_after(_REFUSE_LINGER):
+            try:
+                await stream.send_all(head.data + response.body)
+                if isinstance(stream, trio.abc.HalfCloseableStream):
+                    await stream.send_eof()
+                while await stream.receive_some(65536):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        await trio.aclose_forcefully(stream)
+
+
+async def serve(
+    handler: Handler | HTTPChannel,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    uds: str | None = None,
+    fd: int | None = None,
+    sockets: Sequence[socket.socket] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    max_connections: int | None = None,
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
+    lifespan: AbstractAsyncContextManager[object] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+    handle_signals: bool = True,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``handler`` (or a ready :class:`HTTPChannel`) until SIGINT or SIGTERM, then shut
+    down gracefully (see :class:`Server`) and return.
+
+    Listens on ``sockets`` when given (they stay the caller's), else on :func:`bind`'s for
+    ``host``/``port``, ``uds`` or ``fd``. ``lifespan`` (an ASGI ``Lifespan``, say) is entered
+    after binding, so a busy port fails before the application starts, and exited after the last
+    connection. ``shutdown_trigger``, when given, starts the graceful shutdown when it returns.
+    A second signal aborts everything at once and raises ``KeyboardInterrupt``.
+    ``task_status.started`` receives the :class:`Server` once it accepts.
+    """
+    server = Server(handler, max_connections=max_connections, graceful_timeout=graceful_timeout, ssl_context=ssl_context)
+    owned = sockets is None
+    if sockets is None:
+        sockets = bind(host, port, uds=uds, fd=fd)
+    watchers: list[Watcher] = []
+    if shutdown_trigger is not None:
+        watchers.append(partial(_shutdown_after, shutdown_trigger, server))
+    try:
+        with trio.CancelScope() as forced:
+            if handle_signals:
+                watchers.append(partial(watch_signals, _first_then_force(server, forced)))
+            await run_beside(partial(_serve_app, server, sockets, lifespan, task_status), watchers)
+    finally:
+        if owned:
+            close_sockets(sockets, uds if fd is None else None)
+    if forced.cancelled_caught:
+        raise KeyboardInterrupt
+
+
+def _first_then_force(server: Server, forced: trio.CancelScope) -> Callable[[str], None]:
+    """What a signal does to a server: shut it down gracefully, or at once when it already is."""
+
+    def on_signal(name: str) -> None:
+        if server.stopping:
+            logger.warning("%s again: exiting at once, aborting %d connection(s)", name, server.connection_count)
+            forced.cancel()
+        else:
+            logger.info("%s received (send it again to exit at once)", name)
+            server.shutdown()
+
+    return on_signal
+
+
+async def _serve_app(
+    server: Server,
+    sockets: Sequence[socket.socket],
+    lifespan: AbstractAsyncContextManager[object] | None,
+    task_status: trio.TaskStatus[Server],
+) -> None:
+    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock.dup())) for sock in sockets]
+    async with lifespan if lifespan is not None else nullcontext():
+        await server.serve_listeners(listeners, task_status=task_status)
+
+
+async def _shutdown_after(trigger: Callable[[], Awaitable[object]], server: Server, *, task_status: trio.TaskStatus[None]) -> None:
+    task_status.started()
+    await trigger()
+    server.shutdown()
