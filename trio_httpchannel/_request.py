@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 import trio
 
 from ._errors import ProtocolError
+from ._head import split_target
 from ._headers import Headers
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ class Request:
     """One HTTP request: its head, parsed, and its body, streamed.
 
     ``target`` is the request-target exactly as sent; ``path`` and ``query`` are its two halves
-    split at the first ``?``, not percent-decoded. ``client`` and ``server`` are the socket
+    split at the first ``?``, not percent-decoded (for an absolute-form target such as
+    ``http://example.com/a?q=1``, the path after its authority, ``/`` when empty; the authority
+    is then the ``Host`` header, RFC 9112 section 3.2.2). ``client`` and ``server`` are the socket
     addresses when the stream has a socket (``None`` for in-memory streams).
 
     ``nursery`` is the connection's nursery: a task a handler starts there may outlive the
@@ -118,7 +121,7 @@ class Request:
     ) -> None:
         self.method = method
         self.target = target
-        self.path, _, self.query = target.partition("?")
+        self.path, self.query = split_target(target)
         self.http_version = http_version
         self.headers = headers
         self.scheme = scheme
