@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import h11
 import pytest
 from hypothesis import given, settings
@@ -21,7 +23,7 @@ names = st.one_of(
     st.lists(pieces, min_size=0, max_size=4).map(b"".join),
 )
 values = st.one_of(
-    st.sampled_from([b"x", b"5", b" 5 ", b"5, 5", b"5, 6", b"+5", b"0x5", b"chunked", b"Chunked", b"chunked, identity", b"gzip", b"close", b"keep-alive", b"100-continue", b"", b"99999999999999999999999"]),
+    st.sampled_from([b"x", b"5", b" 5 ", b"5, 5", b"5, 6", b"+5", b"0x5", b"chunked", b"Chunked", b"chunked, identity", b",chunked", b"chunked, ", b", ,", b"gzip", b"close", b"keep-alive", b"100-continue", b"", b"99999999999999999999999"]),
     st.lists(pieces, max_size=8).map(b"".join),
 )
 separators = st.sampled_from([b": ", b":", b" : ", b":\t"])
@@ -74,12 +76,26 @@ def as_we_read_them(request: h11.Request) -> list[tuple[bytes, bytes]]:
     return [(name, authority if name == b"host" else value) for name, value in fields]
 
 
+_TE_LINE = re.compile(rb"(?im)^(transfer-encoding:[ \t]*)([-!#$%&'*+.^_`|~0-9a-z, \t]*?)([ \t]*\r?)$")
+
+
+def as_rfc_9110_reads_it(head: bytes) -> bytes:
+    """``head`` with the empty elements of its Transfer-Encoding lists dropped: RFC 9110
+    section 5.6.1 has a recipient ignore them, and we do; h11 refuses them."""
+
+    def drop_empty(match: re.Match[bytes]) -> bytes:
+        elements = (element.strip(b" \t") for element in match.group(2).split(b","))
+        return match.group(1) + b", ".join(element for element in elements if element) + match.group(3)
+
+    return _TE_LINE.sub(drop_empty, head)
+
+
 @settings(max_examples=1500, deadline=None)
 @given(heads())
 def test_head_parser_agrees_with_h11(head: bytes):
     if head.split(b"\n", 1)[0][:1] in (b"", b"\r") or head[:1] < b"\x21":
         return
-    theirs = h11_parse(head)
+    theirs = h11_parse(as_rfc_9110_reads_it(head))
     try:
         ours = parse_head(head, LIMITS)
     except ProtocolError as error:
@@ -188,3 +204,18 @@ def test_target_in_none_of_the_forms_is_400(request_line: bytes):
 
 def test_asterisk_form_is_accepted_for_options():
     assert parse_head(head_of(b"OPTIONS * HTTP/1.1", b"Host: x"), LIMITS).target == "*"
+
+
+@pytest.mark.parametrize("value", [b",chunked", b"chunked,", b" , chunked , ,", b"CHUNKED,"])
+def test_empty_transfer_encoding_list_elements_are_ignored(value: bytes):
+    """RFC 9110 section 5.6.1: a recipient ignores empty list elements, where h11 refuses."""
+    parsed = parse_head(head_of(b"POST / HTTP/1.1", b"Host: x", b"Transfer-Encoding: " + value), LIMITS)
+    assert parsed.has_body and parsed.content_length is None
+    assert (b"transfer-encoding", b"chunked") in parsed.headers
+
+
+@pytest.mark.parametrize("value", [b",", b", ,", b"gzip, chunked", b"chunked, , chunked", b"chunked,identity"])
+def test_transfer_encoding_other_than_chunked_alone_is_501(value: bytes):
+    with pytest.raises(ProtocolError) as raised:
+        parse_head(head_of(b"POST / HTTP/1.1", b"Host: x", b"Transfer-Encoding: " + value), LIMITS)
+    assert raised.value.status == 501

@@ -263,8 +263,14 @@ def _content_length(value: bytes, seen: bytes | None) -> bytes:
 
 
 def _transfer_encoding(value: bytes, seen: bool) -> bool:
+    """Whether the Transfer-Encoding ``value`` is chunked, the only coding served: alone in
+    its list once empty elements are dropped (RFC 9110 section 5.6.1), so that the body's
+    framing is never in doubt; anything else is a 501."""
     if seen:
         raise ProtocolError(501, "more than one Transfer-Encoding header")
-    if value.lower() != b"chunked":
-        raise ProtocolError(501, "only Transfer-Encoding: chunked is supported")
+    lowered = value.lower()
+    if lowered != b"chunked":
+        codings = [coding for coding in (element.strip(b" \t") for element in lowered.split(b",")) if coding]
+        if codings != [b"chunked"]:
+            raise ProtocolError(501, "only Transfer-Encoding: chunked is supported")
     return True
