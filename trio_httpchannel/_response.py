@@ -12,14 +12,17 @@ import enum
 import http
 import re
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Union
 
 __all__ = ["Response", "Framing", "ResponseHead", "serialize_head", "chunk", "LAST_CHUNK", "error_response"]
 
-HeaderPairs = Iterable[tuple[Union[str, bytes], Union[str, bytes]]]
-"""Header fields as ``(name, value)`` pairs of ``str`` (Latin-1) or ``bytes``."""
+HeaderPairs = Union[
+    Mapping[Union[str, bytes], Union[str, bytes]],
+    Iterable[Union[tuple[Union[str, bytes], Union[str, bytes]], list[Union[str, bytes]]]],
+]
+"""Header fields as a mapping, or ``(name, value)`` pairs, of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]
 
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -32,6 +35,9 @@ LAST_CHUNK = b"0\r\n\r\n"
 class Response:
     """What a handler returns: a status, header fields and a body.
 
+    ``headers`` is a mapping (``{"content-type": "text/plain"}``) or an iterable of ``(name,
+    value)`` pairs (repeat a name this way), each ``str`` (Latin-1) or ``bytes``; anything else
+    raises ``TypeError`` here, not when the response is sent. They are kept as a list of pairs.
     ``body`` is ``bytes`` or an async iterable of ``bytes``, which the channel iterates only as
     fast as the client reads (a slow client slows the producer). The channel picks the framing
     (Content-Length when the length is known, chunked for HTTP/1.1 streams, close-delimited for
@@ -48,11 +54,39 @@ class Response:
         if isinstance(body, str):
             raise TypeError("a response body is bytes or an async iterable of bytes; encode the str first")
         self.status = status
-        self.headers = list(headers)
+        self.headers = _header_pairs(headers)
         self.body = body
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+
+_STRINGS = (str, bytes)
+_HEADERS_EXPECTED = "response headers are a mapping or an iterable of (name, value) pairs of str or bytes"
+
+
+def _header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
+    """``headers`` as a list of pairs, or a ``TypeError`` saying what was expected instead."""
+    if isinstance(headers, Mapping):
+        pairs = list(headers.items())
+    elif isinstance(headers, Iterable) and not isinstance(headers, _STRINGS):
+        pairs = list(headers)
+    else:
+        raise TypeError(f"{_HEADERS_EXPECTED}, got {type(headers).__name__} {_short(headers)}")
+    for pair in pairs:
+        if not (
+            isinstance(pair, (tuple, list))
+            and len(pair) == 2
+            and isinstance(pair[0], _STRINGS)
+            and isinstance(pair[1], _STRINGS)
+        ):
+            raise TypeError(f"{_HEADERS_EXPECTED}, got {_short(pair)} among them")
+    return pairs
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class Framing(enum.Enum):
