@@ -16,7 +16,16 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Union
 
-__all__ = ["Response", "Framing", "ResponseHead", "serialize_head", "chunk", "LAST_CHUNK", "error_response"]
+__all__ = [
+    "Response",
+    "Framing",
+    "ResponseHead",
+    "serialize_head",
+    "check_body_chunk",
+    "chunk",
+    "LAST_CHUNK",
+    "error_response",
+]
 
 HeaderPairs = Union[
     Mapping[Union[str, bytes], Union[str, bytes]],
@@ -213,6 +222,17 @@ def _parse_length(line: bytes, previous: int | None) -> int:
     if previous is not None and previous != length:
         raise ValueError(f"conflicting Content-Length response headers {previous} and {length}")
     return length
+
+
+def check_body_chunk(data: object) -> None:
+    """Raise ``TypeError`` naming the mistake when a streamed body yields something other than
+    bytes (``bytearray`` and ``memoryview`` are bytes too): a ``str`` most often, whose error
+    from deep in the writer would not say which body or why."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        hint = ": encode it first" if isinstance(data, str) else ""
+        raise TypeError(
+            f"the response body yielded {type(data).__name__} {_short(data)}; an async body must yield bytes{hint}"
+        )
 
 
 def chunk(data: bytes) -> bytes:
