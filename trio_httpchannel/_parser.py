@@ -5,9 +5,10 @@
   ``_head.parse_head`` with h11's grammar.
 - Bodies are parsed by h11: a request with a body gets its own ``h11.Connection``, fed its head
   as read here (its fields normalized, so h11 frames the body exactly as ``_head`` did, even
-  where the RFC asks for more leniency than h11 has) and then the body bytes. After the body, the bytes it left over start the next request, so
-  request N+1 can be parsed while response N is still being produced (one ``h11.Connection``
-  would be ``PAUSED`` until its response was sent through it).
+  where the RFC asks for more leniency than h11 has) and then the body bytes. After the body,
+  the bytes it left over start the next request, so request N+1 can be parsed while response
+  N is still being produced (one ``h11.Connection`` would be ``PAUSED`` until its response was
+  sent through it).
 """
 
 from __future__ import annotations
