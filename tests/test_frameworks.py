@@ -1,22 +1,29 @@
-"""Real applications through the adapter: Starlette and FastAPI, served over a real socket on
-trio and called with httpx, plus raw-socket pipelining through them."""
+"""Real applications through the adapter: Starlette, FastAPI and Quart-trio, served over a real
+socket on trio and called with httpx, plus raw-socket pipelining through them."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
 import pydantic
+import quart
 import trio
 from fastapi import Depends, FastAPI
+from quart_trio import QuartTrio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from conftest import RawClient
+from trio_httpchannel import serve
+from trio_httpchannel.server import bind
+from trio_httpchannel.asgi import ASGIHandler, Lifespan
 
 
 def starlette_app(events: list[str]) -> Starlette:
@@ -141,3 +148,101 @@ async def test_fastapi_validates_a_json_body_and_answers_json(serve_asgi):
         bad = await client.post("/items", json={"name": "pen"})
     assert good.json() == {"name": "pen", "total": 2.5}
     assert bad.status_code == 422
+
+
+def quart_trio_app(events: list[str]) -> QuartTrio:
+    app = QuartTrio(__name__)
+
+    @app.before_serving
+    async def startup() -> None:
+        events.append("before_serving")
+
+    @app.after_serving
+    async def shutdown() -> None:
+        events.append("after_serving")
+
+    @app.route("/")
+    async def home() -> str:
+        return f"hello from quart-trio, {' '.join(events)}"
+
+    @app.route("/items", methods=["POST"])
+    async def create() -> dict[str, Any]:
+        item = await quart.request.get_json()
+        return {"name": item["name"], "total": item["price"] * 1.25}
+
+    @app.route("/numbers")
+    async def numbers() -> tuple[AsyncIterator[bytes], int, dict[str, str]]:
+        async def count() -> AsyncIterator[bytes]:
+            for n in range(5):
+                await trio.sleep(0)
+                yield f"{n}\n".encode()
+
+        return count(), 200, {"content-type": "text/plain"}
+
+    @app.route("/upload", methods=["POST"])
+    async def upload() -> dict[str, Any]:
+        body = await quart.request.get_data()
+        return {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+    return app
+
+
+async def test_quart_trio_route_answers(serve_asgi):
+    url = await serve_asgi(quart_trio_app([]))
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get("/")
+    assert (response.status_code, response.text) == (200, "hello from quart-trio, before_serving")
+
+
+async def test_quart_trio_reads_json_and_answers_json(serve_asgi):
+    url = await serve_asgi(quart_trio_app([]))
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post("/items", json={"name": "pen", "price": 2.0})
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"name": "pen", "total": 2.5}
+
+
+async def test_quart_trio_streams_a_response(serve_asgi):
+    url = await serve_asgi(quart_trio_app([]))
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get("/numbers")
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert response.text == "0\n1\n2\n3\n4\n"
+
+
+async def test_quart_trio_reads_a_10_mb_request_body(serve_asgi):
+    body = bytes(range(256)) * (10 * 1024 * 1024 // 256)
+    url = await serve_asgi(quart_trio_app([]))
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        response = await client.post("/upload", content=body)
+    assert response.json() == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+async def test_quart_trio_before_and_after_serving_run_through_our_lifespan():
+    """served by serve() with our Lifespan: before_serving runs before the first request,
+    after_serving once the server has shut down."""
+    events: list[str] = []
+    app = quart_trio_app(events)
+    lifespan = Lifespan(app)
+    sockets = bind("127.0.0.1", 0)
+    stop = trio.Event()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                partial(
+                    serve,
+                    ASGIHandler(app, state=lifespan.state),
+                    sockets=sockets,
+                    lifespan=lifespan,
+                    shutdown_trigger=stop.wait,
+                    handle_signals=False,
+                )
+            )
+            port = sockets[0].getsockname()[1]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                assert (await client.get("/")).text == "hello from quart-trio, before_serving"
+            stop.set()
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert events == ["before_serving", "after_serving"]

@@ -82,3 +82,10 @@ def test_safe_methods_are_marked_safe():
     first, _, second, _, _ = events(parser)
     assert isinstance(first, RequestHead) and first.safe
     assert isinstance(second, RequestHead) and not second.safe
+
+
+def test_chunked_body_after_a_transfer_encoding_with_an_empty_element_is_parsed():
+    parser = RequestParser(Settings())
+    parser.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    parsed = events(parser)
+    assert [e.target if isinstance(e, RequestHead) else e for e in parsed] == ["/", b"hello", END, "/2", END, NEED_DATA]

@@ -69,3 +69,27 @@ def test_content_length_mismatching_bytes_body_is_refused():
 
 def test_keep_alive_announced_to_http10_client():
     assert b"Connection: keep-alive\r\n" in head(Response(200), version="1.0").data
+
+
+def test_headers_may_be_a_mapping():
+    serialized = head(Response(200, {"content-type": "text/plain", b"x-a": b"1"}, b"hello"))
+    assert serialized.data.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-a: 1\r\n")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[("content-type", "text/plain")], (("content-type", "text/plain"),), [["content-type", "text/plain"]], iter([(b"content-type", b"text/plain")])],
+    ids=["list of tuples", "tuple of tuples", "list of lists", "iterator of byte pairs"],
+)
+def test_headers_may_be_any_iterable_of_pairs(headers):
+    assert b"\r\ncontent-type: text/plain\r\n" in head(Response(200, headers, b"")).data
+
+
+@pytest.mark.parametrize(
+    "headers",
+    ["content-type: text/plain", [("content-type",)], [("a", "b", "c")], ["ab"], [("content-length", 5)], {"x-a": None}, 42],
+    ids=["a str", "a 1-tuple", "a 3-tuple", "a 2-char str", "an int value", "a None value", "not iterable"],
+)
+def test_headers_of_the_wrong_shape_are_refused_when_the_response_is_made(headers):
+    with pytest.raises(TypeError, match=r"a mapping or an iterable of \(name, value\) pairs of str or bytes"):
+        Response(200, headers, b"")

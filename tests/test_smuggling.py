@@ -52,6 +52,9 @@ REFUSED_HEADS: dict[str, tuple[bytes, Any]] = {
     "te vertical tab before value": (POST + b"Transfer-Encoding:\x0bchunked\r\n\r\n" + CHUNKED, 400),
     "te vertical tab after value": (POST + b"Transfer-Encoding: chunked\x0b\r\n\r\n" + CHUNKED, 400),
     "te form feed": (POST + b"Transfer-Encoding:\x0cchunked\r\n\r\n" + CHUNKED, 400),
+    "te empty elements only": (POST + b"Transfer-Encoding: , ,\r\n\r\n" + CHUNKED, 501),
+    "te chunked twice in a list": (POST + b"Transfer-Encoding: chunked, , chunked\r\n\r\n" + CHUNKED, 501),
+    "te empty element with cl": (POST + b"Transfer-Encoding: ,chunked\r\nContent-Length: 5\r\n\r\n" + CHUNKED, 400),
     "te twice": (POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED, 501),
     "te chunked then identity": (POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n" + CHUNKED, 501),
     "te on a leading-whitespace line": (b"POST / HTTP/1.1\r\n Transfer-Encoding: chunked\r\n" + H + b"\r\n" + CHUNKED, 400),
@@ -192,6 +195,8 @@ async def test_unknown_framing_header_is_not_framing(serve, autojump_clock):
 TOLERATED: dict[str, tuple[bytes, bytes]] = {
     "te after a tab": (POST + b"Transfer-Encoding:\tchunked\r\n\r\n" + CHUNKED, b"/|hello"),
     "te upper-case": (POST + b"Transfer-Encoding: CHUNKED\r\n\r\n" + CHUNKED, b"/|hello"),
+    "te after an empty list element": (POST + b"Transfer-Encoding: ,chunked\r\n\r\n" + CHUNKED, b"/|hello"),
+    "te before an empty list element": (POST + b"Transfer-Encoding: chunked, \r\n\r\n" + CHUNKED, b"/|hello"),
     "cl with extra spaces": (POST + b"Content-Length:   5  \r\n\r\nhello", b"/|hello"),
     "cl with leading zeros": (POST + b"Content-Length: 005\r\n\r\nhello", b"/|hello"),
     "cl list of one value twice": (POST + b"Content-Length: 5, 5\r\n\r\nhello", b"/|hello"),

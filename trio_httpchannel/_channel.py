@@ -19,7 +19,7 @@ from ._headers import Headers
 from ._head import RequestHead
 from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Address, Request, RequestBody
-from ._response import LAST_CHUNK, Framing, Response, ResponseHead, chunk, error_response, serialize_head
+from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
 
 __all__ = ["HTTPChannel", "Handler"]
 
@@ -614,6 +614,7 @@ class _Connection:
         sent = 0
         try:
             async for data in body:
+                check_body_chunk(data)
                 if not data:
                     continue
                 sent += len(data)

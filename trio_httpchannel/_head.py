@@ -10,7 +10,17 @@ and h11 agree.
 On top of h11's rules: versions other than 1.0 and 1.1 get 505; obs-fold, Content-Length
 together with Transfer-Encoding and a Host that is not a host get 400 (RFC 9112 sections 5.2,
 6.1 and 3.2); an HTTP/1.0 request with Transfer-Encoding closes the connection after it
-(section 6.1); CONNECT gets 501, since an origin server has no tunnel to open.
+(section 6.1); CONNECT gets 501, since an origin server has no tunnel to open. A request-target
+must be in one of the forms of RFC 9112 section 3.2 (h11 takes any printable run): a path
+(origin-form), an absolute ``http``/``https`` URI (absolute-form), ``*`` for OPTIONS; anything
+else gets 400.
+
+An absolute-form target is kept as sent, and its authority becomes the request's Host (the
+received Host header is ignored, RFC 9112 section 3.2.2), so an app that reads Host, or
+rebuilds its URL from it, sees the host the client named in the target.
+
+Where the RFCs ask a recipient to be more lenient than h11 is, this module is: empty elements in
+the Transfer-Encoding list are ignored (RFC 9110 section 5.6.1), so ``, chunked`` is chunked.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import re
 from ._config import Settings
 from ._errors import ProtocolError
 
-__all__ = ["RequestHead", "parse_head"]
+__all__ = ["RequestHead", "parse_head", "split_target"]
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 _REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
@@ -32,6 +42,9 @@ _SPECIAL_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"host", b
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")
 _ANY_VERSION = re.compile(rb" HTTP/([0-9]+\.[0-9]+)\Z")
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+_ABSOLUTE_FORM = re.compile(r"([A-Za-z][-A-Za-z0-9+.]*)://([^/?]*)([^?]*)\??(.*)", re.DOTALL)
+_AUTHORITY = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]+)(?::[0-9]*)?")
+_HTTP_SCHEMES = frozenset({"http", "https"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -95,7 +108,40 @@ def parse_head(head: bytes, settings: Settings) -> RequestHead:
     method, target, version = _parse_request_line(request_line)
     if method == "CONNECT":
         raise ProtocolError(501, "CONNECT is not supported: this is an origin server, not a proxy")
-    return _parse_fields(_split_fields(block), method, target, version)
+    authority = None if target[0] == "/" else _target_authority(method, target)
+    return _parse_fields(_split_fields(block), method, target, version, authority)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """The path and the query of a request-target, split at the first ``?``, not
+    percent-decoded. An absolute-form target's path is what follows its authority, ``/`` when
+    that is empty (RFC 9112 section 3.2.2); other targets are split as they are."""
+    if target[:1] != "/":
+        match = _ABSOLUTE_FORM.fullmatch(target)
+        if match is not None:
+            return match.group(3) or "/", match.group(4)
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def _target_authority(method: str, target: str) -> bytes | None:
+    """Check a target that is not a path (origin-form): ``*`` for OPTIONS, or an absolute
+    ``http``/``https`` URI, whose authority (a host, an optional port, no userinfo) is returned."""
+    if target == "*":
+        if method == "OPTIONS":
+            return None
+        raise ProtocolError(400, "the request-target * (asterisk-form) is only for OPTIONS")
+    match = _ABSOLUTE_FORM.fullmatch(target)
+    if match is None:
+        raise ProtocolError(
+            400, f"malformed request-target {target[:100]!r}: expected a path, an absolute http(s) URI, or * for OPTIONS"
+        )
+    if match.group(1).lower() not in _HTTP_SCHEMES:
+        raise ProtocolError(400, f"the request-target {target[:100]!r} is not an http or https URI")
+    authority = match.group(2)
+    if not _AUTHORITY.fullmatch(authority):
+        raise ProtocolError(400, f"the request-target's authority {authority[:100]!r} is not a host and an optional port")
+    return authority.encode("ascii")
 
 
 def _parse_request_line(line: bytes) -> tuple[str, str, str]:
@@ -111,7 +157,9 @@ def _parse_request_line(line: bytes) -> tuple[str, str, str]:
     return method.decode("ascii"), target.decode("ascii"), version.decode("ascii")
 
 
-def _parse_fields(fields: list[tuple[bytes, bytes]], method: str, target: str, version: str) -> RequestHead:
+def _parse_fields(
+    fields: list[tuple[bytes, bytes]], method: str, target: str, version: str, authority: bytes | None
+) -> RequestHead:
     connection = expect = b""
     content_length: bytes | None = None
     chunked = False
@@ -139,6 +187,8 @@ def _parse_fields(fields: list[tuple[bytes, bytes]], method: str, target: str, v
         raise ProtocolError(400, "Content-Length together with Transfer-Encoding (RFC 9112 section 6.1)")
     if chunked or content_length is not None:
         fields = _normalized(fields, content_length)
+    if authority is not None:
+        fields = _with_host(fields, authority, hosts)
     return RequestHead(
         method,
         target,
@@ -164,6 +214,14 @@ def _normalized(fields: list[tuple[bytes, bytes]], content_length: bytes | None)
             value = b"chunked"
         normalized.append((name, value))
     return normalized
+
+
+def _with_host(fields: list[tuple[bytes, bytes]], authority: bytes, hosts: int) -> list[tuple[bytes, bytes]]:
+    """The fields with the Host value replaced by an absolute-form target's authority (added
+    when an HTTP/1.0 request has no Host)."""
+    if not hosts:
+        return [*fields, (b"host", authority)]
+    return [(name, authority if name == b"host" else value) for name, value in fields]
 
 
 def _tokens(value: bytes) -> frozenset[bytes]:
@@ -205,8 +263,14 @@ def _content_length(value: bytes, seen: bytes | None) -> bytes:
 
 
 def _transfer_encoding(value: bytes, seen: bool) -> bool:
+    """Whether the Transfer-Encoding ``value`` is chunked, the only coding served: alone in
+    its list once empty elements are dropped (RFC 9110 section 5.6.1), so that the body's
+    framing is never in doubt; anything else is a 501."""
     if seen:
         raise ProtocolError(501, "more than one Transfer-Encoding header")
-    if value.lower() != b"chunked":
-        raise ProtocolError(501, "only Transfer-Encoding: chunked is supported")
+    lowered = value.lower()
+    if lowered != b"chunked":
+        codings = [coding for coding in (element.strip(b" \t") for element in lowered.split(b",")) if coding]
+        if codings != [b"chunked"]:
+            raise ProtocolError(501, "only Transfer-Encoding: chunked is supported")
     return True

@@ -4,9 +4,11 @@
   limit only guards a head that is still incomplete), so 414 and 431 are exact, and parsed by
   ``_head.parse_head`` with h11's grammar.
 - Bodies are parsed by h11: a request with a body gets its own ``h11.Connection``, fed its head
-  and then the body bytes. After the body, the bytes it left over start the next request, so
-  request N+1 can be parsed while response N is still being produced (one ``h11.Connection``
-  would be ``PAUSED`` until its response was sent through it).
+  as read here (its fields normalized, so h11 frames the body exactly as ``_head`` did, even
+  where the RFC asks for more leniency than h11 has) and then the body bytes. After the body,
+  the bytes it left over start the next request, so request N+1 can be parsed while response
+  N is still being produced (one ``h11.Connection`` would be ``PAUSED`` until its response was
+  sent through it).
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class RequestParser:
         if limit is not None and request.content_length is not None and request.content_length > limit:
             raise ProtocolError(413, f"request body of {request.content_length} bytes exceeds max_body_size ({limit})")
         if request.has_body:
-            self._start_body(head, request.content_length)
+            self._start_body(_normalized_head(request), request.content_length)
         else:
             self._buffer_end_of_message()
         return request
@@ -196,6 +198,15 @@ class RequestParser:
         if event is h11.NEED_DATA:
             return NEED_DATA
         return ABORTED
+
+
+def _normalized_head(request: RequestHead) -> bytes:
+    """``request``'s head as ``_head`` read it: one Content-Length value, ``Transfer-Encoding:
+    chunked`` however it was spelled (``, chunked`` is chunked for RFC 9110, not for h11)."""
+    lines = [b"%s %s HTTP/%s\r\n" % (request.method.encode(), request.target.encode(), request.http_version.encode())]
+    lines += [b"%s: %s\r\n" % field for field in request.headers]
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def _h11_event(connection: h11.Connection) -> object:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import trio
 
 from ._errors import ProtocolError
+from ._head import split_target
 from ._headers import Headers
 
 if TYPE_CHECKING:
@@ -18,12 +20,32 @@ __all__ = ["Request", "RequestBody", "Exchange"]
 Address = Union[tuple[Any, ...], str, None]
 
 
+class _Consumer(enum.Enum):
+    """What took a body's chunks, which can be taken only once."""
+
+    ITERATION = "iterating request.body"
+    READ = "request.read()"
+
+
+def _already_consumed(earlier: _Consumer, now: _Consumer) -> str:
+    """The message for taking a body's chunks ``now`` after ``earlier`` took them."""
+    if earlier is _Consumer.READ and now is _Consumer.ITERATION:
+        return "the request body was already read by request.read(); call read() again, it returns the same bytes"
+    if earlier is _Consumer.READ:
+        return "request.read() was called before and did not finish (it raised or was cancelled): the body is gone"
+    if now is _Consumer.READ:
+        return "request.read() cannot return the body: it was already consumed by iterating request.body"
+    return "the request body was already iterated; iterate it only once, or use request.read(), which keeps the bytes"
+
+
 class RequestBody:
     """The body of one request, as an async iterator of ``bytes`` chunks.
 
     Chunks arrive as the client sends them; the channel reads the socket only as fast as the
     handler iterates, so a large upload never piles up in memory. Iterating raises
     :class:`ProtocolError` when the body turns out malformed, too large or too slow.
+    The chunks can be taken once, by iterating or by :meth:`Request.read` (which keeps the
+    bytes for its later calls); taking them again raises ``RuntimeError`` saying which took them.
     """
 
     __slots__ = ("_receive", "_on_first_read", "_consumed", "_error")
@@ -35,7 +57,7 @@ class RequestBody:
     ) -> None:
         self._receive = receive
         self._on_first_read = on_first_read
-        self._consumed = False
+        self._consumed: _Consumer | None = None
         self._error: ProtocolError | None = None
 
     def _fail(self, error: ProtocolError) -> None:
@@ -49,9 +71,12 @@ class RequestBody:
             self._receive.close()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._consumed:
-            raise RuntimeError("the request body was already consumed; iterate it only once")
-        self._consumed = True
+        return self._take(_Consumer.ITERATION)
+
+    def _take(self, consumer: _Consumer) -> AsyncIterator[bytes]:
+        if self._consumed is not None:
+            raise RuntimeError(_already_consumed(self._consumed, consumer))
+        self._consumed = consumer
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
@@ -79,7 +104,9 @@ class Request:
     """One HTTP request: its head, parsed, and its body, streamed.
 
     ``target`` is the request-target exactly as sent; ``path`` and ``query`` are its two halves
-    split at the first ``?``, not percent-decoded. ``client`` and ``server`` are the socket
+    split at the first ``?``, not percent-decoded (for an absolute-form target such as
+    ``http://example.com/a?q=1``, the path after its authority, ``/`` when empty; the authority
+    is then the ``Host`` header, RFC 9112 section 3.2.2). ``client`` and ``server`` are the socket
     addresses when the stream has a socket (``None`` for in-memory streams).
 
     ``nursery`` is the connection's nursery: a task a handler starts there may outlive the
@@ -118,7 +145,7 @@ class Request:
     ) -> None:
         self.method = method
         self.target = target
-        self.path, _, self.query = target.partition("?")
+        self.path, self.query = split_target(target)
         self.http_version = http_version
         self.headers = headers
         self.scheme = scheme
@@ -132,7 +159,7 @@ class Request:
     async def read(self) -> bytes:
         """The whole body. Reads it on the first call; later calls return the same bytes."""
         if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.body])
+            self._content = b"".join([chunk async for chunk in self.body._take(_Consumer.READ)])
         return self._content
 
     def __repr__(self) -> str:

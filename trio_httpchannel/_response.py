@@ -12,14 +12,26 @@ import enum
 import http
 import re
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Union
 
-__all__ = ["Response", "Framing", "ResponseHead", "serialize_head", "chunk", "LAST_CHUNK", "error_response"]
+__all__ = [
+    "Response",
+    "Framing",
+    "ResponseHead",
+    "serialize_head",
+    "check_body_chunk",
+    "chunk",
+    "LAST_CHUNK",
+    "error_response",
+]
 
-HeaderPairs = Iterable[tuple[Union[str, bytes], Union[str, bytes]]]
-"""Header fields as ``(name, value)`` pairs of ``str`` (Latin-1) or ``bytes``."""
+HeaderPairs = Union[
+    Mapping[Union[str, bytes], Union[str, bytes]],
+    Iterable[Union[tuple[Union[str, bytes], Union[str, bytes]], list[Union[str, bytes]]]],
+]
+"""Header fields as a mapping, or ``(name, value)`` pairs, of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]
 
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -32,6 +44,9 @@ LAST_CHUNK = b"0\r\n\r\n"
 class Response:
     """What a handler returns: a status, header fields and a body.
 
+    ``headers`` is a mapping (``{"content-type": "text/plain"}``) or an iterable of ``(name,
+    value)`` pairs (repeat a name this way), each ``str`` (Latin-1) or ``bytes``; anything else
+    raises ``TypeError`` here, not when the response is sent. They are kept as a list of pairs.
     ``body`` is ``bytes`` or an async iterable of ``bytes``, which the channel iterates only as
     fast as the client reads (a slow client slows the producer). The channel picks the framing
     (Content-Length when the length is known, chunked for HTTP/1.1 streams, close-delimited for
@@ -48,11 +63,42 @@ class Response:
         if isinstance(body, str):
             raise TypeError("a response body is bytes or an async iterable of bytes; encode the str first")
         self.status = status
-        self.headers = list(headers)
+        self.headers = _header_pairs(headers)
         self.body = body
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+
+_STRINGS = (str, bytes)
+_HEADERS_EXPECTED = "response headers are a mapping or an iterable of (name, value) pairs of str or bytes"
+
+
+def _header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
+    """``headers`` as a list of pairs, or a ``TypeError`` saying what was expected instead.
+    A list, the common case, skips the slower abstract-class checks (~0.3 µs)."""
+    if type(headers) is list:
+        pairs = list(headers)
+    elif isinstance(headers, Mapping):
+        pairs = list(headers.items())
+    elif isinstance(headers, Iterable) and not isinstance(headers, _STRINGS):
+        pairs = list(headers)
+    else:
+        raise TypeError(f"{_HEADERS_EXPECTED}, got {type(headers).__name__} {_short(headers)}")
+    for pair in pairs:
+        if not (
+            isinstance(pair, (tuple, list))
+            and len(pair) == 2
+            and isinstance(pair[0], _STRINGS)
+            and isinstance(pair[1], _STRINGS)
+        ):
+            raise TypeError(f"{_HEADERS_EXPECTED}, got {_short(pair)} among them")
+    return pairs
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class Framing(enum.Enum):
@@ -179,6 +225,17 @@ def _parse_length(line: bytes, previous: int | None) -> int:
     if previous is not None and previous != length:
         raise ValueError(f"conflicting Content-Length response headers {previous} and {length}")
     return length
+
+
+def check_body_chunk(data: object) -> None:
+    """Raise ``TypeError`` naming the mistake when a streamed body yields something other than
+    bytes (``bytearray`` and ``memoryview`` are bytes too): a ``str`` most often, whose error
+    from deep in the writer would not say which body or why."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        hint = ": encode it first" if isinstance(data, str) else ""
+        raise TypeError(
+            f"the response body yielded {type(data).__name__} {_short(data)}; an async body must yield bytes{hint}"
+        )
 
 
 def chunk(data: bytes) -> bytes:

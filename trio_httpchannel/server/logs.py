@@ -15,16 +15,26 @@ logger = logging.getLogger("trio_httpchannel")
 access_logger = logging.getLogger("trio_httpchannel.access")
 
 
+class _ServerFormatter(logging.Formatter):
+    """Server lines start with the time in UTC as ISO 8601 to the millisecond
+    (``2026-11-30T18:01:02.123Z``), unambiguous across hosts and time zones."""
+
+    converter = staticmethod(time.gmtime)
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
 def configure_logging(level: str, access_log: bool) -> None:
-    """Server messages go to stderr, the access log to stdout (so either can be redirected)."""
-    _route(logger, sys.stderr, "[%(process)d] %(levelname)s: %(message)s", level.upper())
-    _route(access_logger, sys.stdout, "%(message)s", logging.INFO)
+    """Server messages go to stderr as ``time [pid] LEVEL: message``, the access log to stdout
+    (so either can be redirected)."""
+    _route(logger, sys.stderr, _ServerFormatter("%(asctime)s [%(process)d] %(levelname)s: %(message)s"), level.upper())
+    _route(access_logger, sys.stdout, logging.Formatter("%(message)s"), logging.INFO)
     access_logger.disabled = not access_log
 
 
-def _route(target: logging.Logger, stream: Any, format: str, level: str | int) -> None:
+def _route(target: logging.Logger, stream: Any, formatter: logging.Formatter, level: str | int) -> None:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(format))
+    handler.setFormatter(formatter)
     target.handlers[:] = [handler]
     target.setLevel(level)
     target.propagate = False

@@ -1,0 +1,100 @@
+"""The README's runnable examples, run as written in a subprocess: each serves on 127.0.0.1,
+answers, and exits with status 0 and no traceback on Ctrl-C (SIGINT).
+
+The harness changes one thing: the default port of ``serve`` is 0 (a free port, which it
+prints on stderr once bound), so that the test never competes for port 8000.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from cli_apps.harness import Output
+from conftest import RawClient
+
+README = Path(__file__).parent.parent / "README.md"
+EXAMPLES = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL) if "trio.run(" in block]
+
+HARNESS = """
+import sys
+import trio_httpchannel.server.serving as server
+
+bind = server.bind
+
+def bind_and_tell(*args, **kwargs):
+    sockets = bind(*args, **kwargs)
+    print("harness: listening on %s:%d" % sockets[0].getsockname()[:2], file=sys.stderr, flush=True)
+    return sockets
+
+server.bind = bind_and_tell
+server.serve.__kwdefaults__["port"] = 0
+exec(compile(sys.argv[1], "README.md", "exec"), {"__name__": "__main__"})
+"""
+
+
+class Example:
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.stderr = Output()
+
+
+@pytest.fixture
+async def run_example(nursery: trio.Nursery) -> AsyncIterator[object]:
+    examples: list[Example] = []
+
+    async def start(code: str) -> Example:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-c", HARNESS, code],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        example = Example(process)
+        examples.append(example)
+        assert process.stderr is not None
+        nursery.start_soon(example.stderr.collect, process.stderr)
+        return example
+
+    yield start
+    for example in examples:
+        if example.process.returncode is None:
+            example.process.kill()
+        with trio.CancelScope(shield=True):
+            await example.process.wait()
+
+
+REQUESTS = [
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", b"you sent 5 bytes\n"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"hello"),
+]
+
+
+def test_the_readme_has_a_native_and_a_starlette_example():
+    assert len(EXAMPLES) == len(REQUESTS) == 2
+
+
+@pytest.mark.parametrize("index", range(len(REQUESTS)), ids=["native", "starlette"])
+async def test_readme_example_serves_on_loopback_and_exits_cleanly_on_ctrl_c(run_example, index):
+    example = await run_example(EXAMPLES[index])
+    listening = await example.stderr.wait_for(r"harness: listening on (\S+):(\d+)")
+    assert listening.group(1) == "127.0.0.1"
+    client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(listening.group(2))))
+    request, expected = REQUESTS[index]
+    await client.send(request)
+    with trio.fail_after(30):
+        response = await client.read_response()
+    assert (response.status, response.body) == (200, expected)
+    example.process.send_signal(signal.SIGINT)
+    with trio.fail_after(30):
+        status = await example.process.wait()
+        await example.stderr.wait_closed()
+    assert "Traceback" not in example.stderr.text
+    assert status == 0, example.stderr.text
