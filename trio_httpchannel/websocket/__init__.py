@@ -1,12 +1,18 @@
 """WebSocket (RFC 6455) for trio-httpchannel: the handshake, the session, the native API and the
 ASGI adapter. ``serve_upgrade`` is the one entry point an HTTP/1.1 connection calls."""
 
+from ._api import WebSocket, WebSocketHandler, WebSocketRequest
 from ._errors import CloseReason, ConnectionClosed, HandshakeError
 from ._handshake import is_websocket_upgrade
+from ._upgrade import serve_upgrade
 
 __all__ = [
     "CloseReason",
     "ConnectionClosed",
     "HandshakeError",
+    "WebSocket",
+    "WebSocketHandler",
+    "WebSocketRequest",
     "is_websocket_upgrade",
+    "serve_upgrade",
 ]
