@@ -199,6 +199,13 @@ def test_a_ping_between_compressed_fragments_leaves_the_message_compressed():
     assert feed(protocol(deflate=True), *frames) == [Reply(Pong(b"p")), Message("abcdef" * 50)]
 
 
+def test_control_frames_between_compressed_messages_leave_them_compressed():
+    proto = protocol(deflate=True)
+    frames = [ws_frame(PONG, b"1"), ws_frame(TEXT, deflated(b"one"), rsv=RSV1), ws_frame(PING, b"2")]
+    frames.append(ws_frame(TEXT, deflated(b"two"), rsv=RSV1))
+    assert feed(proto, *frames) == [PongReceived(b"1"), Message("one"), Reply(Pong(b"2")), Message("two")]
+
+
 def test_an_uncompressed_message_passes_a_deflate_connection_unchanged():
     proto = protocol(deflate=True)
     assert feed(proto, ws_frame(BINARY, b"plain")) == [Message(b"plain")]

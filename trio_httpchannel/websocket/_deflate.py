@@ -9,7 +9,7 @@ wsproto's ``PerMessageDeflate`` does the compression. Two things are added here:
   compression bomb would become 64 MiB before anyone could count it. Here a compressed payload is
   inflated a slice at a time and the message fails with 1009 as soon as it passes ``max_size``.
   Also, a control frame between the fragments of a compressed message leaves the message's
-  compression state alone (wsproto's would reset it and inflate the rest as if uncompressed).
+  compression state alone (wsproto's resets it and inflates the rest as if uncompressed).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class BoundedDeflate(PerMessageDeflate):
         self._inflated = 0
         self._data_frame = False
         self._compressed = False
+        self._in_message = False
 
     def frame_inbound_header(
         self, proto: FrameDecoder | FrameProtocol, opcode: Opcode, rsv: RsvBits, payload_length: int
@@ -54,6 +55,7 @@ class BoundedDeflate(PerMessageDeflate):
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             self._compressed = rsv.rsv1
             self._inflated = 0
+            self._in_message = True
         self._data_frame = not opcode.iscontrol()
         return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
@@ -71,8 +73,10 @@ class BoundedDeflate(PerMessageDeflate):
         return b"".join(pieces)
 
     def frame_inbound_complete(self, proto: FrameDecoder | FrameProtocol, fin: bool) -> bytes | CloseReason | None:
-        if not self._data_frame:
+        if not self._data_frame and self._in_message:
             return None
+        if self._data_frame and fin:
+            self._in_message = False
         result = super().frame_inbound_complete(proto, fin)
         if isinstance(result, bytes) and self._compressed and self._too_big(result):
             return CloseReason.MESSAGE_TOO_BIG
