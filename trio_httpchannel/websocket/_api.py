@@ -31,7 +31,7 @@ from .._request import Address, Request
 from .._response import HeaderPairs, Response
 from ._errors import CloseReason, ConnectionClosed
 from ._handshake import Handshake
-from ._http import refusal_bytes, send_head, send_refusal
+from ._http import linger, refusal_bytes, send_head
 from ._protocol import Data, WebSocketProtocol
 from ._session import Session
 
@@ -135,22 +135,24 @@ class WebSocketRequest:
         return self._websocket
 
     async def reject(self, response: Response) -> None:
-        """Refuse the WebSocket with ``response`` (its body bytes, not a stream); the connection
-        closes after it."""
+        """Refuse the WebSocket with ``response`` (its body bytes, not a stream); it returns once
+        the response is written, and the connection closes after the handler returns."""
         self._require_pending()
         data = refusal_bytes(response)
         self._decision = _Decision.REJECTED
-        await send_refusal(self._stream, data, self._settings)
+        await send_head(self._stream, data, self._settings)
 
     async def _finish(self, failed: bool) -> None:
         """The handler is done: answer a handshake it left undecided with a ``500``, close an
-        open WebSocket with 1011 if it ``failed``, else 1000."""
+        open WebSocket with 1011 if it ``failed``, else 1000; after a refusal, close lingering."""
         if self._decision is _Decision.PENDING:
             if not failed:
                 logger.error("the WebSocket handler returned without accepting or rejecting %r", self)
             await self.reject(
                 Response(500, [("content-type", "text/plain; charset=utf-8")], b"500 Internal Server Error\n")
             )
+        if self._decision is _Decision.REJECTED:
+            await linger(self._stream, self._settings)
         elif self._websocket is not None:
             if failed:
                 await self._websocket.close(1011, "internal error", wait=False)

@@ -13,7 +13,7 @@ import trio
 from .._config import Settings
 from .._response import Framing, Response, serialize_head
 
-__all__ = ["refusal_bytes", "send_head", "send_refusal"]
+__all__ = ["linger", "refusal_bytes", "send_head"]
 
 _RECEIVE_SIZE = 65536
 
@@ -38,10 +38,9 @@ async def send_head(stream: trio.abc.Stream, data: bytes, settings: Settings) ->
     return False
 
 
-async def send_refusal(stream: trio.abc.Stream, data: bytes, settings: Settings) -> None:
-    """Write a refusal (from :func:`refusal_bytes`), then close lingering."""
-    if not await send_head(stream, data, settings):
-        return
+async def linger(stream: trio.abc.Stream, settings: Settings) -> None:
+    """After a refusal: half-close, then read and discard until the client closes or
+    ``linger_timeout`` passes."""
     with trio.move_on_after(settings.linger_timeout):
         try:
             if isinstance(stream, trio.abc.HalfCloseableStream):

@@ -19,7 +19,7 @@ from .._response import error_response
 from ._api import WebSocketHandler, WebSocketRequest
 from ._errors import ConnectionClosed, HandshakeError
 from ._handshake import parse_handshake
-from ._http import refusal_bytes, send_refusal
+from ._http import linger, refusal_bytes, send_head
 
 __all__ = ["serve_upgrade"]
 
@@ -49,7 +49,8 @@ async def serve_upgrade(
         logger.debug("refusing a WebSocket handshake from %s: %s %s", request.client, error.status, error.message)
         response = error_response(error.status, error.message)
         response.headers.extend(error.headers)
-        await send_refusal(stream, refusal_bytes(response), settings)
+        if await send_head(stream, refusal_bytes(response), settings):
+            await linger(stream, settings)
         return
     async with trio.open_nursery() as nursery:
         websocket_request = WebSocketRequest(request, handshake, stream, trailing_data, settings, nursery)
