@@ -1,5 +1,5 @@
 """Real applications' WebSocket routes through ASGIHandler, over a real socket on trio, with the
-websockets client: Starlette and FastAPI."""
+websockets client: Starlette, FastAPI and Quart-trio."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi import Depends, FastAPI, WebSocketException
 from fastapi import WebSocket as FastAPIWebSocket
+from quart import websocket as quart_websocket
+from quart_trio import QuartTrio
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -125,3 +127,29 @@ async def test_fastapi_websocket_exception_before_accept_refuses_the_handshake(s
         async with client(url, "/sum?token=wrong"):
             pass
     assert refused.value.response.status_code == 403
+
+
+def quart_app() -> QuartTrio:
+    app = QuartTrio(__name__)
+
+    @app.before_serving
+    async def startup() -> None:
+        app.config["GREETING"] = "hello from quart"
+
+    @app.websocket("/shout/<name>")
+    async def shout(name: str) -> None:
+        await quart_websocket.accept()
+        await quart_websocket.send(app.config["GREETING"])
+        while True:
+            text = await quart_websocket.receive()
+            await quart_websocket.send(f"{name}: {text.upper()}")
+
+    return app
+
+
+async def test_quart_trio_websocket_route_talks(serve_asgi):
+    url = await serve_asgi(quart_app())
+    async with client(url, "/shout/ada") as ws:
+        assert await ws.recv() == "hello from quart"
+        await ws.send("hi")
+        assert await ws.recv() == "ada: HI"
