@@ -220,3 +220,18 @@ async def test_close_frames_cross_cleanly_when_both_sides_close_at_once(serve_me
     frames = [await read_frame(client)]
     assert frames[0].opcode == CLOSE
     assert await client.read_to_eof() == b""
+
+
+async def test_closing_with_unread_messages_does_not_wait_for_the_close_timeout(serve_memory, autojump_clock):
+    async def deaf(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await trio.sleep(1)
+        await ws.close(1000)
+
+    client = await open_client(serve_memory, deaf, ws_ping_interval=None, ws_max_queue=1, ws_close_timeout=10)
+    await client.send(b"".join(ws_frame(TEXT, b"unread %d" % n) for n in range(5)))
+    assert (await read_frame(client)).close_code == 1000
+    start = trio.current_time()
+    await client.send(ws_close_frame(1000))
+    assert await client.read_to_eof() == b""
+    assert trio.current_time() == start

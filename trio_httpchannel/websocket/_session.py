@@ -76,6 +76,7 @@ class Session:
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[Event](0)
         self._pings: dict[bytes, trio.Event] = {}
         self._pong_scope: trio.CancelScope | None = None
+        self._queue_scope: trio.CancelScope | None = None
         self._paused = False
         self._local_reason: CloseReason | None = None
         self._lost = False
@@ -145,6 +146,8 @@ class Session:
         if event is not None:
             self._local_reason = CloseReason(code, reason)
             self._begin_closing()
+            if self._queue_scope is not None:
+                self._queue_scope.cancel()
             with trio.CancelScope(shield=True):
                 try:
                     await self._outbox_send.send(event)
@@ -241,7 +244,9 @@ class Session:
 
     async def _queue(self, data: Data) -> None:
         """Queue a message for the application, waiting (so not reading) while the queue is full.
-        The channel holds ``ws_max_queue - 1`` and this task the last one."""
+        The channel holds ``ws_max_queue - 1`` and this task the last one. When the application
+        closes meanwhile, the message is dropped and reading goes on: the client's close frame
+        is behind it."""
         try:
             self._messages_send.send_nowait(data)
             return
@@ -249,8 +254,10 @@ class Session:
             pass
         self._pause_pong_timer(True)
         try:
-            await self._messages_send.send(data)
+            with trio.CancelScope() as self._queue_scope:
+                await self._messages_send.send(data)
         finally:
+            self._queue_scope = None
             self._pause_pong_timer(False)
 
     def _pause_pong_timer(self, paused: bool) -> None:
