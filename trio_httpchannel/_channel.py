@@ -66,7 +66,9 @@ class HTTPChannel:
         if not callable(handler):
             raise TypeError(f"handler must be an async callable taking a Request, got {handler!r}")
         self.handler = handler
-        self.websocket_handler: WebSocketHandler | None = websocket_handler or getattr(handler, "websocket_handler", None)
+        self.websocket_handler: WebSocketHandler | None = websocket_handler or getattr(
+            handler, "websocket_handler", None
+        )
         self.on_response = on_response
         self.settings = Settings(**settings)  # type: ignore[arg-type]
         self._connections: set[_Connection] = set()
@@ -312,7 +314,8 @@ class _Connection:
         head = await self._next_head()
         if head is None:
             return False
-        if self._channel.websocket_handler is not None and is_websocket_upgrade(head.http_version, Headers(head.headers)):
+        upgradable = self._channel.websocket_handler is not None
+        if upgradable and is_websocket_upgrade(head.http_version, Headers(head.headers)):
             if self._last is not None:
                 await self._last.wait_done()
             self._upgrade = head

@@ -38,7 +38,10 @@ def is_websocket_upgrade(http_version: str, headers: Headers) -> bool:
     request is ignored, so that request is plain HTTP.)"""
     if http_version != "1.1":
         return False
-    return any(name == b"upgrade" and b"websocket" in _tokens(value) for name, value in headers.raw)
+    for name, value in headers.raw:
+        if name == b"upgrade" and b"websocket" in _tokens(value):
+            return True
+    return False
 
 
 class Accepted(NamedTuple):
