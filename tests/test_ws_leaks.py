@@ -18,7 +18,7 @@ from conftest import BINARY, RSV1, TEXT, ws_close_frame, ws_frame, ws_upgrade
 from test_leaks import live_tasks, open_fds, read_to_eof
 
 N = 6
-SETTINGS = dict(ws_ping_interval=5.0, ws_ping_timeout=5.0, ws_close_timeout=5.0, linger_timeout=5.0, send_timeout=10.0)
+SETTINGS = {"ws_ping_interval": 5.0, "ws_ping_timeout": 5.0, "ws_close_timeout": 5.0, "linger_timeout": 5.0, "send_timeout": 10.0}
 DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate"
 
 
