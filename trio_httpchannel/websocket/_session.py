@@ -223,6 +223,7 @@ class Session:
                 protocol.receive_data(bytes(data))
                 await self._handle(protocol.events())
         finally:
+            protocol.connection_lost()
             self._messages_send.close()
             self._read_over.set()
 
