@@ -439,7 +439,7 @@ async def test_eight_pipelined_sleeps_of_half_a_second_take_half_a_second(serve_
     assert trio.current_time() - start == pytest.approx(0.5)
 
 
-async def test_websocket_upgrade_is_refused_with_400_without_calling_the_app(serve):
+async def test_a_malformed_websocket_handshake_is_refused_with_400_without_calling_the_app(serve):
     scopes: list[Any] = []
     connect = await serve(ASGIHandler(recording(scopes)))
     client = await connect()

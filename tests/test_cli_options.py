@@ -43,8 +43,13 @@ def test_every_limit_option_has_an_environment_variable(flag: str) -> None:
     assert options.settings == {name: value}
 
 
+NOT_YET_OPTIONS = {"ws_max_size", "ws_max_queue", "ws_ping_interval", "ws_ping_timeout", "ws_per_message_deflate", "ws_close_timeout"}
+"""The WebSocket settings get their options (--ws-max-size, ...) when the command line moves to
+server/ (issue 13); until then they are HTTPChannel keywords only."""
+
+
 def test_every_setting_but_max_discard_is_an_option() -> None:
-    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"}
+    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"} - NOT_YET_OPTIONS
     assert names == {name for name, _, _ in SETTING_OPTIONS.values()}
 
 

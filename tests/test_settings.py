@@ -26,6 +26,12 @@ async def handler(request):
         ("max_header_count", 0),
         ("max_body_size", -1),
         ("max_discard", True),
+        ("ws_max_size", 0),
+        ("ws_max_queue", 0),
+        ("ws_ping_interval", 0),
+        ("ws_ping_timeout", -5),
+        ("ws_per_message_deflate", "yes"),
+        ("ws_close_timeout", None),
     ],
 )
 def test_bad_setting_raises_value_error_naming_it(setting, value):
@@ -45,3 +51,15 @@ def test_unknown_setting_is_a_type_error():
 
 def test_infinite_timeouts_are_allowed():
     assert HTTPChannel(handler, timeout=math.inf).settings.timeout == math.inf
+
+
+def test_websocket_keepalive_may_be_disabled():
+    settings = Settings(ws_ping_interval=None, ws_ping_timeout=None)
+    assert (settings.ws_ping_interval, settings.ws_ping_timeout) == (None, None)
+
+
+def test_websocket_defaults_are_the_documented_ones():
+    settings = Settings()
+    assert settings.ws_max_size == 16 * 1024 * 1024
+    assert (settings.ws_max_queue, settings.ws_ping_interval, settings.ws_ping_timeout) == (32, 20.0, 20.0)
+    assert (settings.ws_per_message_deflate, settings.ws_close_timeout) == (True, 10.0)

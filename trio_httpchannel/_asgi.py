@@ -20,6 +20,7 @@ import trio
 from ._errors import ProtocolError
 from ._request import Request
 from ._response import Response, error_response
+from .websocket import ASGIWebSocketHandler
 
 __all__ = ["ASGIApp", "ASGIHandler", "ASGI_VERSIONS", "as_asgi3", "asgi2_as_3", "is_async_callable", "positional_parameters"]
 
@@ -85,13 +86,18 @@ class ASGIHandler:
     line); one that fails in the middle of a streamed body gets the connection aborted, so the
     client sees a truncated response, never a complete wrong one. Work the app does after its
     response is complete (background tasks) is not cancelled when the connection closes; the
-    connection's close waits for it. WebSocket upgrades are refused with a ``400``.
+    connection's close waits for it.
+
+    The app's ``websocket`` scope is served by :attr:`websocket_handler`, which ``HTTPChannel``
+    takes by default; an upgrade request that reaches this handler (a channel given another
+    ``websocket_handler``, or none) is refused with a ``400``.
     """
 
     def __init__(self, app: Any, *, root_path: str = "", state: dict[str, Any] | None = None) -> None:
         self.app = as_asgi3(app)
         self.root_path = root_path
         self.state = state
+        self.websocket_handler = ASGIWebSocketHandler(self.app, root_path=root_path, state=state)
 
     async def __call__(self, request: Request) -> Response:
         if _asks_websocket(request):

@@ -20,6 +20,7 @@ from ._head import RequestHead
 from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Address, Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
+from .websocket import WebSocketHandler, is_websocket_upgrade, serve_upgrade
 
 __all__ = ["HTTPChannel", "Handler"]
 
@@ -48,12 +49,26 @@ class HTTPChannel:
     ``on_response``, when given, is called after each response is sent with the request
     (``None`` for a request refused before it could be parsed), the status, the bytes sent
     (head and body) and the seconds from the request's head to the response's end: an access log.
+
+    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
+    by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
+    one). Without one, an upgrade request goes to ``handler`` like any other request.
     """
 
-    def __init__(self, handler: Handler, *, on_response: ResponseHook | None = None, **settings: object) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        websocket_handler: WebSocketHandler | None = None,
+        on_response: ResponseHook | None = None,
+        **settings: object,
+    ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be an async callable taking a Request, got {handler!r}")
         self.handler = handler
+        self.websocket_handler: WebSocketHandler | None = websocket_handler or getattr(
+            handler, "websocket_handler", None
+        )
         self.on_response = on_response
         self.settings = Settings(**settings)  # type: ignore[arg-type]
         self._connections: set[_Connection] = set()
@@ -183,6 +198,7 @@ class _Connection:
         "_client",
         "_server",
         "_socket",
+        "_upgrade",
     )
 
     def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
@@ -214,6 +230,7 @@ class _Connection:
         self._sent = 0
         self._scheme, self._client, self._server = _addresses(stream)
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
+        self._upgrade: RequestHead | None = None
 
     async def run(self) -> None:
         try:
@@ -229,6 +246,8 @@ class _Connection:
             if not self._writer_returned and not self._aborted:
                 logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
                 self._aborted = True
+            if self._upgrade is not None and not self._closing_sent and not self._aborted:
+                await self._serve_upgrade()
             if self._closing_sent and not self._aborted and not self._eof:
                 await self._linger()
         except Exception:
@@ -294,6 +313,12 @@ class _Connection:
         awaited: an idle connection holds no request.)"""
         head = await self._next_head()
         if head is None:
+            return False
+        upgradable = self._channel.websocket_handler is not None
+        if upgradable and is_websocket_upgrade(head.http_version, Headers(head.headers)):
+            if self._last is not None:
+                await self._last.wait_done()
+            self._upgrade = head
             return False
         exchange = await self._dispatch(head)
         await self._feed_body(exchange)
@@ -692,6 +717,24 @@ class _Connection:
                     pass
             except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
                 pass
+
+    async def _serve_upgrade(self) -> None:
+        """Hand the connection to the WebSocket layer, once the reader stopped at an upgrade
+        request and every response before it is written: nothing after the request's head was
+        parsed as HTTP, and the bytes that arrived after it are the WebSocket's first."""
+        head, handler = self._upgrade, self._channel.websocket_handler
+        assert head is not None and handler is not None
+        request = Request(
+            head.method,
+            head.target,
+            head.http_version,
+            Headers(head.headers),
+            RequestBody(None),
+            scheme=self._scheme,
+            client=self._client,
+            server=self._server,
+        )
+        await serve_upgrade(self._stream, request, self._parser.trailing_data, self._settings, handler)
 
     def _peer(self) -> str:
         return str(self._client) if self._client is not None else "an unknown peer"

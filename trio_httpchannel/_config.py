@@ -63,6 +63,31 @@ class Settings:
     """Bytes of an unread request body the channel reads and throws away after the response so
     that the connection can be reused. A longer remainder closes the connection instead."""
 
+    ws_max_size: int = 16 * 1024 * 1024
+    """Bytes of one WebSocket message, counted over all its fragments and after permessage-deflate
+    decompression (so a small compressed frame cannot inflate past it). Exceeded: close 1009."""
+
+    ws_max_queue: int = 32
+    """WebSocket messages received and waiting for the application. At the bound the connection
+    stops reading the socket, so TCP pushes back on the client."""
+
+    ws_ping_interval: float | None = 20.0
+    """Seconds between the keepalive pings of an open WebSocket; ``None`` sends none. A ping keeps
+    idle proxies and NAT entries from dropping the connection and finds dead peers."""
+
+    ws_ping_timeout: float | None = 20.0
+    """Seconds the pong answering a keepalive ping may take (not counted while the application
+    leaves messages unread, since then the connection itself is not reading). Exceeded: close
+    1011. ``None`` sends pings without waiting for their pongs."""
+
+    ws_per_message_deflate: bool = True
+    """Whether to accept a client's offer of permessage-deflate compression (RFC 7692)."""
+
+    ws_close_timeout: float = 10.0
+    """Seconds the WebSocket close handshake may take, from our close frame (or the client's) to
+    the end of the connection: waiting for the client's close frame and then for it to close TCP.
+    Then the connection is closed regardless."""
+
     def __post_init__(self) -> None:
         _require_int("max_pipeline", self.max_pipeline, minimum=1)
         for name in ("timeout", "header_timeout", "body_timeout", "send_timeout", "linger_timeout"):
@@ -78,6 +103,14 @@ class Settings:
         if self.max_body_size is not None:
             _require_int("max_body_size", self.max_body_size, minimum=0)
         _require_int("max_discard", self.max_discard, minimum=0)
+        _require_int("ws_max_size", self.ws_max_size, minimum=1)
+        _require_int("ws_max_queue", self.ws_max_queue, minimum=1)
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            if getattr(self, name) is not None:
+                _require_seconds(name, getattr(self, name))
+        if not isinstance(self.ws_per_message_deflate, bool):
+            raise ValueError(f"ws_per_message_deflate must be True or False, got {self.ws_per_message_deflate!r}")
+        _require_seconds("ws_close_timeout", self.ws_close_timeout)
 
 
 def _require_int(name: str, value: object, *, minimum: int) -> None:

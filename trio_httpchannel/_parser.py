@@ -88,6 +88,12 @@ class RequestParser:
             return None
         return self._content_length - self._body_seen
 
+    @property
+    def trailing_data(self) -> bytes:
+        """The bytes received after the last request (head and body) parsed: what a connection
+        that stops speaking HTTP after that request (an upgrade) was sent next."""
+        return bytes(self._buffer)
+
     def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes read from the client; ``b""`` means it closed its side."""
         if not data:

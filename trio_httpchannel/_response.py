@@ -22,6 +22,7 @@ __all__ = [
     "ResponseHead",
     "serialize_head",
     "check_body_chunk",
+    "serialize_informational",
     "chunk",
     "LAST_CHUNK",
     "error_response",
@@ -166,6 +167,15 @@ def serialize_head(
     else:
         lines.append(b"\r\n")
     return ResponseHead(b"".join(lines), framing, length, keep_alive)
+
+
+def serialize_informational(status: int, headers: HeaderPairs) -> bytes:
+    """The head of an informational (1xx) response such as ``101 Switching Protocols``, with the
+    same header checks as a final response's. It has no body, so no framing fields are added.
+    Raises ``ValueError`` for a status that is not 1xx or a header that could split the response."""
+    if not 100 <= status <= 199:
+        raise ValueError(f"an informational status is from 100 to 199, got {status!r}")
+    return b"".join([_status_line(status), *(_field(name, value)[1] for name, value in headers), b"\r\n"])
 
 
 def _field(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:

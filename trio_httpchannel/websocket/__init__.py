@@ -1,0 +1,21 @@
+"""WebSocket (RFC 6455) for trio-httpchannel: the handshake, the session, the native API and the
+ASGI adapter. ``serve_upgrade`` is the one entry point an HTTP/1.1 connection calls."""
+
+from ._api import WebSocket, WebSocketHandler, WebSocketRequest
+from ._asgi import WEBSOCKET_ASGI_VERSIONS, ASGIWebSocketHandler
+from ._errors import CloseReason, ConnectionClosed, HandshakeError
+from ._handshake import is_websocket_upgrade
+from ._upgrade import serve_upgrade
+
+__all__ = [
+    "WEBSOCKET_ASGI_VERSIONS",
+    "ASGIWebSocketHandler",
+    "CloseReason",
+    "ConnectionClosed",
+    "HandshakeError",
+    "WebSocket",
+    "WebSocketHandler",
+    "WebSocketRequest",
+    "is_websocket_upgrade",
+    "serve_upgrade",
+]
