@@ -707,11 +707,17 @@ async def _close_iterable(body: AsyncIterable[bytes]) -> None:
 
 
 def _addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
-    """The scheme and the socket's two addresses, found under any stream wrappers."""
+    """The scheme and the socket's two addresses, found under any stream wrappers; a wrapper
+    with ``proxied_addresses`` (the PROXY protocol's, see ``server/proxy_protocol.py``) gives
+    them instead of the socket, and says whether the client spoke TLS to the balancer."""
     scheme = "http"
     while True:
         if isinstance(stream, trio.SSLStream):
             scheme = "https"
+        proxied = getattr(stream, "proxied_addresses", None)
+        if proxied is not None:
+            tls, client, server = proxied
+            return ("https" if tls else scheme), client, server
         inner = getattr(stream, "transport_stream", None)
         if inner is None:
             break

@@ -19,6 +19,7 @@ import trio
 
 from .._channel import Handler, HTTPChannel
 from .._response import error_response, serialize_head
+from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals
 
@@ -45,6 +46,9 @@ class Server:
     ``ssl_context`` makes every connection TLS (``trio.SSLStream``). Running out of file
     descriptors at accept is logged once and retried with backoff while existing connections
     go on being served: it is a load problem, not a reason to stop.
+
+    ``proxy_protocol`` makes every connection start with a PROXY protocol header from a trusted
+    peer (see :mod:`.proxy_protocol`), read within the channel's ``header_timeout`` before TLS.
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class Server:
         max_connections: int | None = None,
         graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
+        proxy_protocol: ProxyProtocol | None = None,
     ) -> None:
         if max_connections is not None and (isinstance(max_connections, bool) or max_connections < 1):
             raise ValueError(f"max_connections must be a positive integer or None, got {max_connections!r}")
@@ -63,6 +68,7 @@ class Server:
         self.max_connections = max_connections
         self.graceful_timeout = graceful_timeout
         self.ssl_context = ssl_context
+        self.proxy_protocol = proxy_protocol
         self._stop = trio.Event()
         self._active = 0
         self._refusing = False
@@ -138,6 +144,11 @@ class Server:
         )
 
     async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+        if self.proxy_protocol is not None:
+            proxied = await read_proxy_header(stream, self.proxy_protocol, self.channel.settings.header_timeout)
+            if proxied is None:
+                return
+            stream = proxied
         if self.ssl_context is not None:
             stream = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
         if self.max_connections is not None and self._active >= self.max_connections:
@@ -184,6 +195,7 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     max_connections: int | None = None,
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
+    proxy_protocol: ProxyProtocol | None = None,
     lifespan: AbstractAsyncContextManager[object] | None = None,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     handle_signals: bool = True,
@@ -199,7 +211,13 @@ async def serve(
     A second signal aborts everything at once and raises ``KeyboardInterrupt``.
     ``task_status.started`` receives the :class:`Server` once it accepts.
     """
-    server = Server(handler, max_connections=max_connections, graceful_timeout=graceful_timeout, ssl_context=ssl_context)
+    server = Server(
+        handler,
+        max_connections=max_connections,
+        graceful_timeout=graceful_timeout,
+        ssl_context=ssl_context,
+        proxy_protocol=proxy_protocol,
+    )
     owned = sockets is None
     if sockets is None:
         sockets = bind(host, port, uds=uds, fd=fd)
