@@ -4,6 +4,7 @@ the listen backlog are accepted and answered with ``Connection: close``, not res
 
 from __future__ import annotations
 
+import random
 import socket
 
 import pytest
@@ -12,7 +13,10 @@ import trio.testing
 from conftest import RawClient
 
 from trio_httpchannel import HTTPChannel, Request, Response
+from trio_httpchannel._headers import Headers
+from trio_httpchannel._request import RequestBody
 from trio_httpchannel.server import Server, bind, serve
+from trio_httpchannel.server.request_limit import RequestLimit, jittered
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -135,3 +139,19 @@ async def test_a_silent_connection_started_during_shutdown_closes_at_header_time
     started = trio.current_time()
     assert await RawClient(client).read_to_eof() == b""
     assert trio.current_time() - started == pytest.approx(3)
+
+
+def test_jittered_limits_stay_within_the_jitter() -> None:
+    rng = random.Random(15)
+    limits = {jittered(100, 10, rng) for _ in range(200)}
+    assert min(limits) >= 100 and max(limits) <= 110 and len(limits) > 1
+    assert jittered(100, 0, rng) == 100
+
+
+async def test_the_request_limit_calls_retire_once_at_the_limit_and_still_handles_later_requests() -> None:
+    retired: list[int] = []
+    limit = RequestLimit(hello, 2)
+    limit.retire = lambda: retired.append(limit.count)
+    request = Request("GET", "/", "1.1", Headers([]), RequestBody(None))
+    bodies = [(await limit(request)).body for _ in range(3)]
+    assert bodies == [b"hello"] * 3 and retired == [2]
