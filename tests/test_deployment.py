@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -129,7 +130,8 @@ async def test_the_container_entrypoint_serves_and_stops_on_sigterm(run: Run) ->
 # Kubernetes ----------------------------------------------------------------------------------------------
 
 
-def deployment_container() -> tuple[dict[str, object], dict[str, object]]:
+def deployment_container() -> tuple[Any, Any]:
+    """The pod's spec and its one container, as parsed (YAML is untyped)."""
     manifest = yaml.safe_load((DEPLOY / "kubernetes.yaml").read_text())
     pod = manifest["spec"]["template"]["spec"]
     return pod, pod["containers"][0]
@@ -137,20 +139,20 @@ def deployment_container() -> tuple[dict[str, object], dict[str, object]]:
 
 def test_the_kubernetes_arguments_are_valid_options() -> None:
     _, container = deployment_container()
-    options = parse_options(container["args"], {})  # type: ignore[arg-type]
-    assert options.app == APP and options.port == container["ports"][0]["containerPort"]  # type: ignore[index]
+    options = parse_options(container["args"], {})
+    assert options.app == APP and options.port == container["ports"][0]["containerPort"]
 
 
 def test_the_kubernetes_grace_period_covers_the_pre_stop_pause_and_the_graceful_timeout() -> None:
     pod, container = deployment_container()
-    options = parse_options(container["args"], {})  # type: ignore[arg-type]
-    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]  # type: ignore[index]
-    assert pod["terminationGracePeriodSeconds"] > pause + options.graceful_timeout  # type: ignore[operator]
+    options = parse_options(container["args"], {})
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pause + options.graceful_timeout
 
 
 def test_the_kubernetes_readiness_probe_asks_http_on_the_served_port() -> None:
     _, container = deployment_container()
-    probe = container["readinessProbe"]["httpGet"]  # type: ignore[index]
-    assert probe["port"] == container["ports"][0]["name"]  # type: ignore[index]
-    options = parse_options(container["args"], {})  # type: ignore[arg-type]
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe["port"] == container["ports"][0]["name"]
+    options = parse_options(container["args"], {})
     assert options.settings["timeout"] > 60, "above the 60 s idle timeout of the balancers in front"

@@ -29,7 +29,8 @@ def v2(command: int = 1, family: int = 1, transport: int = 1, payload: bytes = b
 
 
 def inet(client: str = "203.0.113.7", server: str = "198.51.100.1", ports: tuple[int, int] = (51000, 443)) -> bytes:
-    return ipaddress.ip_address(client).packed + ipaddress.ip_address(server).packed + struct.pack("!HH", *ports)
+    addresses: bytes = ipaddress.ip_address(client).packed + ipaddress.ip_address(server).packed
+    return addresses + struct.pack("!HH", *ports)
 
 
 def tlv(kind: int, value: bytes) -> bytes:
