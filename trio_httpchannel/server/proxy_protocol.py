@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
-import math
 
 import trio
 
@@ -116,7 +115,7 @@ async def read_proxy_header(stream: trio.abc.Stream, protocol: ProxyProtocol, ti
         return None
     data = b""
     try:
-        with trio.fail_after(timeout if timeout > 0 else math.inf):
+        with trio.fail_after(timeout):
             while (parsed := parse_proxy_header(data, protocol.versions)) is None:
                 received = await stream.receive_some(_RECEIVE_SIZE)
                 if not received:

@@ -246,11 +246,12 @@ async def serve(
     ``fd``. The sockets it binds, and ``sockets`` with ``own_sockets``, are closed as soon as
     the shutdown begins, so that new connections are refused at once; ``sockets`` without
     ``own_sockets`` stay the caller's, and listening (the kernel queues connections on them)
-    until the caller closes them. ``lifespan`` (an ASGI ``Lifespan``, say) is entered
-    after binding, so a busy port fails before the application starts, and exited after the last
-    connection. ``shutdown_trigger``, when given, starts the graceful shutdown when it returns.
-    A second signal aborts everything at once and raises ``KeyboardInterrupt``.
-    ``task_status.started`` receives the :class:`Server` once it accepts.
+    until the caller closes them. ``proxy_protocol`` is :class:`Server`'s. ``lifespan`` (an
+    ASGI ``Lifespan``, say) is entered after binding, so a busy port fails before the
+    application starts, and exited after the last connection. ``shutdown_trigger``, when
+    given, starts the graceful shutdown when it returns. A second signal aborts everything at
+    once and raises ``KeyboardInterrupt``. ``task_status.started`` receives the
+    :class:`Server` once it accepts.
     """
     server = Server(
         handler,
