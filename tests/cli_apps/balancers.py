@@ -1,6 +1,6 @@
 """Real balancers for the tests: HAProxy and nginx, started from the configurations in
 ``deploy/`` (each ``@NAME@`` replaced), in the foreground, in a temporary directory, on
-loopback addresses; killed at the end of the test.
+loopback addresses; stopped at the end of the test (its workers with it).
 
 A balancer that is missing skips the test with the reason: ``scripts/test`` installs the Debian
 packages ``haproxy`` and ``nginx`` when it runs as root, so only a machine without them skips.
@@ -24,6 +24,7 @@ DEPLOY = Path(__file__).parents[2] / "deploy"
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 READY_POLLS = 400
 READY_POLL_INTERVAL = 0.025
+STOP_WAIT = 10
 
 
 def free_port(host: str) -> int:
@@ -81,7 +82,7 @@ Balancer = Callable[..., Awaitable[None]]
 async def balancer(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Balancer]:
     """``await balancer("haproxy" | "nginx", "deploy-file", listen=(host, port), **values)``
     writes the configuration into a temporary directory, starts the balancer in the foreground
-    and returns once ``listen`` accepts connections. Killed at the end of the test."""
+    and returns once ``listen`` accepts connections. Stopped at the end of the test."""
     processes: list[trio.Process] = []
 
     async def start(kind: str, name: str, *, listen: tuple[str, int], **values: str) -> None:
@@ -104,7 +105,17 @@ async def balancer(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Balan
 
     yield start
     for process in processes:
-        if process.returncode is None:
-            process.kill()
         with trio.CancelScope(shield=True):
-            await process.wait()
+            await stop(process)
+
+
+async def stop(process: trio.Process) -> None:
+    """SIGTERM, which both balancers take as "stop now" and pass on to their worker processes
+    (nginx's workers outlive a SIGKILLed master), then SIGKILL if it is still there."""
+    if process.returncode is None:
+        process.terminate()
+    with trio.move_on_after(STOP_WAIT):
+        await process.wait()
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
