@@ -10,6 +10,9 @@ requests per second). Each measurement starts a fresh server and warms it up; th
 every scenario and server in turn so that drift hits all alike. Prints a Markdown table (the
 median and min-max of the rounds) and writes every round to bench-results/bench-*.json.
 Run it through scripts/bench, which sets up .bench-venv/, wrk and h2load.
+
+--workers-scaling measures instead how ``--workers`` scales: c50 and pipe16 against ours with
+one and two worker processes, unpinned (on a 2-core machine the load tool shares the cores).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import clients, load, report  # noqa: E402
-from bench.servers import SERVERS, Server  # noqa: E402
+from bench.servers import SERVERS, WORKER_SERVERS, Server  # noqa: E402
 
 SCENARIOS = ["c1", "c50", "pipe16", "slow8", "idle", "ceiling"]
 TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load"}
@@ -86,6 +89,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=2,
         help=f"times to measure again when other processes took over {report.BUSY * 100:.0f}%% of the CPUs (default 2)",
     )
+    parser.add_argument(
+        "--workers-scaling",
+        action="store_true",
+        help=f"c50 and pipe16 against {', '.join(WORKER_SERVERS)}, unpinned (other --servers/--scenarios ignored)",
+    )
     parser.add_argument("--idle-max", type=int, default=10000, help="most idle connections to open (default 10000)")
     parser.add_argument("--output", type=Path, default=REPO / "bench-results", help="directory of the JSON file")
     return parser.parse_args(argv)
@@ -105,13 +113,20 @@ def subset(given: str | None, known: list[str], what: str) -> list[str]:
 def make_plan(args: argparse.Namespace, log: Path) -> Plan:
     """Settle servers, columns, timings and CPU pinning; note what had to be left out."""
     notes: list[str] = []
+    if args.workers_scaling:
+        args.scenarios, args.servers = "c50,pipe16", None
     scenarios = subset(args.scenarios, SCENARIOS, "scenarios")
     for scenario in [s for s in scenarios if s in TOOLS and shutil.which(TOOLS[s]) is None]:
         notes.append(f"{scenario} skipped: {TOOLS[scenario]} is not installed")
         scenarios.remove(scenario)
-    server_pin, load_pin = pinning(notes)
+    if args.workers_scaling:
+        notes.append("workers scaling: servers and load are not pinned, they share the CPUs")
+        server_pin, load_pin, servers = [], [], list(WORKER_SERVERS)
+    else:
+        server_pin, load_pin = pinning(notes)
+        servers = subset(args.servers, list(SERVERS), "servers")
     return Plan(
-        servers=subset(args.servers, list(SERVERS), "servers"),
+        servers=servers,
         columns=columns(scenarios, idle_sizes(args, notes)),
         ceiling="ceiling" in scenarios,
         rounds=args.rounds or (1 if args.quick else 3),

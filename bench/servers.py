@@ -25,11 +25,13 @@ idle scenario's connections stay open while it measures. Ours and Twisted keep t
 default for 75 s and 12 h."""
 
 
-def ours(app: str) -> Callable[[int, str], list[str]]:
-    """Our CLI serving ``bench.apps:<app>``; for slow8 with ``--max-pipeline 8`` (default 4)."""
+def ours(app: str, workers: int = 1) -> Callable[[int, str], list[str]]:
+    """Our CLI serving ``bench.apps:<app>`` with ``workers`` processes; for slow8 with
+    ``--max-pipeline 8`` (default 4)."""
 
     def argv(port: int, scenario: str) -> list[str]:
         command = [sys.executable, "-m", "trio_httpchannel", f"bench.apps:{app}", "--port", str(port), "--no-access-log"]
+        command += ["--workers", str(workers)] if workers > 1 else []
         return command + (["--max-pipeline", "8"] if scenario == "slow8" else [])
 
     return argv
@@ -70,6 +72,15 @@ SERVERS: dict[str, Callable[[int, str], list[str]]] = {
 }
 """Every server by name, as a function of (port, scenario) giving its command line."""
 
+WORKER_SERVERS: dict[str, Callable[[int, str], list[str]]] = {
+    "ours-native-1w": ours("native_app"),
+    "ours-native-2w": ours("native_app", workers=2),
+    "ours-asgi-1w": ours("asgi_app"),
+    "ours-asgi-2w": ours("asgi_app", workers=2),
+}
+"""``--workers-scaling``'s servers: ours with one and two worker processes (SO_REUSEPORT),
+run unpinned, so that two workers can use both CPUs (which the load tool shares)."""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
@@ -84,7 +95,7 @@ class Server:
     def __init__(self, name: str, scenario: str, pin: list[str], log: Path) -> None:
         self.name = name
         self.port = free_port()
-        self.argv = SERVERS[name](self.port, scenario)
+        self.argv = {**SERVERS, **WORKER_SERVERS}[name](self.port, scenario)
         with log.open("ab") as sink:
             sink.write(f"=== {name} {scenario}: {' '.join(self.argv)}\n".encode())
             self.process = subprocess.Popen(

@@ -84,6 +84,11 @@ def test_app_comes_from_the_environment_too() -> None:
         (["--interface", "wsgi"], {}, "--interface"),
         ([], {"TRIO_HTTPCHANNEL_LOG_LEVEL": "loud"}, "TRIO_HTTPCHANNEL_LOG_LEVEL"),
         ([], {"TRIO_HTTPCHANNEL_WORKERS": "0"}, "TRIO_HTTPCHANNEL_WORKERS"),
+        (["--proxy-protocol", "v3"], {}, "--proxy-protocol"),
+        ([], {"TRIO_HTTPCHANNEL_PROXY_PROTOCOL": "yes"}, "TRIO_HTTPCHANNEL_PROXY_PROTOCOL"),
+        (["--limit-max-requests", "0"], {}, "--limit-max-requests"),
+        (["--limit-max-requests", "5", "--limit-max-requests-jitter", "-1"], {}, "--limit-max-requests-jitter"),
+        (["--limit-max-requests-jitter", "5"], {}, "--limit-max-requests-jitter needs --limit-max-requests"),
     ],
 )
 def test_impossible_options_are_usage_errors_naming_the_culprit(
@@ -91,6 +96,18 @@ def test_impossible_options_are_usage_errors_naming_the_culprit(
 ) -> None:
     with pytest.raises(UsageError, match=complaint):
         parse_options(argv, environ)
+
+
+def test_proxy_protocol_is_off_unless_asked_and_comes_from_the_environment_too() -> None:
+    assert parse_options([], {}).proxy_protocol == "off"
+    assert parse_options([], {"TRIO_HTTPCHANNEL_PROXY_PROTOCOL": "V2"}).proxy_protocol == "v2"
+
+
+def test_request_limit_and_jitter_come_from_the_environment_too() -> None:
+    environ = {"TRIO_HTTPCHANNEL_LIMIT_MAX_REQUESTS": "1000", "TRIO_HTTPCHANNEL_LIMIT_MAX_REQUESTS_JITTER": "50"}
+    options = parse_options([], environ)
+    assert (options.limit_max_requests, options.limit_max_requests_jitter) == (1000, 50)
+    assert parse_options([], {}).limit_max_requests is None
 
 
 def test_choices_are_case_insensitive() -> None:

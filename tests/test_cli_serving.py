@@ -89,6 +89,20 @@ async def test_proxy_headers_are_ignored_without_the_option(cli: Start) -> None:
     assert (await ask(await server.open(), FORWARDED)).body == b"native 127.0.0.1 http"
 
 
+async def test_proxy_protocol_option_takes_the_client_from_the_header(cli: Start) -> None:
+    server = await cli("apps:native", "--proxy-protocol", "v1")
+    header = b"PROXY TCP4 203.0.113.7 198.51.100.1 51000 443\r\n"
+    assert (await ask(await server.open(), header + GET)).body == b"native 203.0.113.7 http"
+
+
+async def test_proxy_protocol_option_closes_a_connection_without_the_header(cli: Start) -> None:
+    server = await cli("apps:native", "--proxy-protocol", "auto")
+    client = RawClient(await server.open())
+    await client.send(GET)
+    with trio.fail_after(30):
+        assert await client.read_to_eof() == b""
+
+
 async def test_serves_on_a_unix_socket_and_removes_it_at_exit(cli: Start, tmp_path: Path) -> None:
     path = tmp_path / "server.sock"
     server = await cli("apps:native", "--uds", str(path))

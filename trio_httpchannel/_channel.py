@@ -265,10 +265,17 @@ class _Connection:
             await self._handlers_done.wait()
 
     def stop_reading(self) -> None:
-        """Take no new request; close at once if idle (graceful shutdown)."""
+        """Take no new request; close at once if idle between requests (graceful shutdown). A
+        connection that has not had a request yet gets header_timeout for its first, answered
+        with Connection: close: its client connected to send one, and closing would lose it."""
         self._stopping = True
-        if self._read_phase is _IDLE:
+        if self._read_phase is not _IDLE:
+            return
+        if self._in_flight or self._sent:
             self._read_scope.cancel()
+        else:
+            deadline = trio.current_time() + self._settings.header_timeout
+            self._read_scope.deadline = min(self._read_scope.deadline, deadline)
 
     def _client_gone(self, reason: str) -> _ClientGone:
         """Abort first, so that a handler reading the body sees Cancelled, not a short body."""
@@ -287,7 +294,7 @@ class _Connection:
         with self._queue_send:
             try:
                 with self._read_scope:
-                    while not self._stopping and await self._read_request():
+                    while await self._read_request() and not self._stopping:
                         pass
                 if self._read_scope.cancelled_caught and not self._writer_returned:
                     await self._timed_out()
@@ -340,7 +347,8 @@ class _Connection:
             elif self._in_flight:
                 await self._receive(math.inf, _IDLE)
             else:
-                await self._receive(trio.current_time() + self._settings.timeout, _IDLE)
+                idle = self._settings.header_timeout if self._stopping else self._settings.timeout
+                await self._receive(trio.current_time() + idle, _IDLE)
             if self._stopping and not parser.has_partial_request:
                 return None
 
@@ -751,11 +759,17 @@ async def _close_iterable(body: AsyncIterable[bytes]) -> None:
 
 
 def _addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
-    """The scheme and the socket's two addresses, found under any stream wrappers."""
+    """The scheme and the socket's two addresses, found under any stream wrappers; a wrapper
+    with ``proxied_addresses`` (the PROXY protocol's, see ``server/proxy_protocol.py``) gives
+    them instead of the socket, and says whether the client spoke TLS to the balancer."""
     scheme = "http"
     while True:
         if isinstance(stream, trio.SSLStream):
             scheme = "https"
+        proxied = getattr(stream, "proxied_addresses", None)
+        if proxied is not None:
+            tls, client, server = proxied
+            return ("https" if tls else scheme), client, server
         inner = getattr(stream, "transport_stream", None)
         if inner is None:
             break

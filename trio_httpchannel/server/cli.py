@@ -29,7 +29,9 @@ from .errors import CommandError, UsageError
 from .logs import access_log, configure_logging
 from .options import PROG, Options, parse_options
 from .proxy_headers import ProxyHeaders, TrustedProxies
-from .serving import serve
+from .proxy_protocol import ProxyProtocol
+from .request_limit import RequestLimit, jittered
+from .serving import Server, serve
 from .sockets import bind, close_sockets, reuse_port_balances, url
 from .supervisor import Supervisor, WorkerFailed, WorkerHandoff
 
@@ -42,15 +44,18 @@ _WORKER_COMMAND = [sys.executable, "-c", "from trio_httpchannel.server.cli impor
 
 
 class _Started:
-    """A ``task_status`` that logs where the server listens once it does, and tells the
-    supervisor, for a worker."""
+    """A ``task_status`` that logs where the server listens once it does, tells the supervisor
+    (for a worker), and hands the server's ``shutdown`` to the request limit, if any."""
 
-    def __init__(self, message: str, handoff: WorkerHandoff | None = None) -> None:
+    def __init__(self, message: str, handoff: WorkerHandoff | None = None, limit: RequestLimit | None = None) -> None:
         self.message = message
         self.handoff = handoff
+        self.limit = limit
 
     def started(self, value: object = None) -> None:
         logger.info("%s", self.message)
+        if self.limit is not None and isinstance(value, Server):
+            self.limit.retire = value.shutdown
         if self.handoff is not None:
             self.handoff.ready()
 
@@ -82,6 +87,12 @@ def _ssl_context(options: Options) -> ssl.SSLContext | None:
     return context
 
 
+def _proxy_protocol(options: Options) -> ProxyProtocol | None:
+    if options.proxy_protocol == "off":
+        return None
+    return ProxyProtocol(options.proxy_protocol, TrustedProxies(options.forwarded_allow_ips))
+
+
 def _where(sockets: Sequence[socket.socket], tls: bool) -> str:
     return ", ".join(url(sock, tls=tls) for sock in sockets)
 
@@ -94,6 +105,9 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
     handler, lifespan = build_handler(app, kind, root_path=options.root_path)
     if options.proxy_headers:
         handler = ProxyHeaders(handler, TrustedProxies(options.forwarded_allow_ips))
+    limit = None
+    if options.limit_max_requests is not None:
+        handler = limit = RequestLimit(handler, jittered(options.limit_max_requests, options.limit_max_requests_jitter))
     channel = HTTPChannel(handler, on_response=access_log if options.access_log else None, **options.settings)
     context = _ssl_context(options)
     sockets = handoff.sockets if handoff is not None else _listen(options)
@@ -111,9 +125,11 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
                 ssl_context=context,
                 max_connections=options.max_connections,
                 graceful_timeout=options.graceful_timeout,
+                proxy_protocol=_proxy_protocol(options),
+                own_sockets=True,
                 lifespan=lifespan,
                 shutdown_trigger=handoff.orphaned if handoff is not None else None,
-                task_status=_Started(message, handoff),
+                task_status=_Started(message, handoff, limit),
             )
         )
     except LifespanError as error:

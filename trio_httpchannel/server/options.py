@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from .._config import Settings
 from .errors import UsageError
 from .proxy_headers import TrustedProxies
+from .proxy_protocol import PROXY_PROTOCOL_MODES
 from .serving import DEFAULT_GRACEFUL_TIMEOUT
 
 __all__ = ["ENV_PREFIX", "INTERFACES", "LOG_LEVELS", "PROG", "Options", "parse_options"]
@@ -47,6 +48,8 @@ class Options:
     fd: int | None
     settings: dict[str, Any]
     max_connections: int | None
+    limit_max_requests: int | None
+    limit_max_requests_jitter: int
     workers: int
     reload: bool
     reload_dir: list[str] | None
@@ -54,6 +57,7 @@ class Options:
     keyfile: str | None
     root_path: str
     proxy_headers: bool
+    proxy_protocol: str
     forwarded_allow_ips: str
     access_log: bool
     log_level: str
@@ -89,6 +93,8 @@ def _check(options: Options) -> None:
         raise UsageError("--uds and --fd are two places to listen: give one")
     if options.keyfile is not None and options.certfile is None:
         raise UsageError("--keyfile needs --certfile")
+    if options.limit_max_requests_jitter and options.limit_max_requests is None:
+        raise UsageError("--limit-max-requests-jitter needs --limit-max-requests")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -210,6 +216,19 @@ def _processes(parser: _Parser) -> None:
         help="seconds in-flight requests get to finish at shutdown (default %(default)g)",
     )
     add(
+        "--limit-max-requests",
+        type=_integer(1),
+        metavar="N",
+        help="retire a worker gracefully after N requests (replaced under --workers/--reload) (default never)",
+    )
+    add(
+        "--limit-max-requests-jitter",
+        type=_integer(0),
+        default=0,
+        metavar="N",
+        help="add a random 0..N to each worker's --limit-max-requests, so they retire apart (default %(default)s)",
+    )
+    add(
         "--workers",
         type=_integer(1),
         default=1,
@@ -255,10 +274,20 @@ def _proxies(parser: _Parser) -> None:
         help="trust Forwarded and X-Forwarded-For/-Proto from --forwarded-allow-ips",
     )
     add(
+        "--proxy-protocol",
+        type=str.lower,
+        choices=PROXY_PROTOCOL_MODES,
+        default="off",
+        metavar="VERSION",
+        help="read a PROXY protocol header (%(choices)s) before TLS and HTTP, from --forwarded-allow-ips "
+        "peers only (default %(default)s)",
+    )
+    add(
         "--forwarded-allow-ips",
         default="127.0.0.1",
         metavar="IPS",
-        help="comma-separated proxy addresses or networks to trust, or '*' (default %(default)s)",
+        help="comma-separated addresses or networks of the proxies whose headers and PROXY protocol "
+        "are trusted, or '*' (default %(default)s)",
     )
 
 

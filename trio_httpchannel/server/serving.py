@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,6 +20,7 @@ import trio
 
 from .._channel import Handler, HTTPChannel
 from .._response import error_response, serialize_head
+from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals
 
@@ -45,6 +47,14 @@ class Server:
     ``ssl_context`` makes every connection TLS (``trio.SSLStream``). Running out of file
     descriptors at accept is logged once and retried with backoff while existing connections
     go on being served: it is a load problem, not a reason to stop.
+
+    ``proxy_protocol`` makes every connection start with a PROXY protocol header from a trusted
+    peer (see :mod:`.proxy_protocol`), read within the channel's ``header_timeout`` before TLS.
+
+    At :meth:`shutdown` the listeners stop at once: the connections already waiting in their
+    backlog are accepted (they will be answered, with ``Connection: close``), then the listening
+    sockets are closed, so that a new connection is refused and its client or balancer goes
+    elsewhere instead of waiting on a socket nobody accepts from.
     """
 
     def __init__(
@@ -54,6 +64,7 @@ class Server:
         max_connections: int | None = None,
         graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
+        proxy_protocol: ProxyProtocol | None = None,
     ) -> None:
         if max_connections is not None and (isinstance(max_connections, bool) or max_connections < 1):
             raise ValueError(f"max_connections must be a positive integer or None, got {max_connections!r}")
@@ -63,6 +74,7 @@ class Server:
         self.max_connections = max_connections
         self.graceful_timeout = graceful_timeout
         self.ssl_context = ssl_context
+        self.proxy_protocol = proxy_protocol
         self._stop = trio.Event()
         self._active = 0
         self._refusing = False
@@ -80,8 +92,11 @@ class Server:
 
     def shutdown(self) -> None:
         """Stop accepting and let open connections finish (idle ones close at once) within
-        ``graceful_timeout``; :meth:`serve_listeners` returns when they are done."""
+        ``graceful_timeout``; :meth:`serve_listeners` returns when they are done. The channel
+        is told at once, so that a connection accepted from now on is answered once, with
+        ``Connection: close``."""
         self._stop.set()
+        self.channel.shutdown()
 
     async def serve_listeners(
         self,
@@ -98,12 +113,19 @@ class Server:
                 task_status.started(self)
                 await self._stop.wait()
                 acceptors.cancel_scope.cancel()
+            open_before = self._active
+            waiting = 0
             for listener in listeners:
+                for stream in _accept_backlog(listener):
+                    connections.start_soon(self._serve_connection, stream)
+                    waiting += 1
                 await trio.aclose_forcefully(listener)
             logger.info(
-                "shutting down: waiting up to %gs for %d open connection(s)", self.graceful_timeout, self._active
+                "shutting down: stopped listening; waiting up to %gs for %d open connection(s) and %d from the backlog",
+                self.graceful_timeout,
+                open_before,
+                waiting,
             )
-            self.channel.shutdown()
             connections.cancel_scope.deadline = trio.current_time() + self.graceful_timeout
         if connections.cancel_scope.cancelled_caught:
             logger.warning("graceful_timeout (%gs) passed: the connections still open were aborted", self.graceful_timeout)
@@ -138,6 +160,11 @@ class Server:
         )
 
     async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+        if self.proxy_protocol is not None:
+            proxied = await read_proxy_header(stream, self.proxy_protocol, self.channel.settings.header_timeout)
+            if proxied is None:
+                return
+            stream = proxied
         if self.ssl_context is not None:
             stream = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
         if self.max_connections is not None and self._active >= self.max_connections:
@@ -173,6 +200,27 @@ class Server:
         await trio.aclose_forcefully(stream)
 
 
+def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream]) -> list[trio.abc.Stream]:
+    """The connections waiting in the backlog of ``listener`` (a ``trio.SocketListener``, or
+    any listener with such a ``socket``), accepted without blocking, so that closing it right
+    after (with no checkpoint between) resets none of them."""
+    sock = getattr(listener, "socket", None)
+    if not isinstance(sock, trio.socket.SocketType):
+        return []
+    streams: list[trio.abc.Stream] = []
+    with socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno())) as listening:
+        listening.setblocking(False)
+        while True:
+            try:
+                connection, _ = listening.accept()
+            except (BlockingIOError, InterruptedError):
+                return streams
+            except OSError as error:
+                logger.warning("could not accept the connections waiting at shutdown: %s", error.strerror or error)
+                return streams
+            streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(connection)))
+
+
 async def serve(
     handler: Handler | HTTPChannel,
     *,
@@ -184,6 +232,8 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     max_connections: int | None = None,
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
+    proxy_protocol: ProxyProtocol | None = None,
+    own_sockets: bool = False,
     lifespan: AbstractAsyncContextManager[object] | None = None,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     handle_signals: bool = True,
@@ -192,17 +242,28 @@ async def serve(
     """Serve ``handler`` (or a ready :class:`HTTPChannel`) until SIGINT or SIGTERM, then shut
     down gracefully (see :class:`Server`) and return.
 
-    Listens on ``sockets`` when given (they stay the caller's), else on :func:`bind`'s for
-    ``host``/``port``, ``uds`` or ``fd``. ``lifespan`` (an ASGI ``Lifespan``, say) is entered
-    after binding, so a busy port fails before the application starts, and exited after the last
-    connection. ``shutdown_trigger``, when given, starts the graceful shutdown when it returns.
-    A second signal aborts everything at once and raises ``KeyboardInterrupt``.
-    ``task_status.started`` receives the :class:`Server` once it accepts.
+    Listens on ``sockets`` when given, else on :func:`bind`'s for ``host``/``port``, ``uds`` or
+    ``fd``. The sockets it binds, and ``sockets`` with ``own_sockets``, are closed as soon as
+    the shutdown begins, so that new connections are refused at once; ``sockets`` without
+    ``own_sockets`` stay the caller's, and listening (the kernel queues connections on them)
+    until the caller closes them. ``proxy_protocol`` is :class:`Server`'s. ``lifespan`` (an
+    ASGI ``Lifespan``, say) is entered after binding, so a busy port fails before the
+    application starts, and exited after the last connection. ``shutdown_trigger``, when
+    given, starts the graceful shutdown when it returns. A second signal aborts everything at
+    once and raises ``KeyboardInterrupt``. ``task_status.started`` receives the
+    :class:`Server` once it accepts.
     """
-    server = Server(handler, max_connections=max_connections, graceful_timeout=graceful_timeout, ssl_context=ssl_context)
+    server = Server(
+        handler,
+        max_connections=max_connections,
+        graceful_timeout=graceful_timeout,
+        ssl_context=ssl_context,
+        proxy_protocol=proxy_protocol,
+    )
     owned = sockets is None
     if sockets is None:
         sockets = bind(host, port, uds=uds, fd=fd)
+    listeners = [_listener(sock, hand_over=owned or own_sockets) for sock in sockets]
     watchers: list[Watcher] = []
     if shutdown_trigger is not None:
         watchers.append(partial(_shutdown_after, shutdown_trigger, server))
@@ -210,8 +271,10 @@ async def serve(
         with trio.CancelScope() as forced:
             if handle_signals:
                 watchers.append(partial(watch_signals, _first_then_force(server, forced)))
-            await run_beside(partial(_serve_app, server, sockets, lifespan, task_status), watchers)
+            await run_beside(partial(_serve_app, server, listeners, lifespan, task_status), watchers)
     finally:
+        for listener in listeners:
+            listener.socket.close()
         if owned:
             close_sockets(sockets, uds if fd is None else None)
     if forced.cancelled_caught:
@@ -232,13 +295,18 @@ def _first_then_force(server: Server, forced: trio.CancelScope) -> Callable[[str
     return on_signal
 
 
+def _listener(sock: socket.socket, *, hand_over: bool) -> trio.SocketListener:
+    """A listener on ``sock`` itself when it is handed over (closing the listener closes it),
+    else on a duplicate, so that the caller's socket outlives the server."""
+    return trio.SocketListener(trio.socket.from_stdlib_socket(sock if hand_over else sock.dup()))
+
+
 async def _serve_app(
     server: Server,
-    sockets: Sequence[socket.socket],
+    listeners: Sequence[trio.SocketListener],
     lifespan: AbstractAsyncContextManager[object] | None,
     task_status: trio.TaskStatus[Server],
 ) -> None:
-    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock.dup())) for sock in sockets]
     async with lifespan if lifespan is not None else nullcontext():
         await server.serve_listeners(listeners, task_status=task_status)
 

@@ -40,11 +40,16 @@ class Supervisor:
     """Runs workers: one process per group of ``socket_groups``, each inheriting its group's
     listening sockets, started by ``command`` and handed ``config`` (see :class:`WorkerHandoff`).
 
-    A worker that exits on its own is restarted (at most once a second per worker). With
+    A worker that stops on its own with status 0 (retiring after ``--limit-max-requests``, or
+    sent SIGTERM by someone else) is replaced at once; one that fails is restarted at most once
+    a second. Meanwhile its listening sockets stay open here, so connections wait for the
+    replacement instead of being refused. With
     ``reload_dirs``, a change to a Python file under them restarts every worker; a worker that then
     fails to start is retried at the next change. SIGINT or SIGTERM is forwarded to the workers as
     SIGTERM and waited for (each drains its connections within ``graceful_timeout``); a second
-    signal kills them and raises ``KeyboardInterrupt``. Workers run in their own session, so a
+    signal kills them and raises ``KeyboardInterrupt``. On that first signal the supervisor
+    closes its own copies of the listening sockets, so that once the workers have accepted
+    what waits in the backlog and closed theirs, new connections are refused at once. Workers run in their own session, so a
     Ctrl-C in the terminal reaches only the supervisor, which decides.
     """
 
@@ -94,10 +99,18 @@ class Supervisor:
         logger.info("%s received: stopping the workers (send it again to kill them)", name)
         self._stopping = True
         self._stop_watching.set()
+        self._close_sockets()
         for process in self._workers.values():
             process.send_signal(signal.SIGTERM)
         if self._slots is not None:
             self._slots.deadline = trio.current_time() + self._graceful_timeout + _WORKER_EXIT_MARGIN
+
+    def _close_sockets(self) -> None:
+        """Close our copies of the listening sockets, so that each closes for good when the
+        last worker closes its own: from then on new connections are refused, not queued."""
+        for group in self._groups:
+            for sock in group:
+                sock.close()
 
     async def _run_workers(self, task_status: trio.TaskStatus[None]) -> None:
         with trio.CancelScope() as self._slots:
@@ -125,6 +138,8 @@ class Supervisor:
                 return
             if process in self._restarting:
                 self._restarting.discard(process)
+            elif status == 0:
+                logger.info("worker %d (pid %d) stopped on its own; starting its replacement", slot + 1, process.pid)
             else:
                 logger.error("worker %d (pid %d) exited with status %s; restarting it", slot + 1, process.pid, status)
                 await trio.sleep_until(self._started_at[slot] + _RESTART_INTERVAL)
@@ -147,6 +162,8 @@ class Supervisor:
 
     async def _start(self, slot: int) -> None:
         """Start a new worker for ``slot``; return once it accepts connections."""
+        if self._stopping:
+            raise WorkerFailed(f"worker {slot + 1} was not started: the supervisor is stopping")
         sockets = self._groups[slot]
         fds = [sock.fileno() for sock in sockets]
         ready_read, ready_write = os.pipe()
