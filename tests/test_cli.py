@@ -139,6 +139,7 @@ async def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(cli: Start
         response = await busy.read_response()
     assert (response.status, response.body) == (200, b"echo hello")
     assert response.header("connection") == "close"
+    await busy.aclose()  # else the server lingers (linger_timeout) for more of its bytes
     assert await server.exit_status() == 0
 
 

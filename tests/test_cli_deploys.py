@@ -49,6 +49,7 @@ async def test_after_sigterm_new_connections_are_refused_while_in_flight_ones_fi
         await client.send(b"lo")
         response = await client.read_response()
         assert (response.body, response.header("connection")) == (b"echo hello", "close")
+        await client.aclose()  # else the server lingers (linger_timeout) for more of its bytes
     assert await server.exit_status() == 0
 
 
@@ -61,6 +62,7 @@ async def test_limit_max_requests_retires_a_single_process_after_its_last_answer
         responses.append(await client.read_response())
     assert [response.status for response in responses] == [200, 200, 200]
     assert [response.header("connection") for response in responses] == [None, None, "close"]
+    await client.aclose()  # else the server lingers (linger_timeout) for more of its bytes
     assert await server.exit_status() == 0
     assert "retiring after 3 requests (--limit-max-requests)" in server.stderr.text
 

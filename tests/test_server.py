@@ -45,14 +45,17 @@ async def test_shutdown_closes_idle_connections_and_finishes_busy_ones(nursery: 
     released = trio.Event()
 
     async def waits_for_release(request: Request) -> Response:
-        await released.wait()
+        if request.path == "/busy":
+            await released.wait()
         return Response(200, [], b"released")
 
     listener = MemoryListener()
     server = Server(waits_for_release)
     await nursery.start(server.serve_listeners, [listener])
     idle, busy = await listener.connect(), await listener.connect()
-    await busy.send(GET)
+    await idle.send(GET)
+    await idle.read_response()
+    await busy.send(b"GET /busy HTTP/1.1\r\nHost: x\r\n\r\n")
     await trio.testing.wait_all_tasks_blocked()
     server.shutdown()
     assert await idle.read_to_eof() == b""
