@@ -29,13 +29,14 @@ from typing import Any, NoReturn
 import h11
 import trio
 
+from ._access import ResponseRecord
 from ._asgi import ASGIHandler, asgi2_as_3, is_async_callable, positional_parameters
 from ._channel import Handler, HTTPChannel
 from ._config import Settings
 from ._demo import demo
 from ._lifespan import Lifespan, LifespanError
 from ._proxy import ProxyHeaders, TrustedProxies
-from ._request import Request
+from ._request import Address, Request
 from ._server import (
     DEFAULT_GRACEFUL_TIMEOUT,
     Supervisor,
@@ -363,24 +364,26 @@ def _route(target: logging.Logger, stream: Any, format: str, level: str | int) -
     target.propagate = False
 
 
-def access_log(request: Request | None, status: int, sent: int, seconds: float) -> None:
+def access_log(record: ResponseRecord) -> None:
     """One line per response: the Common Log Format (client, time, request line, status, bytes
-    sent, head included) followed by the response time."""
+    sent, head included) followed by the response time, and ``cut-short`` for a response the
+    connection's abort cut (the client went away, or did not read)."""
     access_logger.info(
-        '%s - - [%s] "%s" %d %d %.1fms',
-        _client_host(request),
+        '%s - - [%s] "%s" %d %d %.1fms%s',
+        _client_host(record.client),
         time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-        _request_line(request),
-        status,
-        sent,
-        seconds * 1000,
+        _request_line(record.request),
+        record.status,
+        record.sent,
+        record.seconds * 1000,
+        "" if record.complete else " cut-short",
     )
 
 
-def _client_host(request: Request | None) -> str:
-    if request is None or not isinstance(request.client, tuple):
-        return "-"
-    return str(request.client[0])
+def _client_host(client: Address) -> str:
+    if isinstance(client, tuple):
+        return str(client[0])
+    return client or "-"
 
 
 def _request_line(request: Request | None) -> str:
