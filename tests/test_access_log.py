@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import trio
-
 from conftest import RawClient
+
 from trio_httpchannel import HTTPChannel, Request, Response, ResponseRecord
 from trio_httpchannel.asgi import ASGIHandler
 
@@ -183,7 +183,7 @@ async def test_a_failing_hook_is_logged_and_the_connection_goes_on(nursery, capl
 
 async def test_log_messages_name_the_peer_as_host_and_port(logged, caplog):
     caplog.set_level(logging.DEBUG, logger="trio_httpchannel")
-    log, connect = await logged(page)
+    _, connect = await logged(page)
     client = await connect()
     await client.send(b"GARBAGE\r\n\r\n")
     await client.read_response()

@@ -183,7 +183,7 @@ class _Call:
         self._scope = scope
         self._request = request
         self._body: Any = None
-        self._body_error: ProtocolError | None = None
+        self._body_error: ProtocolError | ClientDisconnected | None = None
         self._status: int | None = None
         self._headers: Any = ()
         self._response: Response | None = None
@@ -192,8 +192,10 @@ class _Call:
         self._head_scope: trio.CancelScope | None = None
 
     async def respond(self) -> Response:
-        """Run the app; raise what it failed with before its response started (a
-        ``ProtocolError`` when the request body was bad, for the channel to answer)."""
+        """Run the app; raise what it failed with before its response started. When the
+        request body failed, that is the body's error whatever the app raised (a framework
+        turns ``http.disconnect`` into an exception of its own): a ``ProtocolError`` for the
+        channel to answer, or ``ClientDisconnected`` when the connection ended under it."""
         try:
             if self._request.method == "HEAD":
                 await self._run_for_head()
@@ -236,11 +238,11 @@ class _Call:
             except StopAsyncIteration:
                 self._body = _BODY_DONE
                 return {"type": "http.request", "body": b"", "more_body": False}
-            except ProtocolError as error:
+            except (ProtocolError, ClientDisconnected) as error:
                 self._body = _BODY_DONE
                 self._body_error = error
                 return _DISCONNECT
-            except (ClientDisconnected, trio.ClosedResourceError):
+            except trio.ClosedResourceError:
                 self._body = _BODY_DONE
                 return _DISCONNECT
         exchange = self._request._exchange
@@ -251,9 +253,11 @@ class _Call:
     # send ---------------------------------------------------------------------------------------
 
     async def _send(self, message: Message) -> None:
-        if self._body_error is not None:
-            error = self._body_error
+        error = self._body_error
+        if isinstance(error, ProtocolError):
             raise ClientDisconnected(f"the client was answered {error.status} ({error.message}) instead")
+        if error is not None:
+            raise ClientDisconnected(str(error))
         kind = message["type"]
         if kind == "http.response.body":
             await self._send_body(message.get("body", b""), message.get("more_body", False))
