@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import AsyncIterable, Awaitable, Callable
 
 import trio
@@ -22,9 +21,11 @@ from ._errors import ClientDisconnected, ProtocolError
 from ._exchange import Exchange, Progress
 from ._head import RequestHead
 from ._headers import Headers
+from ._outbox import COALESCE_LIMIT, Outbox
 from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, chunk, error_response, serialize_head
+from ._wire import Wire
 
 __all__ = ["HTTPChannel", "Handler", "ResponseHook"]
 
@@ -33,8 +34,6 @@ ResponseHook = Callable[[ResponseRecord], None]
 
 logger = logging.getLogger("trio_httpchannel")
 
-_RECEIVE_SIZE = 65536
-_COALESCE_LIMIT = 16384
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _IDLE = object()
 _HEAD = object()
@@ -100,7 +99,6 @@ class _Connection:
         "_handler",
         "_hook",
         "_settings",
-        "_stream",
         "_parser",
         "_slots",
         "_queue_send",
@@ -120,15 +118,11 @@ class _Connection:
         "_aborted",
         "_closing_sent",
         "_writer_returned",
+        "_wire",
         "_outbox",
-        "_outbox_size",
-        "_going_out",
-        "_flushing",
         "_scheme",
         "_client",
         "_server",
-        "_socket",
-        "_fd",
     )
 
     def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
@@ -136,7 +130,6 @@ class _Connection:
         self._handler = channel.handler
         self._hook = channel.on_response
         self._settings = channel.settings
-        self._stream = stream
         self._parser = RequestParser(self._settings)
         self._slots = trio.Semaphore(self._settings.max_pipeline)
         self._queue_send, self._queue_receive = trio.open_memory_channel[Exchange](self._settings.max_pipeline)
@@ -155,18 +148,15 @@ class _Connection:
         self._aborted = False
         self._closing_sent = False
         self._writer_returned = False
-        self._outbox: list[bytes] = []
-        self._outbox_size = 0
-        self._going_out: list[Exchange] = []
-        self._flushing = False
         self._scheme, self._client, self._server = addresses(stream)
-        self._socket = stream.socket if type(stream) is trio.SocketStream else None
-        self._fd = self._socket.fileno() if self._socket is not None and os.name == "posix" else -1
+        self._wire = Wire(stream)
+        self._outbox = Outbox(self._wire, self._settings.send_timeout, self._abort, self._hook, self._client)
 
     async def run(self) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._outbox.deadline_scope = nursery.cancel_scope
                 if self._channel._shutting_down:
                     self._stopping = True
                 nursery.start_soon(self._read_requests)
@@ -178,12 +168,12 @@ class _Connection:
                 logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
                 self._aborted = True
             if self._closing_sent and not self._aborted and not self._eof:
-                await self._linger()
+                await self._wire.linger(self._settings.linger_timeout)
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
         finally:
-            self._record_cut_short()
-            await trio.aclose_forcefully(self._stream)
+            self._outbox.cut_short()
+            await trio.aclose_forcefully(self._wire.stream)
 
     async def _finish_handlers(self) -> None:
         """The last response is written: stop the reader and, unless a request was left
@@ -264,7 +254,7 @@ class _Connection:
         if self._eof or not self._pending:
             return
         try:
-            while await self._receive_some():
+            while await self._wire.receive_some():
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
@@ -309,7 +299,7 @@ class _Connection:
             scope.deadline = deadline
         self._read_phase = phase
         try:
-            data = await self._receive_some()
+            data = await self._wire.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
             raise self._client_gone(f"reading failed: {error!r}") from None
         if scope.deadline != math.inf:
@@ -318,20 +308,6 @@ class _Connection:
         self._parser.receive_data(data)
         if not data:
             self._tell_client_left()
-
-    async def _receive_some(self) -> bytes | bytearray:
-        """Up to ``_RECEIVE_SIZE`` bytes from the client, ``b""`` at its end. On a plain socket
-        on POSIX, ``os.read`` on its descriptor, waiting with trio only when nothing is there:
-        the reader reads while handlers run, so most reads find nothing and wait, and trio's
-        ``recv`` spends a tenth of a small request on trying first and failing."""
-        fd = self._fd
-        if fd < 0:
-            return await self._stream.receive_some(_RECEIVE_SIZE)
-        while True:
-            try:
-                return os.read(fd, _RECEIVE_SIZE)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(fd)
 
     async def _dispatch(self, head: RequestHead) -> Exchange:
         """Start answering ``head`` in a handler task of its own; the reader goes on reading.
@@ -344,7 +320,7 @@ class _Connection:
         if (not head.safe or self._barrier) and pending:
             await pending[-1].wait_done()
         await self._settle_lone()
-        lone = not head.has_body and not pending and self._writer_idle() and not self._parser.has_buffered_data
+        lone = not head.has_body and not pending and self._outbox.idle and not self._parser.has_buffered_data
         if not lone:
             await self._take_slot()
         exchange = self._exchange(head)
@@ -388,9 +364,6 @@ class _Connection:
         except trio.WouldBlock:
             await self._slots.acquire()
 
-    def _writer_idle(self) -> bool:
-        """Whether nothing is queued or being written, so a handler task may write."""
-        return not self._outbox and not self._flushing
 
     def _exchange(self, head: RequestHead | None, *, refused: bool = False) -> Exchange:
         """The exchange of ``head``, with its request (none when the head could not be parsed;
@@ -524,7 +497,7 @@ class _Connection:
         exchange.response = response
         exchange.progress = Progress.GIVEN
         await self._deliver(exchange)
-        await self._flush()
+        await self._outbox.flush()
 
     async def _call_handler(self, exchange: Exchange) -> Response:
         assert exchange.request is not None
@@ -550,7 +523,7 @@ class _Connection:
         that are ready one after another go out in one write (pipelining's whole point)."""
         while not self._closing_sent and await self._write_next():
             pass
-        await self._flush()
+        await self._outbox.flush()
 
     async def _write_next(self) -> bool:
         """Deliver the next exchange, flushing first if it is not queued yet; False at the end.
@@ -563,7 +536,7 @@ class _Connection:
         except trio.EndOfChannel:
             return False
         if exchange is None:
-            await self._flush()
+            await self._outbox.flush()
             try:
                 exchange = await receive.receive()
             except trio.EndOfChannel:
@@ -574,7 +547,7 @@ class _Connection:
     async def _deliver(self, exchange: Exchange) -> None:
         response = exchange.response
         if response is None:
-            await self._flush()
+            await self._outbox.flush()
             response = await self._wait_for_response(exchange)
         keep_alive = await self._send_response(exchange, response)
         popped = self._pending.pop(0)
@@ -588,8 +561,7 @@ class _Connection:
             request._exchange = None
         if exchange is self._lone:
             self._lone = None
-        if self._hook is not None and not exchange.sent_pending:
-            self._record(exchange, complete=True)
+        self._outbox.finished(exchange)
         if not self._pending:
             self._arm_idle_timer()
         if not keep_alive:
@@ -602,7 +574,7 @@ class _Connection:
             await exchange.wait_ready()
             if exchange.continue_wanted and not exchange.continue_sent and exchange.response is None:
                 exchange.continue_sent = True
-                await self._send(None, _CONTINUE)
+                await self._outbox.send(None, _CONTINUE)
                 exchange.ready = None
         return exchange.response
 
@@ -624,17 +596,16 @@ class _Connection:
             serialized = serialize_head(response, method=method, http_version=version, keep_alive=False)
         exchange.status = response.status
         exchange.progress = Progress.SENDING
-        if self._hook is not None:
-            self._going_out.append(exchange)
+        self._outbox.started(exchange)
         body = response.body
         if not isinstance(body, _WHOLE):
             await self._send_stream(exchange, serialized, body)
             return serialized.keep_alive
-        self._put(exchange, serialized.data)
+        self._outbox.put(exchange, serialized.data)
         if serialized.framing is not Framing.NONE and body:
-            self._put(exchange, bytes(body))
-        if self._outbox_size > _COALESCE_LIMIT:
-            await self._flush()
+            self._outbox.put(exchange, bytes(body))
+        if self._outbox.size > COALESCE_LIMIT:
+            await self._outbox.flush()
         return serialized.keep_alive
 
     def _may_persist(self, exchange: Exchange) -> bool:
@@ -651,7 +622,7 @@ class _Connection:
         return remaining is not None and remaining <= self._settings.max_discard
 
     async def _send_stream(self, exchange: Exchange, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
-        await self._send(exchange, head.data)
+        await self._outbox.send(exchange, head.data)
         if head.framing is Framing.NONE:
             await _close_iterable(body)
             return
@@ -663,7 +634,7 @@ class _Connection:
                 sent += len(data)
                 if head.length is not None and sent > head.length:
                     raise ValueError(f"the response body is longer than its Content-Length {head.length}")
-                await self._send(exchange, chunk(data) if head.framing is Framing.CHUNKED else data)
+                await self._outbox.send(exchange, chunk(data) if head.framing is Framing.CHUNKED else data)
                 await trio.lowlevel.checkpoint()
         except ClientDisconnected as error:
             self._abort(f"the response body stream ended early: {error}")
@@ -677,124 +648,7 @@ class _Connection:
             self._abort("response body shorter than its Content-Length")
             await trio.lowlevel.checkpoint()
         if head.framing is Framing.CHUNKED:
-            await self._send(exchange, LAST_CHUNK)
-
-    # The outbox and the socket -----------------------------------------------------------------
-
-    def _put(self, exchange: Exchange | None, data: bytes) -> None:
-        """Queue ``data`` (of ``exchange``'s response) for the next write, after everything
-        queued before it."""
-        self._outbox.append(data)
-        self._outbox_size += len(data)
-        if exchange is not None:
-            exchange.sent_pending += len(data)
-
-    async def _send(self, exchange: Exchange | None, data: bytes) -> None:
-        """Write ``data`` now, after whatever was queued before it."""
-        self._put(exchange, data)
-        await self._flush()
-
-    async def _flush(self) -> None:
-        """Write what is queued, in one write. It goes to the socket at once when the socket
-        takes it (no scheduler pass: the common case); otherwise a client that does not read it
-        within send_timeout cancels the whole connection: the deadline is the nursery's, so it
-        reaches whichever task is writing."""
-        if not self._outbox:
-            return
-        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
-        self._outbox.clear()
-        self._outbox_size = 0
-        self._flushing = True
-        try:
-            written = self._write_at_once(data)
-            if written < len(data):
-                await self._write_waiting(data, written)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-            self._record_cut_short()
-            self._abort(f"writing failed: {error!r}")
-            await trio.lowlevel.checkpoint()
-        finally:
-            self._flushing = False
-        if self._hook is not None:
-            self._record_written()
-
-    def _write_at_once(self, data: bytes) -> int:
-        """Write what the socket takes without waiting: the bytes written. Only on a plain TCP
-        or Unix stream on POSIX, with ``os.write`` on the socket's descriptor, which skips the
-        stream's per-call bookkeeping and trio's scheduler pass (a quarter of a small request's
-        cost). Only one task writes at a time, never after ``send_eof`` or the close."""
-        if self._fd < 0:
-            return 0
-        try:
-            return os.write(self._fd, data)
-        except BlockingIOError:
-            return 0
-
-    async def _write_waiting(self, data: bytes, written: int) -> None:
-        assert self._nursery is not None
-        scope = self._nursery.cancel_scope
-        scope.deadline = trio.current_time() + self._settings.send_timeout
-        sock = self._socket
-        if sock is None:
-            await self._stream.send_all(data)
-        else:
-            with memoryview(data) as view:
-                while written < len(view):
-                    written += await sock.send(view[written:])
-        scope.deadline = math.inf
-
-    async def _linger(self) -> None:
-        """Half-close, then read and discard until the client closes or linger_timeout passes,
-        so that unread request bytes cannot make the kernel reset away our last response."""
-        stream = self._stream
-        with trio.move_on_after(self._settings.linger_timeout):
-            try:
-                if isinstance(stream, trio.abc.HalfCloseableStream):
-                    await stream.send_eof()
-                while await stream.receive_some(_RECEIVE_SIZE):
-                    pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
-                pass
-
-    # The access log ----------------------------------------------------------------------------
-
-    def _record_written(self) -> None:
-        """The outbox went out: its bytes count as sent, and responses now whole are recorded."""
-        going_out = self._going_out
-        for exchange in going_out:
-            exchange.sent += exchange.sent_pending
-            exchange.sent_pending = 0
-        if going_out:
-            self._going_out = [exchange for exchange in going_out if exchange.progress is not Progress.SENT]
-            for exchange in going_out:
-                if exchange.progress is Progress.SENT:
-                    self._call_hook(exchange, complete=True)
-
-    def _record(self, exchange: Exchange, *, complete: bool) -> None:
-        if exchange in self._going_out:
-            self._going_out.remove(exchange)
-            self._call_hook(exchange, complete=complete)
-
-    def _record_cut_short(self) -> None:
-        """Responses that started to go out and will not finish: each gets its record."""
-        going_out, self._going_out = self._going_out, []
-        for exchange in going_out:
-            self._call_hook(exchange, complete=False)
-
-    def _call_hook(self, exchange: Exchange, *, complete: bool) -> None:
-        assert self._hook is not None
-        record = ResponseRecord(
-            client=self._client,
-            request=exchange.request,
-            status=exchange.status,
-            sent=exchange.sent,
-            seconds=trio.current_time() - exchange.started,
-            complete=complete,
-        )
-        try:
-            self._hook(record)
-        except Exception:
-            logger.exception("the on_response hook failed on %r", record)
+            await self._outbox.send(exchange, LAST_CHUNK)
 
     def _peer(self) -> str:
         return format_address(self._client) if self._client is not None else "an unknown peer"
