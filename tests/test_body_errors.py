@@ -195,3 +195,28 @@ async def test_good_chunked_body_still_reaches_the_app_whole(serve_tcp):
     response = await client.read_response()
     assert (response.status, response.body) == (200, b"hello")
     assert echoes.complete == [b"hello"]
+
+
+async def test_handler_reading_on_after_its_body_failed_sees_the_bodys_error(serve_tcp, autojump_clock, caplog):
+    """The 400 goes out as soon as the body fails, while the handler still reads: its next
+    read raises the body's error, not a trio exception about the closed body channel."""
+    errors: list[BaseException] = []
+
+    async def slow_reader(request: Request) -> Response:
+        try:
+            async for _ in request.body:
+                await trio.sleep(1)
+        except Exception as error:
+            errors.append(error)
+            raise
+        return Response(200, [], b"whole")
+
+    client = await (await serve_tcp(slow_reader))()
+    await client.send(CHUNKED_HEAD + BAD_BODIES["size-not-hex"])
+    response = await client.read_response()
+    assert (response.status, response.header("connection")) == (400, "close")
+    with trio.fail_after(60):
+        while not errors:
+            await trio.sleep(1)
+    assert isinstance(errors[0], ProtocolError) and errors[0].status == 400
+    assert no_errors_logged(caplog)

@@ -24,8 +24,8 @@ COALESCE_LIMIT = 16384
 
 class Outbox:
     """The bytes of one connection on their way out. Whoever writes (the writer, or the handler
-    task of a lone request, never two at once) queues with :meth:`put` and writes with
-    :meth:`flush`.
+    task of a lone request) queues with :meth:`put`, in response order, and writes with
+    :meth:`flush`, one write at a time.
 
     A write the socket does not take at once may wait ``send_timeout`` for the client to read;
     the deadline is the connection nursery's (``deadline_scope``), so its expiry ends the whole
@@ -44,6 +44,7 @@ class Outbox:
         "_data",
         "size",
         "flushing",
+        "_flushed",
         "_going_out",
         "deadline_scope",
     )
@@ -64,6 +65,7 @@ class Outbox:
         self._data: list[bytes] = []
         self.size = 0
         self.flushing = False
+        self._flushed: trio.Event | None = None
         self._going_out: list[Exchange] = []
         self.deadline_scope: trio.CancelScope | None = None
 
@@ -86,9 +88,18 @@ class Outbox:
 
     async def flush(self) -> None:
         """Write what is queued, in one write: at once when the socket takes it (no scheduler
-        pass, the common case), else waiting up to ``send_timeout``."""
+        pass, the common case), else waiting up to ``send_timeout``. One write at a time: a
+        second task flushing meanwhile (the writer, while a lone exchange's handler still
+        writes the response before) waits for it, then writes what is queued after. A task
+        cancelled (its connection aborted) writes nothing: without the scheduler pass that
+        would be noticed only after the write."""
+        while self.flushing:
+            if self._flushed is None:
+                self._flushed = trio.Event()
+            await self._flushed.wait()
         if not self._data:
             return
+        await trio.lowlevel.checkpoint_if_cancelled()
         data = self._data[0] if len(self._data) == 1 else b"".join(self._data)
         self._data.clear()
         self.size = 0
@@ -103,6 +114,9 @@ class Outbox:
             await trio.lowlevel.checkpoint()
         finally:
             self.flushing = False
+            if self._flushed is not None:
+                self._flushed.set()
+                self._flushed = None
         if self._hook is not None:
             self._written()
 

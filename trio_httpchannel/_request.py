@@ -44,7 +44,9 @@ class RequestBody:
         self._error = error
 
     def _abandon(self) -> None:
-        """The response is sent: whatever of the body is still unread will be discarded."""
+        """The response is sent: whatever of the body is still unread will be discarded. A
+        reader sees ``trio.ClosedResourceError`` then, or the body's error when it failed (its
+        error response can be sent while the handler still reads)."""
         self._on_first_read = None
         if self._receive is not None:
             self._receive.close()
@@ -60,8 +62,12 @@ class RequestBody:
             return
         if self._on_first_read is not None:
             self._on_first_read()
-        async for item in self._receive:
-            yield item
+        try:
+            async for item in self._receive:
+                yield item
+        except trio.ClosedResourceError:
+            if self._error is None:
+                raise
         if self._error is not None:
             raise self._error
 
