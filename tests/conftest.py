@@ -7,12 +7,16 @@ as its framing says), so the tests see exactly what a client sees, with nothing 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from trio_httpchannel import HTTPChannel
 from trio_httpchannel.asgi import ASGIHandler, Lifespan
@@ -198,3 +202,32 @@ def serve_asgi(nursery: trio.Nursery) -> Callable[..., Awaitable[str]]:
 def serve(request: pytest.FixtureRequest, serve_tcp: Any, serve_memory: Any) -> Any:
     """Each test that uses it runs twice: over a real loopback socket and over memory streams."""
     return serve_tcp if request.param == "tcp" else serve_memory
+
+
+class EventStream:
+    """A server-sent-events stream: one event, then a wait for an event that never comes (the
+    wait between two events, made endless), and a record of how the generator ended."""
+
+    def __init__(self) -> None:
+        self.ended = trio.Event()
+        self.never = trio.Event()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        try:
+            yield b"data: first\n\n"
+            await self.never.wait()
+            yield b"data: never\n\n"
+        finally:
+            self.ended.set()
+
+    def app(self) -> Starlette:
+        async def events(request: StarletteRequest) -> StreamingResponse:
+            return StreamingResponse(self.stream(), media_type="text/event-stream")
+
+        async def plain(request: StarletteRequest) -> StreamingResponse:
+            async def body() -> AsyncIterator[bytes]:
+                yield b"plain"
+
+            return StreamingResponse(body(), media_type="text/plain")
+
+        return Starlette(routes=[Route("/events", events, methods=["GET", "HEAD"]), Route("/plain", plain)])

@@ -8,20 +8,16 @@ noticed, all tasks would block, the clock would jump and the test fail at once."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
 from typing import Any
 
 import httpx
 import trio
+from conftest import EventStream, RawClient
 from fastapi import FastAPI
 from fastapi import Request as FastAPIRequest
-from starlette.applications import Starlette
-from starlette.requests import Request as StarletteRequest
-from starlette.responses import StreamingResponse
-from starlette.routing import Route
 
-from conftest import RawClient
-from trio_httpchannel import Request, Response
+from trio_httpchannel import ClientDisconnected, Request, Response
 from trio_httpchannel.asgi import ASGIHandler
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -144,49 +140,19 @@ async def test_fastapi_polling_is_disconnected_sees_true_when_httpx_gives_up(ser
     assert seen == [True]
 
 
-class Events:
-    """A server-sent-events stream: one event, then a wait for an event that never comes (the
-    wait between two events, made endless), and a record of how the generator ended."""
-
-    def __init__(self) -> None:
-        self.ended = trio.Event()
-        self.never = trio.Event()
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        try:
-            yield b"data: first\n\n"
-            await self.never.wait()
-            yield b"data: never\n\n"
-        finally:
-            self.ended.set()
-
-    def app(self) -> Starlette:
-        async def events(request: StarletteRequest) -> StreamingResponse:
-            return StreamingResponse(self.stream(), media_type="text/event-stream")
-
-        async def plain(request: StarletteRequest) -> StreamingResponse:
-            async def body() -> AsyncIterator[bytes]:
-                yield b"plain"
-
-            return StreamingResponse(body(), media_type="text/plain")
-
-        return Starlette(routes=[Route("/events", events, methods=["GET", "HEAD"]), Route("/plain", plain)])
-
-
 async def test_starlette_event_stream_stops_when_httpx_closes_it(serve_asgi, autojump_clock):
-    events = Events()
+    events = EventStream()
     url = await serve_asgi(events.app())
-    async with httpx.AsyncClient(base_url=url) as client:
-        async with client.stream("GET", "/events") as response:
-            async for line in response.aiter_lines():
-                assert line == "data: first"
-                break
+    async with httpx.AsyncClient(base_url=url) as client, client.stream("GET", "/events") as response:
+        async for line in response.aiter_lines():
+            assert line == "data: first"
+            break
     with trio.fail_after(GUARD):
         await events.ended.wait()
 
 
 async def test_starlette_event_stream_stops_when_a_raw_client_closes(serve_asgi, autojump_clock):
-    events = Events()
+    events = EventStream()
     url = await serve_asgi(events.app())
     client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1])))
     await client.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -197,26 +163,12 @@ async def test_starlette_event_stream_stops_when_a_raw_client_closes(serve_asgi,
         await events.ended.wait()
 
 
-async def test_head_to_an_event_stream_ends_the_stream_and_serves_the_next_request(serve_asgi, autojump_clock):
-    events = Events()
-    url = await serve_asgi(events.app())
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1])))
-    await client.send(b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
-    with trio.fail_after(GUARD):
-        head = await client.read_response(head_request=True)
-        plain = await client.read_response()
-        await events.ended.wait()
-    assert (head.status, head.header("content-type")) == (200, "text/event-stream; charset=utf-8")
-    assert plain.body == b"plain"
+async def test_handler_raising_client_disconnected_has_the_connection_aborted_quietly(serve_tcp, caplog):
+    async def gives_up(request: Request) -> Response:
+        raise ClientDisconnected("nobody is listening")
 
-
-async def test_get_to_the_same_event_stream_still_streams(serve_asgi, autojump_clock):
-    events = Events()
-    url = await serve_asgi(events.app())
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1])))
-    await client.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    client = await (await serve_tcp(gives_up))()
+    await client.send(GET)
     with trio.fail_after(GUARD):
-        head = await client.read_head()
-        first = await client.read_until(b"\n\n")
-    assert head.header("transfer-encoding") == "chunked" and first.endswith(b"data: first\n\n")
-    assert not events.ended.is_set()
+        assert await client.read_to_eof() == b""
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

@@ -46,10 +46,14 @@ class HTTPChannel:
     """Serves HTTP/1.1 on any ``trio.abc.Stream``: ``await channel(stream)`` runs one connection
     until it ends, so ``trio.serve_tcp(HTTPChannel(handler), port)`` is a server.
 
-    ``handler`` is called once per request and returns the :class:`Response`. The keywords are
-    the fields of :class:`Settings`, each documented there. Nothing a client does makes the call
-    raise: protocol errors are answered and logged at debug level, handler errors answered with
-    500 and logged once.
+    ``handler`` is called once per request, in a task of its own, and returns the
+    :class:`Response`. The keywords are the fields of :class:`Settings`, each documented there.
+    Nothing a client does makes the call raise: protocol errors are answered and logged at debug
+    level, handler errors answered with 500 and logged once. A handler whose request body failed
+    has the body's error answered whatever it returns; one that raises
+    :class:`ClientDisconnected` (it found its client gone) has the connection aborted, quietly.
+    While a request is in flight the connection goes on reading, so that the handler learns when
+    the client leaves (``Request.wait_disconnected``).
 
     ``on_response``, when given, is called with a :class:`ResponseRecord` for every response
     that started to go out, once it is written or cut short: an access log. An exception it
@@ -165,8 +169,7 @@ class _Connection:
                 await self._finish_handlers()
                 nursery.cancel_scope.cancel()
             if not self._writer_returned and not self._aborted:
-                logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
-                self._aborted = True
+                self._abort("it did not read a response within send_timeout")
             if self._closing_sent and not self._aborted and not self._eof:
                 await self._wire.linger(self._settings.linger_timeout)
         except Exception:
@@ -196,10 +199,16 @@ class _Connection:
         return _ClientGone(reason)
 
     def _abort(self, reason: str) -> None:
+        """End the connection at once: every task of it is cancelled, and every request in
+        flight is told its client is gone (for code shielded from the cancellation)."""
+        if self._aborted:
+            return
         logger.debug("aborting the connection of %s: %s", self._peer(), reason)
         self._aborted = True
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+        for exchange in self._pending:
+            exchange.tell_client_left()
 
     def _tell_client_left(self) -> None:
         """The client's side ended: every request in flight learns it (a pending ASGI
