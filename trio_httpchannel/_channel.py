@@ -373,7 +373,6 @@ class _Connection:
         except trio.WouldBlock:
             await self._slots.acquire()
 
-
     def _exchange(self, head: RequestHead | None, *, refused: bool = False) -> Exchange:
         """The exchange of ``head``, with its request (none when the head could not be parsed;
         one without a body when the request is refused)."""
