@@ -160,8 +160,10 @@ class Request:
     async def wait_disconnected(self) -> None:
         """Wait until :meth:`is_disconnected` is true: race it against slow work (a long poll,
         the wait between two events of a stream) to stop when the client goes away. The
-        channel notices the client leaving while it reads the connection: always with one
-        request in flight, not while the pipeline is full or a body is being read."""
+        channel notices the client leaving while it reads the connection: with one request in
+        flight once its body (if any) is read, not while the pipeline is full or a handler has
+        yet to read its body (the body is read from the socket only as fast as the handler
+        takes it)."""
         exchange = self._exchange
         if exchange is not None:
             await exchange.wait_over()
