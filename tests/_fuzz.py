@@ -403,13 +403,15 @@ class Answer:
         return b"close" in self.headers.get(b"connection", b"").lower()
 
 
-def parse_answers(data: bytes, *, partial: bool) -> list[Answer]:
-    """The final responses in ``data`` (interim 1xx skipped). Unless ``partial``, ``data`` must
-    be whole responses and nothing else."""
+def parse_answers(data: bytes, *, partial: bool, methods: list[str]) -> list[Answer]:
+    """The final responses in ``data`` (interim 1xx skipped), the k-th answering a request of
+    method ``methods[k]`` when known (a response to HEAD has no body, an error response
+    included). Unless ``partial``, ``data`` must be whole responses and nothing else."""
     answers: list[Answer] = []
     rest = bytes(data)
     while rest:
-        parsed = _parse_one(rest)
+        head_request = len(answers) < len(methods) and methods[len(answers)] == "HEAD"
+        parsed = _parse_one(rest, head_request)
         if parsed is None:
             assert partial, f"incomplete or malformed response bytes: {rest[:300]!r}"
             break
@@ -419,7 +421,7 @@ def parse_answers(data: bytes, *, partial: bool) -> list[Answer]:
     return answers
 
 
-def _parse_one(data: bytes) -> tuple[Answer, bytes] | None:
+def _parse_one(data: bytes, head_request: bool) -> tuple[Answer, bytes] | None:
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -430,10 +432,12 @@ def _parse_one(data: bytes) -> tuple[Answer, bytes] | None:
     headers = {name.lower(): value for name, value in fields}
     rest = data[end + 4 :]
     code = int(status)
-    if code < 200 or code in (204, 304) or headers.get(b"x-method") == b"HEAD":
+    length = int(headers.get(b"content-length", b"-1"))
+    if head_request and code >= 400 and len(rest) == length:
+        head_request = False  # refused before its head was parsed: the server could not tell
+    if code < 200 or code in (204, 304) or head_request or headers.get(b"x-method") == b"HEAD":
         return Answer(code, headers, b""), rest
-    if b"content-length" in headers:
-        length = int(headers[b"content-length"])
+    if length >= 0:
         return (Answer(code, headers, rest[:length]), rest[length:]) if len(rest) >= length else None
     assert headers.get(b"transfer-encoding") != b"chunked", "echo bodies have a known length"
     return Answer(code, headers, rest), b""
@@ -535,10 +539,10 @@ def parse_requests(data: bytes) -> list[Sent]:
     return sent
 
 
-def check_bodies(example: Example, run: Run, answers: list[Answer]) -> None:
-    """What a handler took as a complete body is byte for byte a body the client sent, and a
-    request whose body is malformed never gets a 2xx from a handler that reads it first."""
-    sent = parse_requests(example.stream)
+def check_bodies(sent: list[Sent], run: Run, answers: list[Answer]) -> None:
+    """What a handler took as a complete body is byte for byte a body the client sent (``sent``,
+    as h11 reads the stream), and a request whose body is malformed never gets a 2xx from a
+    handler that reads it first."""
     whole = collections.Counter((bare(request.target), request.body) for request in sent if request.body is not None)
     taken = collections.Counter((bare(target), body) for target, body in run.complete_bodies)
     assert not taken - whole, (taken - whole, sent)
@@ -546,6 +550,8 @@ def check_bodies(example: Example, run: Run, answers: list[Answer]) -> None:
         if answer.status >= 300 or answer.headers.get(b"x-method") == b"HEAD":
             continue
         assert position < len(sent), f"answer {position} is a {answer.status} to a request h11 cannot read"
+        if sent[position].method == "HEAD":
+            continue
         request = sent[position]
         if request.target.startswith("/n"):
             continue
@@ -563,7 +569,8 @@ def bare(target: str) -> str:
 
 def check(example: Example, run: Run) -> None:
     partial = cut_off(example, run)
-    answers = parse_answers(run.received, partial=partial)
+    sent = parse_requests(example.stream)
+    answers = parse_answers(run.received, partial=partial, methods=[request.method for request in sent])
     event(f"finish: {example.finish}, {'untouched' if example.untouched else 'damaged or stalled'}")
     event(f"client cut off: {partial}")
     event(f"requests that must be answered: {min(len(example.prefix), 3)}{'+' if len(example.prefix) >= 3 else ''}")
@@ -571,4 +578,4 @@ def check(example: Example, run: Run) -> None:
     check_run(example, run)
     check_prefix(example, answers, partial)
     check_ends(example, answers, partial)
-    check_bodies(example, run, answers)
+    check_bodies(sent, run, answers)
