@@ -7,12 +7,16 @@ as its framing says), so the tests see exactly what a client sees, with nothing 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
 
 import pytest
 import trio
 import trio.testing
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from websockets.trio.client import connect as websockets_connect
 
@@ -300,3 +304,32 @@ def websockets_client(client: RawClient, path: str = "/", **options: Any) -> Any
     client over ``client``'s stream. Its own keepalive is off unless ``ping_interval`` is given."""
     options.setdefault("ping_interval", None)
     return websockets_connect(f"ws://127.0.0.1{path}", stream=client.stream, proxy=None, **options)
+
+
+class EventStream:
+    """A server-sent-events stream: one event, then a wait for an event that never comes (the
+    wait between two events, made endless), and a record of how the generator ended."""
+
+    def __init__(self) -> None:
+        self.ended = trio.Event()
+        self.never = trio.Event()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        try:
+            yield b"data: first\n\n"
+            await self.never.wait()
+            yield b"data: never\n\n"
+        finally:
+            self.ended.set()
+
+    def app(self) -> Starlette:
+        async def events(request: StarletteRequest) -> StreamingResponse:
+            return StreamingResponse(self.stream(), media_type="text/event-stream")
+
+        async def plain(request: StarletteRequest) -> StreamingResponse:
+            async def body() -> AsyncIterator[bytes]:
+                yield b"plain"
+
+            return StreamingResponse(body(), media_type="text/plain")
+
+        return Starlette(routes=[Route("/events", events, methods=["GET", "HEAD"]), Route("/plain", plain)])

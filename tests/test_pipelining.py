@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import trio
 import trio.testing
 
@@ -166,3 +168,20 @@ async def test_ready_pipelined_responses_go_out_in_one_write(autojump_clock):
             received += data
     assert received.count(b"HTTP/1.1 200 OK") == 8
     assert counting.writes < 8
+
+
+
+async def test_response_to_a_request_that_came_while_the_last_one_was_being_written_waits(
+    serve_lockstep, caplog
+):
+    """Over a lock-step stream the first response's write waits for the client, which sends
+    its next request first: that response is written after the first, not at the same time
+    (trio would refuse the second write; on a socket the bytes would interleave)."""
+    client = await (await serve_lockstep(echo_path))()
+    await client.send(get("/first"))
+    await trio.testing.wait_all_tasks_blocked()
+    await client.send(get("/second"))
+    with trio.fail_after(10):
+        bodies = [(await client.read_response()).body for _ in range(2)]
+    assert bodies == [b"/first", b"/second"]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

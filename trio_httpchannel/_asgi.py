@@ -4,7 +4,8 @@ The app runs in the handler's own task (no task per request) and gives its respo
 channel as soon as it is known, before it returns: a single-body response whole (sent with a
 Content-Length), a streamed one through a zero-size memory channel, so that the app's ``send``
 waits for the client to read (backpressure) and nothing piles up in memory. What the app does
-after that (background tasks) runs on without holding the response back.
+after that (background tasks) runs on without holding the response back, and without holding
+back the connection's next request.
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ from urllib.parse import unquote
 
 import trio
 
-from ._errors import ProtocolError
+from ._errors import ClientDisconnected, ProtocolError
 from ._request import Request
 from ._response import Response, error_response
 from .websocket import ASGIWebSocketHandler
 
-__all__ = ["ASGIApp", "ASGIHandler", "ASGI_VERSIONS", "as_asgi3", "asgi2_as_3", "is_async_callable", "positional_parameters"]
+__all__ = [
+    "ASGIApp",
+    "ASGIHandler",
+    "ASGI_VERSIONS",
+    "ClientDisconnected",
+    "as_asgi3",
+    "asgi2_as_3",
+    "is_async_callable",
+    "positional_parameters",
+]
 
 logger = logging.getLogger("trio_httpchannel.asgi")
 
@@ -34,7 +44,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ASGI_VERSIONS = {"version": "3.0", "spec_version": "2.4"}
 """The ``scope["asgi"]`` we promise: ASGI 3, HTTP spec 2.4, under which an app need not watch
-for ``http.disconnect`` while it streams: when the client goes away, the app is cancelled."""
+for ``http.disconnect`` while it streams (Starlette does not): when the client's side ends in
+the middle of a streamed response, the connection is aborted and the app cancelled with it,
+and ``send()`` raises :class:`ClientDisconnected` (an ``OSError``) when what it sends can reach
+no one."""
 
 _DISCONNECT = {"type": "http.disconnect"}
 
@@ -84,9 +97,28 @@ class ASGIHandler:
     has ``more_body`` false; any other order raises ``RuntimeError`` in the app. An app that
     fails or returns before its response started gets its client a 500 (and one error log
     line); one that fails in the middle of a streamed body gets the connection aborted, so the
-    client sees a truncated response, never a complete wrong one. Work the app does after its
-    response is complete (background tasks) is not cancelled when the connection closes; the
-    connection's close waits for it.
+    client sees a truncated response, never a complete wrong one.
+
+    What the client did reaches the app truthfully:
+
+    - a request body that fails (malformed, over ``max_body_size``, stalled past
+      ``body_timeout``) gives ``http.disconnect``, never a shorter ``more_body: False``; the
+      client gets the body's error status (400, 413, 408) and the close whatever the app sends
+      after, and the app's ``send()`` raises :class:`ClientDisconnected`;
+    - when the client's side of the connection ends while the request is in flight,
+      ``receive()`` gives ``http.disconnect`` at once (a pending call wakes up). An answer the
+      app gives anyway is still written (a client that only half-closed reads it), but an app
+      streaming its response then is cancelled and the stream cut (the connection aborted);
+    - after the response is sent, ``receive()`` gives ``http.disconnect``;
+    - an app still streaming the body of a HEAD answer (which is never sent) is cancelled once
+      the head is written, so an endless stream (server-sent events) ends with it and the next
+      request does not wait; one streaming a 204 or 304 body gets :class:`ClientDisconnected`
+      from its next ``send()``.
+
+    Work the app does after its response is complete (background tasks) is not cancelled when
+    the connection closes; the connection's close waits for it, its next request does not.
+    An exception the app lets out after ``send()`` raised :class:`ClientDisconnected` is
+    logged at debug level only.
 
     The app's ``websocket`` scope is served by :attr:`websocket_handler`, which ``HTTPChannel``
     takes by default; an upgrade request that reaches this handler (a channel given another
@@ -131,7 +163,12 @@ def _asks_websocket(request: Request) -> bool:
 
 
 class _Call:
-    """One request through the app: its receive and send, and the Response they produce."""
+    """One request through the app: its receive and send, and the Response they produce.
+
+    The app answering a HEAD request runs inside a cancel scope, ``_head_scope``, which the
+    writer cancels if the app is still streaming once the head is written (no body follows).
+    Other requests go without one: it would cost an eighth of a request, and an app streaming
+    when its client leaves is cancelled by the connection's abort."""
 
     __slots__ = (
         "_app",
@@ -144,6 +181,7 @@ class _Call:
         "_response",
         "_stream",
         "_complete",
+        "_head_scope",
     )
 
     def __init__(self, app: ASGIApp, scope: Scope, request: Request) -> None:
@@ -151,18 +189,24 @@ class _Call:
         self._scope = scope
         self._request = request
         self._body: Any = None
-        self._body_error: ProtocolError | None = None
+        self._body_error: ProtocolError | ClientDisconnected | None = None
         self._status: int | None = None
         self._headers: Any = ()
         self._response: Response | None = None
         self._stream: _BodyStream | None = None
         self._complete = False
+        self._head_scope: trio.CancelScope | None = None
 
     async def respond(self) -> Response:
-        """Run the app; raise what it failed with before its response started (a
-        ``ProtocolError`` when the request body was bad, for the channel to answer)."""
+        """Run the app; raise what it failed with before its response started. When the
+        request body failed, that is the body's error whatever the app raised (a framework
+        turns ``http.disconnect`` into an exception of its own): a ``ProtocolError`` for the
+        channel to answer, or ``ClientDisconnected`` when the connection ended under it."""
         try:
-            await self._app(self._scope, self._receive, self._send)
+            if self._request.method == "HEAD":
+                await self._run_for_head()
+            else:
+                await self._app(self._scope, self._receive, self._send)
         except Exception as error:
             return self._app_failed(error)
         if not self._complete:
@@ -170,11 +214,20 @@ class _Call:
         assert self._response is not None
         return self._response
 
+    async def _run_for_head(self) -> None:
+        self._head_scope = trio.CancelScope()
+        with self._head_scope:
+            await self._app(self._scope, self._receive, self._send)
+        if self._head_scope.cancelled_caught:
+            self._complete = True
+
     def _app_failed(self, error: Exception) -> Response:
         if self._response is None:
             raise self._body_error or error
         if self._stream is not None and not self._complete:
             self._stream.fail(error)
+        elif isinstance(error, ClientDisconnected):
+            logger.debug("the ASGI app stopped after its response: %s", error)
         else:
             logger.error("the ASGI app failed after its response was sent", exc_info=error)
         return self._response
@@ -191,7 +244,7 @@ class _Call:
             except StopAsyncIteration:
                 self._body = _BODY_DONE
                 return {"type": "http.request", "body": b"", "more_body": False}
-            except ProtocolError as error:
+            except (ProtocolError, ClientDisconnected) as error:
                 self._body = _BODY_DONE
                 self._body_error = error
                 return _DISCONNECT
@@ -199,13 +252,18 @@ class _Call:
                 self._body = _BODY_DONE
                 return _DISCONNECT
         exchange = self._request._exchange
-        if exchange is not None:
-            await exchange.wait_done()
+        if exchange is not None and not exchange.is_over:
+            await exchange.wait_over()
         return _DISCONNECT
 
     # send ---------------------------------------------------------------------------------------
 
     async def _send(self, message: Message) -> None:
+        error = self._body_error
+        if isinstance(error, ProtocolError):
+            raise ClientDisconnected(f"the client was answered {error.status} ({error.message}) instead")
+        if error is not None:
+            raise ClientDisconnected(str(error))
         kind = message["type"]
         if kind == "http.response.body":
             await self._send_body(message.get("body", b""), message.get("more_body", False))
@@ -233,17 +291,21 @@ class _Call:
                 self._complete = True
                 await self._deliver(Response(self._status, self._headers, body))
                 return
-            stream = self._stream = _BodyStream()
+            stream = self._stream = _BodyStream(self._head_scope)
             await self._deliver(Response(self._status, self._headers, stream))
         if not more_body:
             self._complete = True
+            stream.complete = True
         await stream.put(body, more_body)
 
     async def _deliver(self, response: Response) -> None:
         self._response = response
         exchange = self._request._exchange
-        assert exchange is not None, "ASGIHandler serves requests that come from an HTTPChannel"
+        if exchange is None:
+            raise ClientDisconnected("the request is over: the connection closed before the response")
         await exchange.respond_early(response)
+        if self._stream is not None:
+            exchange.abort_on_client_left()
 
 
 _BODY_DONE = object()
@@ -253,24 +315,26 @@ class _BodyStream:
     """A streamed response body: what the app sends, handed to the channel's writer as it reads.
 
     ``put`` returns once the writer has taken the chunk, so the app runs only as fast as the
-    client reads. When the writer sends no body (HEAD, 204, 304) what the app sends is dropped.
+    client reads, and raises :class:`ClientDisconnected` once the writer is gone. When the
+    writer sends no body (HEAD, 204, 304) it closes the stream: an app still producing the body
+    of a HEAD answer is cancelled (``app_scope``); any other gets the exception at its next
+    ``send()``.
     """
 
-    __slots__ = ("_send", "_receive", "_error", "_discard")
+    __slots__ = ("_send", "_receive", "_error", "_app_scope", "complete")
 
-    def __init__(self) -> None:
+    def __init__(self, app_scope: trio.CancelScope | None) -> None:
         self._send, self._receive = trio.open_memory_channel[bytes](0)
         self._error: BaseException | None = None
-        self._discard = False
+        self._app_scope = app_scope
+        self.complete = False
 
     async def put(self, data: bytes, more: bool) -> None:
-        if self._discard:
-            return
         try:
             if data:
                 await self._send.send(data)
-        except trio.BrokenResourceError:
-            return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ClientDisconnected("the response is no longer being sent") from None
         if not more:
             self._send.close()
 
@@ -291,7 +355,9 @@ class _BodyStream:
             raise StopAsyncIteration from None
 
     async def aclose(self) -> None:
-        """The writer sends no body (HEAD, 204, 304): drop what the app still sends."""
-        self._discard = True
+        """The writer sends no body (HEAD, 204, 304): an app still producing it stops
+        (cancelled first, so that a ``put`` waiting now ends in ``Cancelled``)."""
+        if not self.complete and self._app_scope is not None:
+            self._app_scope.cancel()
         self._receive.close()
         await trio.lowlevel.checkpoint()

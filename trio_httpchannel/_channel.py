@@ -1,8 +1,9 @@
 """HTTPChannel: one HTTP/1.1 connection as a nursery of a reader, a writer and handler tasks.
 
 The only module that does I/O for a connection. The reader parses requests and starts a handler
-task for each, at most ``max_pipeline`` at once; the writer sends their responses strictly in
-request order. Every timer is a cancel scope. See ``docs/design.md`` for the task diagram.
+task for each, at most ``max_pipeline`` at once, and goes on reading, so that it notices a
+client that leaves; the responses go out strictly in request order. Every timer is a cancel
+scope. See ``docs/design.md`` for the task diagram.
 """
 
 from __future__ import annotations
@@ -13,42 +14,52 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 
 import trio
 
+from ._access import ResponseRecord
+from ._addresses import addresses, format_address
 from ._config import Settings
-from ._errors import ProtocolError
-from ._headers import Headers
+from ._errors import ClientDisconnected, ProtocolError
+from ._exchange import Exchange, Progress
 from ._head import RequestHead
+from ._headers import Headers
+from ._outbox import COALESCE_LIMIT, Outbox
 from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
-from ._request import Address, Request, RequestBody
+from ._request import Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
+from ._wire import Wire
 from .websocket import WebSocketHandler, is_websocket_upgrade, serve_upgrade
 
-__all__ = ["HTTPChannel", "Handler"]
+__all__ = ["HTTPChannel", "Handler", "ResponseHook"]
 
 Handler = Callable[[Request], Awaitable[Response]]
-ResponseHook = Callable[["Request | None", int, int, float], None]
+ResponseHook = Callable[[ResponseRecord], None]
 
 logger = logging.getLogger("trio_httpchannel")
 
-_RECEIVE_SIZE = 65536
-_COALESCE_LIMIT = 16384
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_FIRST = object()
 _IDLE = object()
 _HEAD = object()
 _BODY = object()
+_WHOLE = (bytes, bytearray, memoryview)
+"""The types of a body given whole; any other is an async iterable, streamed."""
 
 
 class HTTPChannel:
     """Serves HTTP/1.1 on any ``trio.abc.Stream``: ``await channel(stream)`` runs one connection
     until it ends, so ``trio.serve_tcp(HTTPChannel(handler), port)`` is a server.
 
-    ``handler`` is called once per request and returns the :class:`Response`. The keywords are
-    the fields of :class:`Settings`, each documented there. Nothing a client does makes the call
-    raise: protocol errors are answered and logged at debug level, handler errors answered with
-    500 and logged once.
+    ``handler`` is called once per request, in a task of its own, and returns the
+    :class:`Response`. The keywords are the fields of :class:`Settings`, each documented there.
+    Nothing a client does makes the call raise: protocol errors are answered and logged at debug
+    level, handler errors answered with 500 and logged once. A handler whose request body failed
+    has the body's error answered whatever it returns; one that raises
+    :class:`ClientDisconnected` (it found its client gone) has the connection aborted, quietly.
+    While a request is in flight the connection goes on reading, so that the handler learns when
+    the client leaves (``Request.wait_disconnected``).
 
-    ``on_response``, when given, is called after each response is sent with the request
-    (``None`` for a request refused before it could be parsed), the status, the bytes sent
-    (head and body) and the seconds from the request's head to the response's end: an access log.
+    ``on_response``, when given, is called with a :class:`ResponseRecord` for every response
+    that started to go out, once it is written or cut short: an access log. An exception it
+    raises is logged and does not disturb the connection.
 
     ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
     by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
@@ -95,82 +106,19 @@ class HTTPChannel:
         return len(self._connections)
 
 
-class _Exchange:
-    """One request and its response, on their way through the connection."""
-
-    __slots__ = (
-        "head",
-        "request",
-        "body_send",
-        "response",
-        "ready",
-        "done",
-        "continue_wanted",
-        "continue_sent",
-        "body_complete",
-        "body_failed",
-        "started",
-        "status",
-        "finished",
-        "inline",
-        "holds_slot",
-        "connection",
-    )
-
-    def __init__(self, connection: _Connection, head: RequestHead | None, started: float) -> None:
-        self.connection = connection
-        self.head = head
-        self.request: Request | None = None
-        self.body_send: trio.MemorySendChannel[bytes] | None = None
-        self.response: Response | None = None
-        self.ready = trio.Event()
-        self.done: trio.Event | None = None
-        self.continue_wanted = False
-        self.continue_sent = False
-        self.body_complete = head is None or not head.has_body
-        self.body_failed = False
-        self.started = started
-        self.status = 0
-        self.finished = False
-        self.inline = False
-        self.holds_slot = False
-
-    def set_response(self, response: Response) -> None:
-        self.response = response
-        self.ready.set()
-
-    async def respond_early(self, response: Response) -> None:
-        """Give ``response`` before the handler returns (see ``Request._exchange``)."""
-        await self.connection._respond_early(self, response)
-
-    def want_continue(self) -> None:
-        if self.head is not None and self.head.expects_continue and not self.continue_wanted:
-            self.continue_wanted = True
-            self.ready.set()
-
-    async def wait_done(self) -> None:
-        """Wait until this exchange's response is written (the event is made only when needed:
-        most exchanges are never waited for)."""
-        if not self.finished:
-            if self.done is None:
-                self.done = trio.Event()
-            await self.done.wait()
-
-    def mark_done(self) -> None:
-        self.finished = True
-        if self.done is not None:
-            self.done.set()
-
-
 class _Connection:
     """One connection's state, shared by its reader, writer and handler tasks. Slotted: an idle
-    keep-alive connection costs memory for as long as it stays open."""
+    keep-alive connection costs memory for as long as it stays open.
+
+    ``_pending`` holds the exchanges in flight, in request order (at most ``max_pipeline``, and
+    a list: an empty deque would cost an idle connection 700 bytes); ``_lone`` is the one among
+    them whose handler task writes its own response (see :meth:`_dispatch`)."""
 
     __slots__ = (
         "_channel",
         "_handler",
+        "_hook",
         "_settings",
-        "_stream",
         "_parser",
         "_slots",
         "_queue_send",
@@ -181,8 +129,8 @@ class _Connection:
         "_read_scope",
         "_read_phase",
         "_body_exchange",
-        "_in_flight",
-        "_last",
+        "_pending",
+        "_lone",
         "_barrier",
         "_stopping",
         "_reader_done",
@@ -190,33 +138,30 @@ class _Connection:
         "_aborted",
         "_closing_sent",
         "_writer_returned",
+        "_wire",
         "_outbox",
-        "_outbox_size",
-        "_flushing",
-        "_sent",
         "_scheme",
         "_client",
         "_server",
-        "_socket",
         "_upgrade",
     )
 
     def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
         self._channel = channel
         self._handler = channel.handler
+        self._hook = channel.on_response
         self._settings = channel.settings
-        self._stream = stream
         self._parser = RequestParser(self._settings)
         self._slots = trio.Semaphore(self._settings.max_pipeline)
-        self._queue_send, self._queue_receive = trio.open_memory_channel[_Exchange](self._settings.max_pipeline)
+        self._queue_send, self._queue_receive = trio.open_memory_channel[Exchange](self._settings.max_pipeline)
         self._nursery: trio.Nursery | None = None
         self._handlers_running = 0
         self._handlers_done: trio.Event | None = None
         self._read_scope = trio.CancelScope()
         self._read_phase: object = None
-        self._body_exchange: _Exchange | None = None
-        self._in_flight = 0
-        self._last: _Exchange | None = None
+        self._body_exchange: Exchange | None = None
+        self._pending: list[Exchange] = []
+        self._lone: Exchange | None = None
         self._barrier = False
         self._stopping = False
         self._reader_done = False
@@ -224,18 +169,16 @@ class _Connection:
         self._aborted = False
         self._closing_sent = False
         self._writer_returned = False
-        self._outbox: list[bytes] = []
-        self._outbox_size = 0
-        self._flushing = False
-        self._sent = 0
-        self._scheme, self._client, self._server = _addresses(stream)
-        self._socket = stream.socket if type(stream) is trio.SocketStream else None
+        self._scheme, self._client, self._server = addresses(stream)
+        self._wire = Wire(stream)
+        self._outbox = Outbox(self._wire, self._settings.send_timeout, self._abort, self._hook, self._client)
         self._upgrade: RequestHead | None = None
 
     async def run(self) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._outbox.deadline_scope = nursery.cancel_scope
                 if self._channel._shutting_down:
                     self._stopping = True
                 nursery.start_soon(self._read_requests)
@@ -244,23 +187,23 @@ class _Connection:
                 await self._finish_handlers()
                 nursery.cancel_scope.cancel()
             if not self._writer_returned and not self._aborted:
-                logger.debug("%s did not read a response within send_timeout; aborting", self._peer())
-                self._aborted = True
+                self._abort("it did not read a response within send_timeout")
             if self._upgrade is not None and not self._closing_sent and not self._aborted:
                 await self._serve_upgrade()
             if self._closing_sent and not self._aborted and not self._eof:
-                await self._linger()
+                await self._wire.linger(self._settings.linger_timeout)
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
         finally:
-            await trio.aclose_forcefully(self._stream)
+            self._outbox.cut_short()
+            await trio.aclose_forcefully(self._wire.stream)
 
     async def _finish_handlers(self) -> None:
         """The last response is written: stop the reader and, unless a request was left
         unanswered (dropQueuedRequests: everything is cancelled), let the handlers still running
         finish what they do after their response (an ASGI app's background tasks)."""
         self._read_scope.cancel()
-        if self._in_flight == 0 and self._handlers_running:
+        if not self._pending and self._handlers_running:
             self._handlers_done = trio.Event()
             await self._handlers_done.wait()
 
@@ -269,11 +212,9 @@ class _Connection:
         connection that has not had a request yet gets header_timeout for its first, answered
         with Connection: close: its client connected to send one, and closing would lose it."""
         self._stopping = True
-        if self._read_phase is not _IDLE:
-            return
-        if self._in_flight or self._sent:
+        if self._read_phase is _IDLE:
             self._read_scope.cancel()
-        else:
+        elif self._read_phase is _FIRST:
             deadline = trio.current_time() + self._settings.header_timeout
             self._read_scope.deadline = min(self._read_scope.deadline, deadline)
 
@@ -283,55 +224,95 @@ class _Connection:
         return _ClientGone(reason)
 
     def _abort(self, reason: str) -> None:
+        """End the connection at once: every task of it is cancelled, and every request in
+        flight is told its client is gone (for code shielded from the cancellation)."""
+        if self._aborted:
+            return
         logger.debug("aborting the connection of %s: %s", self._peer(), reason)
         self._aborted = True
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+        for exchange in self._pending:
+            exchange.tell_client_left()
+
+    def _tell_client_left(self) -> None:
+        """The client's side ended: every request in flight learns it (a pending ASGI
+        ``receive()`` gives ``http.disconnect``). Their answers are still written: a client that
+        only half-closed reads them."""
+        self._eof = True
+        for exchange in self._pending:
+            exchange.tell_client_left()
 
     # The reader task ---------------------------------------------------------------------------
 
     async def _read_requests(self) -> None:
-        with self._queue_send:
-            try:
-                with self._read_scope:
-                    while await self._read_request() and not self._stopping:
-                        pass
-                if self._read_scope.cancelled_caught and not self._writer_returned:
-                    await self._timed_out()
-            except ProtocolError as error:
+        """Read and dispatch requests until one closes the connection, the client's side ends or
+        a timeout passes; then watch for the client leaving while handlers still run."""
+        try:
+            error = await self._read_until_last()
+            await self._settle_lone()
+            if error is not None:
                 await self._refuse(error)
-            except _ClientGone:
-                pass
-            finally:
-                self._reader_done = True
+        except _ClientGone:
+            return
+        finally:
+            self._reader_done = True
+            self._queue_send.close()
+        await self._watch_for_eof()
 
-    async def _timed_out(self) -> None:
+    async def _read_until_last(self) -> ProtocolError | None:
+        """Read requests; the error that ended them, if one is to be answered."""
+        try:
+            with self._read_scope:
+                first = True
+                while await self._read_request(first) and not self._stopping:
+                    first = False
+        except ProtocolError as error:
+            return error
+        if self._read_scope.cancelled_caught and not self._closing_sent and not self._writer_returned:
+            return self._timed_out()
+        return None
+
+    def _timed_out(self) -> ProtocolError | None:
         """The read scope's deadline passed (or shutdown cancelled an idle read)."""
         if self._read_phase is _HEAD:
-            raise ProtocolError(408, "the request head did not arrive within header_timeout")
+            return ProtocolError(408, "the request head did not arrive within header_timeout")
         exchange = self._body_exchange
         if self._read_phase is _BODY and exchange is not None:
-            error = ProtocolError(408, "the request body stalled for longer than body_timeout")
-            self._fail_body(exchange, error)
+            self._fail_body(exchange, ProtocolError(408, "the request body stalled for longer than body_timeout"))
+        return None
 
-    async def _read_request(self) -> bool:
+    async def _watch_for_eof(self) -> None:
+        """No request is read any more, but handlers may still run: read and discard what the
+        client sends (nothing, if it keeps to HTTP) so as to tell them when it leaves. The
+        writer's end cancels this with the nursery."""
+        if self._eof or not self._pending:
+            return
+        try:
+            while await self._wire.receive_some():
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        self._tell_client_left()
+
+    async def _read_request(self, first: bool) -> bool:
         """Read and dispatch one request; whether the connection may carry another. (Its own
         frame, so that nothing of an answered request stays referenced while the next is
-        awaited: an idle connection holds no request.)"""
-        head = await self._next_head()
+        awaited: an idle connection holds no request.) An upgrade to WebSocket ends the reading
+        once every response before it is written."""
+        head = await self._next_head(first)
         if head is None:
             return False
-        upgradable = self._channel.websocket_handler is not None
-        if upgradable and is_websocket_upgrade(head.http_version, Headers(head.headers)):
-            if self._last is not None:
-                await self._last.wait_done()
+        if self._channel.websocket_handler is not None and is_websocket_upgrade(head.http_version, Headers(head.headers)):
+            if self._pending:
+                await self._pending[-1].wait_done()
             self._upgrade = head
             return False
         exchange = await self._dispatch(head)
         await self._feed_body(exchange)
-        return head.keep_alive and not exchange.body_failed and not self._closing_sent
+        return head.keep_alive and exchange.body_error is None and not self._closing_sent
 
-    async def _next_head(self) -> RequestHead | None:
+    async def _next_head(self, first: bool) -> RequestHead | None:
         parser = self._parser
         started: float | None = None
         while True:
@@ -344,11 +325,13 @@ class _Connection:
                 started = trio.current_time()
             if started is not None:
                 await self._receive(started + self._settings.header_timeout, _HEAD)
-            elif self._in_flight:
+            elif self._pending:
                 await self._receive(math.inf, _IDLE)
-            else:
+            elif first:
                 idle = self._settings.header_timeout if self._stopping else self._settings.timeout
-                await self._receive(trio.current_time() + idle, _IDLE)
+                await self._receive(trio.current_time() + idle, _FIRST)
+            else:
+                await self._receive(trio.current_time() + self._settings.timeout, _IDLE)
             if self._stopping and not parser.has_partial_request:
                 return None
 
@@ -356,59 +339,83 @@ class _Connection:
         """Read once into the parser. The read scope's deadline is ``deadline`` only while
         reading: its expiry ends the reader, and ``phase`` says what timed out."""
         scope = self._read_scope
-        scope.deadline = deadline
+        if scope.deadline != deadline:
+            scope.deadline = deadline
         self._read_phase = phase
-        data: bytes | bytearray
         try:
-            if self._socket is not None:
-                data = await self._socket.recv(_RECEIVE_SIZE)
-            else:
-                data = await self._stream.receive_some(_RECEIVE_SIZE)
+            data = await self._wire.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
             raise self._client_gone(f"reading failed: {error!r}") from None
-        scope.deadline = math.inf
+        if scope.deadline != math.inf:
+            scope.deadline = math.inf
         self._read_phase = None
-        if not data:
-            self._eof = True
         self._parser.receive_data(data)
+        if not data:
+            self._tell_client_left()
 
-    async def _dispatch(self, head: RequestHead) -> _Exchange:
-        """Start answering ``head``: in this task when nothing else is in flight or pipelined
-        behind it (sparing a task and a wake-up), else in a handler task of its own."""
-        if not head.has_body and self._writer_idle() and not self._parser.has_buffered_data:
-            exchange = self._exchange(head)
-            exchange.inline = True
-            self._in_flight += 1
-            self._last = exchange
-            response = await self._call_handler(exchange)
-            if exchange.response is None:
-                exchange.response = response
-                await self._deliver(exchange)
-                await self._flush()
-            return exchange
-        if (not head.safe or self._barrier) and self._last is not None:
-            await self._last.wait_done()
-        try:
-            self._slots.acquire_nowait()
-        except trio.WouldBlock:
-            await self._slots.acquire()
+    async def _dispatch(self, head: RequestHead) -> Exchange:
+        """Start answering ``head`` in a handler task of its own; the reader goes on reading.
+
+        A request without a body that comes when nothing is in flight is *lone*: its handler
+        task writes the response itself, sparing the writer task a wake-up (the common
+        keep-alive case). Before anything else is queued for the writer, a lone exchange is
+        settled, so responses still go out in request order."""
+        pending = self._pending
+        if (not head.safe or self._barrier) and pending:
+            await pending[-1].wait_done()
+        await self._settle_lone()
+        lone = not head.has_body and not pending and self._outbox.idle and not self._parser.has_buffered_data
+        if not lone:
+            await self._take_slot()
         exchange = self._exchange(head)
-        exchange.holds_slot = True
         self._barrier = not head.safe or head.http_version == "1.0"
-        self._enqueue(exchange)
+        if lone:
+            exchange.lone = True
+            self._lone = exchange
+            pending.append(exchange)
+        else:
+            self._enqueue(exchange)
         self._handlers_running += 1
         assert self._nursery is not None
         self._nursery.start_soon(self._respond, exchange)
         return exchange
 
-    def _writer_idle(self) -> bool:
-        """Whether nothing is in flight, queued or being written, so this task may write."""
-        return self._in_flight == 0 and not self._outbox and not self._flushing
+    async def _settle_lone(self) -> None:
+        """Make the writer answer the lone exchange if its handler has not answered yet (it is
+        queued before anything else); if its handler is writing its answer, let it finish."""
+        lone = self._lone
+        if lone is None:
+            return
+        if lone.progress is Progress.AWAITED:
+            self._hand_to_writer(lone)
+        else:
+            await lone.wait_done()
 
-    def _exchange(self, head: RequestHead) -> _Exchange:
-        exchange = _Exchange(self, head, self._now_if_logging())
+    def _hand_to_writer(self, lone: Exchange) -> None:
+        """The lone exchange goes to the writer's queue after all (first in it: nothing else is
+        in flight), taking a pipeline slot, which is free for the same reason."""
+        lone.lone = False
+        self._lone = None
+        self._slots.acquire_nowait()
+        lone.holds_slot = True
+        self._queue_send.send_nowait(lone)
+
+    async def _take_slot(self) -> None:
+        """A pipeline slot for an exchange the writer answers: at max_pipeline the reader waits
+        here, not reading, so TCP pushes back on the client."""
+        try:
+            self._slots.acquire_nowait()
+        except trio.WouldBlock:
+            await self._slots.acquire()
+
+    def _exchange(self, head: RequestHead | None, *, refused: bool = False) -> Exchange:
+        """The exchange of ``head``, with its request (none when the head could not be parsed;
+        one without a body when the request is refused)."""
+        exchange = Exchange(self, head, trio.current_time() if self._hook is not None else 0.0)
+        if head is None:
+            return exchange
         body: RequestBody
-        if head.has_body:
+        if head.has_body and not refused:
             send, receive = trio.open_memory_channel[bytes](0)
             exchange.body_send = send
             body = RequestBody(receive, exchange.want_continue)
@@ -428,34 +435,48 @@ class _Connection:
         exchange.request._exchange = exchange
         return exchange
 
-    def _enqueue(self, exchange: _Exchange) -> None:
-        self._in_flight += 1
-        self._last = exchange
+    def _enqueue(self, exchange: Exchange) -> None:
+        exchange.holds_slot = True
+        self._pending.append(exchange)
         self._queue_send.send_nowait(exchange)
 
-    async def _feed_body(self, exchange: _Exchange) -> None:
+    async def _feed_body(self, exchange: Exchange) -> None:
         send = exchange.body_send
         if send is None:
             self._expect_end()
             return
         with send:
             if exchange.head is not None and exchange.head.expects_continue:
-                await exchange.ready.wait()
+                while not exchange.continue_wanted and exchange.response is None:
+                    await exchange.wait_ready()
             self._body_exchange = exchange
             try:
                 await self._pump_body(exchange, send)
                 self._parser.start_next_request()
             except ProtocolError as error:
                 self._fail_body(exchange, error)
+            finally:
+                if not exchange.body_complete and exchange.body_error is None and exchange.request is not None:
+                    exchange.request.body._fail(ClientDisconnected("the connection ended before the body was complete"))
             self._body_exchange = None
 
-    def _fail_body(self, exchange: _Exchange, error: ProtocolError) -> None:
-        exchange.body_failed = True
+    def _fail_body(self, exchange: Exchange, error: ProtocolError) -> None:
+        """The body failed: until its head goes out, the response is the body's error, whatever
+        the handler answers; a streamed response already under way is cut (abort)."""
+        logger.debug("bad request body from %s: %s", self._peer(), error.message)
+        exchange.fail_body(error)
         assert exchange.request is not None
         exchange.request.body._fail(error)
-        logger.debug("bad request body from %s: %s", self._peer(), error.message)
+        body = exchange.response.body if exchange.response is not None else b""
+        if exchange.progress in (Progress.AWAITED, Progress.GIVEN):
+            exchange.set_response(error_response(error.status, error.message))
+            if not isinstance(body, _WHOLE):
+                assert self._nursery is not None
+                self._nursery.start_soon(_close_iterable, body)
+        elif exchange.progress is Progress.SENDING and not isinstance(body, _WHOLE):
+            self._abort("the request body failed while its streamed response was being sent")
 
-    async def _pump_body(self, exchange: _Exchange, send: trio.MemorySendChannel[bytes]) -> None:
+    async def _pump_body(self, exchange: Exchange, send: trio.MemorySendChannel[bytes]) -> None:
         parser = self._parser
         discarding = False
         while True:
@@ -481,45 +502,47 @@ class _Connection:
         self._parser.start_next_request()
 
     async def _refuse(self, error: ProtocolError) -> None:
+        """Answer ``error`` after every earlier response; the connection closes after it."""
         logger.debug("refusing a request from %s: %s %s", self._peer(), error.status, error.message)
-        await self._slots.acquire()
-        exchange = _Exchange(self, None, self._now_if_logging())
-        exchange.holds_slot = True
+        await self._take_slot()
+        exchange = self._exchange(self._parser.refused_head, refused=True)
         exchange.set_response(error_response(error.status, error.message))
-        self._in_flight += 1
-        self._last = exchange
-        await self._queue_send.send(exchange)
+        self._enqueue(exchange)
 
     # Handler tasks -----------------------------------------------------------------------------
 
-    async def _respond(self, exchange: _Exchange) -> None:
+    async def _respond(self, exchange: Exchange) -> None:
         try:
             response = await self._call_handler(exchange)
-            if exchange.response is None:
-                exchange.set_response(response)
+            if exchange.progress is Progress.AWAITED:
+                if exchange.lone:
+                    await self._deliver_now(exchange, response)
+                else:
+                    exchange.set_response(response)
         finally:
             self._handlers_running -= 1
             if self._handlers_running == 0 and self._handlers_done is not None:
                 self._handlers_done.set()
 
-    async def _respond_early(self, exchange: _Exchange, response: Response) -> None:
-        """Give ``response`` before the handler returns (what it returns is then ignored). An
-        inline exchange's bytes are written by this task at once; a stream goes to the writer,
+    async def _respond_early(self, exchange: Exchange, response: Response) -> None:
+        """Give ``response`` before the handler returns (what it returns is then ignored). A
+        lone exchange's bytes are written by this task at once; a stream goes to the writer,
         since this task is the one producing it."""
-        if exchange.response is not None:
-            raise RuntimeError("the response to this request was already given")
-        if not exchange.inline:
+        if not exchange.lone:
             exchange.set_response(response)
-            return
-        exchange.response = response
-        if isinstance(response.body, (bytes, bytearray, memoryview)):
-            await self._deliver(exchange)
-            await self._flush()
-            return
-        exchange.inline = False
-        self._queue_send.send_nowait(exchange)
+        elif isinstance(response.body, _WHOLE):
+            await self._deliver_now(exchange, response)
+        else:
+            exchange.set_response(response)
+            self._hand_to_writer(exchange)
 
-    async def _call_handler(self, exchange: _Exchange) -> Response:
+    async def _deliver_now(self, exchange: Exchange, response: Response) -> None:
+        exchange.response = response
+        exchange.progress = Progress.GIVEN
+        await self._deliver(exchange)
+        await self._outbox.flush()
+
+    async def _call_handler(self, exchange: Exchange) -> Response:
         assert exchange.request is not None
         try:
             response = await self._handler(exchange.request)
@@ -527,19 +550,23 @@ class _Connection:
                 raise TypeError(f"the handler returned {response!r}, not a Response")
         except ProtocolError as error:
             return error_response(error.status, error.message)
+        except ClientDisconnected as error:
+            if exchange.body_error is None:
+                self._abort(f"the handler stopped, the client being gone: {error}")
+            return error_response(400, "the request could not be completed")
         except Exception:
             logger.exception("the handler failed on %r from %s", exchange.request, self._peer())
             return error_response(500, "the server failed to produce a response")
         return response
 
-    # The writer (runs in the connection's own task) --------------------------------------------
+    # Writing (the writer runs in the connection's own task) ----------------------------------
 
     async def _write_responses(self) -> None:
         """Send every response in request order, until one closes the connection. Responses
         that are ready one after another go out in one write (pipelining's whole point)."""
         while not self._closing_sent and await self._write_next():
             pass
-        await self._flush()
+        await self._outbox.flush()
 
     async def _write_next(self) -> bool:
         """Deliver the next exchange, flushing first if it is not queued yet; False at the end.
@@ -552,9 +579,7 @@ class _Connection:
         except trio.EndOfChannel:
             return False
         if exchange is None:
-            await self._flush()
-            if self._in_flight == 0:
-                self._arm_idle_timer()
+            await self._outbox.flush()
             try:
                 exchange = await receive.receive()
             except trio.EndOfChannel:
@@ -562,47 +587,45 @@ class _Connection:
         await self._deliver(exchange)
         return True
 
-    async def _deliver(self, exchange: _Exchange) -> None:
-        sent_before = self._sent
+    async def _deliver(self, exchange: Exchange) -> None:
         response = exchange.response
         if response is None:
-            await self._flush()
+            await self._outbox.flush()
             response = await self._wait_for_response(exchange)
         keep_alive = await self._send_response(exchange, response)
-        hook = self._channel.on_response
-        if hook is not None:
-            hook(exchange.request, exchange.status, self._sent - sent_before, trio.current_time() - exchange.started)
-        self._in_flight -= 1
+        popped = self._pending.pop(0)
+        assert popped is exchange
         if exchange.holds_slot:
             self._slots.release()
-        if exchange.request is not None:
-            exchange.request.body._abandon()
         exchange.mark_done()
-        if exchange.request is not None:
-            exchange.request._exchange = None
-        if exchange is self._last:
-            self._last = None
+        request = exchange.request
+        if request is not None:
+            request.body._abandon()
+            request._exchange = None
+        if exchange is self._lone:
+            self._lone = None
+        self._outbox.finished(exchange)
+        if not self._pending:
+            self._arm_idle_timer()
         if not keep_alive:
             self._closing_sent = True
+            self._read_scope.cancel()
 
-    async def _wait_for_response(self, exchange: _Exchange) -> Response:
+    async def _wait_for_response(self, exchange: Exchange) -> Response:
         """Wait for the handler's response, sending ``100 Continue`` if it reads the body first."""
         while exchange.response is None:
-            await exchange.ready.wait()
+            await exchange.wait_ready()
             if exchange.continue_wanted and not exchange.continue_sent and exchange.response is None:
                 exchange.continue_sent = True
-                await self._send(_CONTINUE)
-                exchange.ready = trio.Event()
+                await self._outbox.send(None, _CONTINUE)
+                exchange.ready = None
         return exchange.response
-
-    def _now_if_logging(self) -> float:
-        return trio.current_time() if self._channel.on_response is not None else 0.0
 
     def _arm_idle_timer(self) -> None:
         if self._read_phase is _IDLE:
             self._read_scope.deadline = trio.current_time() + self._settings.timeout
 
-    async def _send_response(self, exchange: _Exchange, response: Response) -> bool:
+    async def _send_response(self, exchange: Exchange, response: Response) -> bool:
         head = exchange.head
         method = head.method if head is not None else "GET"
         version = head.http_version if head is not None else "1.1"
@@ -615,22 +638,24 @@ class _Connection:
             response = error_response(500, "the server produced an invalid response")
             serialized = serialize_head(response, method=method, http_version=version, keep_alive=False)
         exchange.status = response.status
+        exchange.progress = Progress.SENDING
+        self._outbox.started(exchange)
         body = response.body
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            await self._send_stream(serialized, body)
+        if not isinstance(body, _WHOLE):
+            await self._send_stream(exchange, serialized, body)
             return serialized.keep_alive
-        self._put(serialized.data)
+        self._outbox.put(exchange, serialized.data)
         if serialized.framing is not Framing.NONE and body:
-            self._put(bytes(body))
-        if self._outbox_size > _COALESCE_LIMIT:
-            await self._flush()
+            self._outbox.put(exchange, bytes(body))
+        if self._outbox.size > COALESCE_LIMIT:
+            await self._outbox.flush()
         return serialized.keep_alive
 
-    def _may_persist(self, exchange: _Exchange) -> bool:
+    def _may_persist(self, exchange: Exchange) -> bool:
         head = exchange.head
-        if head is None or not head.keep_alive or exchange.body_failed:
+        if head is None or not head.keep_alive or exchange.body_error is not None:
             return False
-        if (self._stopping or self._reader_done) and self._in_flight == 1:
+        if (self._stopping or self._reader_done) and len(self._pending) == 1:
             return False
         if exchange.body_complete:
             return True
@@ -639,8 +664,8 @@ class _Connection:
         remaining = self._parser.body_remaining
         return remaining is not None and remaining <= self._settings.max_discard
 
-    async def _send_stream(self, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
-        await self._send(head.data)
+    async def _send_stream(self, exchange: Exchange, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
+        await self._outbox.send(exchange, head.data)
         if head.framing is Framing.NONE:
             await _close_iterable(body)
             return
@@ -653,7 +678,11 @@ class _Connection:
                 sent += len(data)
                 if head.length is not None and sent > head.length:
                     raise ValueError(f"the response body is longer than its Content-Length {head.length}")
-                await self._send(chunk(data) if head.framing is Framing.CHUNKED else data)
+                await self._outbox.send(exchange, chunk(data) if head.framing is Framing.CHUNKED else data)
+                await trio.lowlevel.checkpoint()
+        except ClientDisconnected as error:
+            self._abort(f"the response body stream ended early: {error}")
+            await trio.lowlevel.checkpoint()
         except Exception:
             logger.exception("the response body stream failed; aborting the connection of %s", self._peer())
             self._abort("response body stream failed")
@@ -663,68 +692,7 @@ class _Connection:
             self._abort("response body shorter than its Content-Length")
             await trio.lowlevel.checkpoint()
         if head.framing is Framing.CHUNKED:
-            await self._send(LAST_CHUNK)
-
-    def _put(self, data: bytes) -> None:
-        """Queue ``data`` for the next write, after everything queued before it."""
-        self._outbox.append(data)
-        self._outbox_size += len(data)
-        self._sent += len(data)
-
-    async def _send(self, data: bytes) -> None:
-        """Write ``data`` now, after whatever was queued before it."""
-        self._put(data)
-        await self._flush()
-
-    async def _flush(self) -> None:
-        """Write what is queued, in one ``send_all``. A client that does not read it within
-        send_timeout cancels the whole connection: the deadline is the nursery's, so it reaches
-        whichever task is writing."""
-        if not self._outbox:
-            return
-        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
-        self._outbox.clear()
-        self._outbox_size = 0
-        assert self._nursery is not None
-        scope = self._nursery.cancel_scope
-        scope.deadline = trio.current_time() + self._settings.send_timeout
-        self._flushing = True
-        try:
-            await self._send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-            self._abort(f"writing failed: {error!r}")
-            await trio.lowlevel.checkpoint()
-        finally:
-            self._flushing = False
-        scope.deadline = math.inf
-
-    async def _send_all(self, data: bytes) -> None:
-        """The stream's ``send_all``; on a plain TCP stream, its socket's ``send`` itself, which
-        skips the stream's per-call bookkeeping (a tenth of a small request's cost). Only the
-        writer sends, and never after ``send_eof``, so that bookkeeping has nothing to catch;
-        an ``OSError`` means the client is gone, as ``BrokenResourceError`` does."""
-        sock = self._socket
-        if sock is None:
-            await self._stream.send_all(data)
-            return
-        sent = await sock.send(data)
-        if sent < len(data):
-            with memoryview(data) as view:
-                while sent < len(view):
-                    sent += await sock.send(view[sent:])
-
-    async def _linger(self) -> None:
-        """Half-close, then read and discard until the client closes or linger_timeout passes,
-        so that unread request bytes cannot make the kernel reset away our last response."""
-        stream = self._stream
-        with trio.move_on_after(self._settings.linger_timeout):
-            try:
-                if isinstance(stream, trio.abc.HalfCloseableStream):
-                    await stream.send_eof()
-                while await stream.receive_some(_RECEIVE_SIZE):
-                    pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
-                pass
+            await self._outbox.send(exchange, LAST_CHUNK)
 
     async def _serve_upgrade(self) -> None:
         """Hand the connection to the WebSocket layer, once the reader stopped at an upgrade
@@ -742,10 +710,10 @@ class _Connection:
             client=self._client,
             server=self._server,
         )
-        await serve_upgrade(self._stream, request, self._parser.trailing_data, self._settings, handler)
+        await serve_upgrade(self._wire.stream, request, self._parser.trailing_data, self._settings, handler)
 
     def _peer(self) -> str:
-        return str(self._client) if self._client is not None else "an unknown peer"
+        return format_address(self._client) if self._client is not None else "an unknown peer"
 
 
 class _ClientGone(Exception):
@@ -756,36 +724,3 @@ async def _close_iterable(body: AsyncIterable[bytes]) -> None:
     aclose = getattr(body, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-def _addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
-    """The scheme and the socket's two addresses, found under any stream wrappers; a wrapper
-    with ``proxied_addresses`` (the PROXY protocol's, see ``server/proxy_protocol.py``) gives
-    them instead of the socket, and says whether the client spoke TLS to the balancer."""
-    scheme = "http"
-    while True:
-        if isinstance(stream, trio.SSLStream):
-            scheme = "https"
-        proxied = getattr(stream, "proxied_addresses", None)
-        if proxied is not None:
-            tls, client, server = proxied
-            return ("https" if tls else scheme), client, server
-        inner = getattr(stream, "transport_stream", None)
-        if inner is None:
-            break
-        stream = inner
-    sock = getattr(stream, "socket", None)
-    if sock is None:
-        return scheme, None, None
-    try:
-        return scheme, _address(sock.getpeername()), _address(sock.getsockname())
-    except OSError:
-        return scheme, None, None
-
-
-def _address(raw: object) -> Address:
-    if isinstance(raw, tuple):
-        return raw[:2]
-    if isinstance(raw, (str, bytes)):
-        return raw.decode() if isinstance(raw, bytes) else raw
-    return None

@@ -67,6 +67,10 @@ class RequestParser:
         self._body_seen = 0
         self._content_length: int | None = 0
         self._in_body = False
+        self.refused_head: RequestHead | None = None
+        """The head of the request refused by the last :class:`ProtocolError`, when it could be
+        parsed (a Content-Length over ``max_body_size``), so that its answer can be logged with
+        its request line."""
 
     @property
     def has_partial_request(self) -> bool:
@@ -155,6 +159,7 @@ class RequestParser:
         request = parse_head(head, self._settings)
         limit = self._settings.max_body_size
         if limit is not None and request.content_length is not None and request.content_length > limit:
+            self.refused_head = request
             raise ProtocolError(413, f"request body of {request.content_length} bytes exceeds max_body_size ({limit})")
         if request.has_body:
             self._start_body(_normalized_head(request), request.content_length)

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import trio
 
-from ._errors import ProtocolError
 from ._head import split_target
 from ._headers import Headers
 
 if TYPE_CHECKING:
     from ._response import Response
 
-__all__ = ["Request", "RequestBody", "Exchange"]
+__all__ = ["Request", "RequestBody", "ExchangeView"]
 
 Address = Union[tuple[Any, ...], str, None]
 
@@ -46,6 +45,8 @@ class RequestBody:
     :class:`ProtocolError` when the body turns out malformed, too large or too slow.
     The chunks can be taken once, by iterating or by :meth:`Request.read` (which keeps the
     bytes for its later calls); taking them again raises ``RuntimeError`` saying which took them.
+    It raises :class:`ClientDisconnected` when the connection ends before the body is complete:
+    a body that ends without an exception is exactly what the client sent.
     """
 
     __slots__ = ("_receive", "_on_first_read", "_consumed", "_error")
@@ -58,14 +59,16 @@ class RequestBody:
         self._receive = receive
         self._on_first_read = on_first_read
         self._consumed: _Consumer | None = None
-        self._error: ProtocolError | None = None
+        self._error: Exception | None = None
 
-    def _fail(self, error: ProtocolError) -> None:
+    def _fail(self, error: Exception) -> None:
         """Make the reader of this body see ``error`` once the chunks before it are read."""
         self._error = error
 
     def _abandon(self) -> None:
-        """The response is sent: whatever of the body is still unread will be discarded."""
+        """The response is sent: whatever of the body is still unread will be discarded. A
+        reader sees ``trio.ClosedResourceError`` then, or the body's error when it failed (its
+        error response can be sent while the handler still reads)."""
         self._on_first_read = None
         if self._receive is not None:
             self._receive.close()
@@ -84,20 +87,30 @@ class RequestBody:
             return
         if self._on_first_read is not None:
             self._on_first_read()
-        async for item in self._receive:
-            yield item
+        try:
+            async for item in self._receive:
+                yield item
+        except trio.ClosedResourceError:
+            if self._error is None:
+                raise
         if self._error is not None:
             raise self._error
 
 
-class Exchange(Protocol):
-    """What an adapter may do with the exchange its request belongs to, while it is in flight
+class ExchangeView(Protocol):
+    """What the request and its adapter may do with the exchange the request belongs to
     (``Request._exchange``, ``None`` once the response is sent): the ASGI adapter gives its
-    response before the app returns, and waits for it to be sent to say ``http.disconnect``."""
+    response before the app returns, learns when the request is over, and has the connection
+    aborted (its app cancelled) when the client leaves in the middle of a streamed response."""
+
+    @property
+    def is_over(self) -> bool: ...
+
+    async def wait_over(self) -> None: ...
 
     async def respond_early(self, response: Response) -> None: ...
 
-    async def wait_done(self) -> None: ...
+    def abort_on_client_left(self) -> None: ...
 
 
 class Request:
@@ -154,13 +167,33 @@ class Request:
         self.body = body
         self.nursery = nursery
         self._content: bytes | None = None
-        self._exchange: Exchange | None = None
+        self._exchange: ExchangeView | None = None
 
     async def read(self) -> bytes:
         """The whole body. Reads it on the first call; later calls return the same bytes."""
         if self._content is None:
             self._content = b"".join([chunk async for chunk in self.body._take(_Consumer.READ)])
         return self._content
+
+    def is_disconnected(self) -> bool:
+        """Whether nothing more about this request reaches the client: its side of the
+        connection ended or the connection broke while the request was in flight, its body
+        failed (the client gets the error status), or the response is already sent. Does not
+        block. A client that only half-closed (shut its sending side) still receives an answer
+        the handler gives anyway, so a handler may check this and stop early, or answer."""
+        exchange = self._exchange
+        return exchange is None or exchange.is_over
+
+    async def wait_disconnected(self) -> None:
+        """Wait until :meth:`is_disconnected` is true: race it against slow work (a long poll,
+        the wait between two events of a stream) to stop when the client goes away. The
+        channel notices the client leaving while it reads the connection: with one request in
+        flight once its body (if any) is read, not while the pipeline is full or a handler has
+        yet to read its body (the body is read from the socket only as fast as the handler
+        takes it)."""
+        exchange = self._exchange
+        if exchange is not None:
+            await exchange.wait_over()
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} HTTP/{self.http_version}>"

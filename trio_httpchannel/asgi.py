@@ -8,6 +8,7 @@
 """
 
 from ._asgi import ASGI_VERSIONS, ASGIApp, ASGIHandler, as_asgi3
+from ._errors import ClientDisconnected
 from ._lifespan import Lifespan, LifespanError
 
-__all__ = ["ASGI_VERSIONS", "ASGIApp", "ASGIHandler", "Lifespan", "LifespanError", "as_asgi3"]
+__all__ = ["ASGI_VERSIONS", "ASGIApp", "ASGIHandler", "ClientDisconnected", "Lifespan", "LifespanError", "as_asgi3"]

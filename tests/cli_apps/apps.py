@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from trio_httpchannel import Request, Response
@@ -25,6 +26,16 @@ async def crashing(request: Request) -> Response:
     if request.path == "/crash":
         os._exit(3)
     return await native(request)
+
+
+async def endless(request: Request) -> Response:
+    """A body that never ends: only a client that leaves ends the response."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 65536
+
+    return Response(200, [], chunks())
 
 
 def make_native() -> Any:

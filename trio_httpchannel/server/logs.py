@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Any
 
-from .._request import Request
+from .._access import ResponseRecord
+from .._request import Address, Request
 
 __all__ = ["access_log", "configure_logging"]
 
@@ -40,24 +41,26 @@ def _route(target: logging.Logger, stream: Any, formatter: logging.Formatter, le
     target.propagate = False
 
 
-def access_log(request: Request | None, status: int, sent: int, seconds: float) -> None:
+def access_log(record: ResponseRecord) -> None:
     """One line per response: the Common Log Format (client, time, request line, status, bytes
-    sent, head included) followed by the response time."""
+    sent, head included) followed by the response time, and ``cut-short`` for a response the
+    connection's abort cut (the client went away, or did not read)."""
     access_logger.info(
-        '%s - - [%s] "%s" %d %d %.1fms',
-        _client_host(request),
+        '%s - - [%s] "%s" %d %d %.1fms%s',
+        _client_host(record.client),
         time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-        _request_line(request),
-        status,
-        sent,
-        seconds * 1000,
+        _request_line(record.request),
+        record.status,
+        record.sent,
+        record.seconds * 1000,
+        "" if record.complete else " cut-short",
     )
 
 
-def _client_host(request: Request | None) -> str:
-    if request is None or not isinstance(request.client, tuple):
-        return "-"
-    return str(request.client[0])
+def _client_host(client: Address) -> str:
+    if isinstance(client, tuple):
+        return str(client[0])
+    return client or "-"
 
 
 def _request_line(request: Request | None) -> str:

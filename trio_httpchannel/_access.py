@@ -1,0 +1,31 @@
+"""What the channel tells its ``on_response`` hook (an access log) about each response."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ._request import Address, Request
+
+__all__ = ["ResponseRecord"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponseRecord:
+    """One response that started to go out: exactly one record each, also for a refused
+    request and for a response cut short.
+
+    ``client`` is the client's socket address (``None`` without a socket). ``request`` is the
+    request, or ``None`` when it was refused before its head could be parsed (a malformed or
+    oversized head, a head that never came whole). ``sent`` counts the bytes of this response
+    (head included) handed to the socket; ``seconds`` runs from the parsed head to the last of
+    them. ``complete`` is false when the response was cut short: the connection was aborted
+    (the client went away, did not read within ``send_timeout``, or a streamed body failed)
+    before all of it was written.
+    """
+
+    client: Address
+    request: Request | None
+    status: int
+    sent: int
+    seconds: float
+    complete: bool

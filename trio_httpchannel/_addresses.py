@@ -1,0 +1,50 @@
+"""The socket addresses of a connection, found under any stream wrappers, and how they print."""
+
+from __future__ import annotations
+
+import trio
+
+from ._request import Address
+
+__all__ = ["addresses", "format_address"]
+
+
+def addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
+    """The scheme and the socket's two addresses (``None`` for a stream without a socket). A
+    wrapper with ``proxied_addresses`` (the PROXY protocol's, see ``server/proxy_protocol.py``)
+    gives them instead of the socket, and says whether the client spoke TLS to the balancer."""
+    scheme = "http"
+    while True:
+        if isinstance(stream, trio.SSLStream):
+            scheme = "https"
+        proxied = getattr(stream, "proxied_addresses", None)
+        if proxied is not None:
+            tls, client, server = proxied
+            return ("https" if tls else scheme), client, server
+        inner = getattr(stream, "transport_stream", None)
+        if inner is None:
+            break
+        stream = inner
+    sock = getattr(stream, "socket", None)
+    if sock is None:
+        return scheme, None, None
+    try:
+        return scheme, _address(sock.getpeername()), _address(sock.getsockname())
+    except OSError:
+        return scheme, None, None
+
+
+def _address(raw: object) -> Address:
+    if isinstance(raw, tuple):
+        return raw[:2]
+    if isinstance(raw, (str, bytes)):
+        return raw.decode() if isinstance(raw, bytes) else raw
+    return None
+
+
+def format_address(address: Address) -> str:
+    """``host:port`` (``[v6 host]:port``), a Unix socket's path, or ``-`` when unknown."""
+    if isinstance(address, tuple):
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return address or "-"

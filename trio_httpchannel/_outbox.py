@@ -1,0 +1,175 @@
+"""What one connection writes: responses queued in order, coalesced into one write, bounded by
+``send_timeout``, and the access record of each response once it is written or cut short."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import trio
+
+from ._access import ResponseRecord
+from ._exchange import Exchange, Progress
+from ._request import Address
+from ._wire import Wire
+
+__all__ = ["Outbox"]
+
+logger = logging.getLogger("trio_httpchannel")
+
+COALESCE_LIMIT = 16384
+"""Queued bytes past which a response is written without waiting for the next one."""
+
+
+class Outbox:
+    """The bytes of one connection on their way out. Whoever writes (the writer, or the handler
+    task of a lone request) queues with :meth:`put`, in response order, and writes with
+    :meth:`flush`, one write at a time.
+
+    A write the socket does not take at once may wait ``send_timeout`` for the client to read;
+    the deadline is the connection nursery's (``deadline_scope``), so its expiry ends the whole
+    connection, whichever task was writing. A failed write aborts the connection (``abort``).
+
+    With a ``hook``, each response whose head was queued (:meth:`started`) gets exactly one
+    :class:`ResponseRecord`: once its last byte is written, or, when the connection ends first,
+    marked cut short (:meth:`cut_short`)."""
+
+    __slots__ = (
+        "_wire",
+        "_send_timeout",
+        "_abort",
+        "_hook",
+        "_client",
+        "_data",
+        "size",
+        "flushing",
+        "_flushed",
+        "_going_out",
+        "deadline_scope",
+    )
+
+    def __init__(
+        self,
+        wire: Wire,
+        send_timeout: float,
+        abort: Callable[[str], None],
+        hook: Callable[[ResponseRecord], None] | None,
+        client: Address,
+    ) -> None:
+        self._wire = wire
+        self._send_timeout = send_timeout
+        self._abort = abort
+        self._hook = hook
+        self._client = client
+        self._data: list[bytes] = []
+        self.size = 0
+        self.flushing = False
+        self._flushed: trio.Event | None = None
+        self._going_out: list[Exchange] = []
+        self.deadline_scope: trio.CancelScope | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is queued or being written."""
+        return not self._data and not self.flushing
+
+    def put(self, exchange: Exchange | None, data: bytes) -> None:
+        """Queue ``data`` (of ``exchange``'s response) after everything queued before it."""
+        self._data.append(data)
+        self.size += len(data)
+        if exchange is not None:
+            exchange.sent_pending += len(data)
+
+    async def send(self, exchange: Exchange | None, data: bytes) -> None:
+        """Write ``data`` now, after whatever was queued before it."""
+        self.put(exchange, data)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is queued, in one write: at once when the socket takes it (no scheduler
+        pass, the common case), else waiting up to ``send_timeout``. One write at a time: a
+        second task flushing meanwhile (the writer, while a lone exchange's handler still
+        writes the response before) waits for it, then writes what is queued after. A task
+        cancelled (its connection aborted) writes nothing: without the scheduler pass that
+        would be noticed only after the write."""
+        while self.flushing:
+            if self._flushed is None:
+                self._flushed = trio.Event()
+            await self._flushed.wait()
+        if not self._data:
+            return
+        await trio.lowlevel.checkpoint_if_cancelled()
+        data = self._data[0] if len(self._data) == 1 else b"".join(self._data)
+        self._data.clear()
+        self.size = 0
+        self.flushing = True
+        try:
+            written = self._wire.write_at_once(data)
+            if written < len(data):
+                await self._write_waiting(data, written)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+            self.cut_short()
+            self._abort(f"writing failed: {error!r}")
+            await trio.lowlevel.checkpoint()
+        finally:
+            self.flushing = False
+            if self._flushed is not None:
+                self._flushed.set()
+                self._flushed = None
+        if self._hook is not None:
+            self._written()
+
+    async def _write_waiting(self, data: bytes, written: int) -> None:
+        scope = self.deadline_scope
+        assert scope is not None
+        scope.deadline = trio.current_time() + self._send_timeout
+        await self._wire.write_rest(data, written)
+        scope.deadline = math.inf
+
+    # The access records -------------------------------------------------------------------------
+
+    def started(self, exchange: Exchange) -> None:
+        """``exchange``'s head is serialized: its response started to go out."""
+        if self._hook is not None:
+            self._going_out.append(exchange)
+
+    def finished(self, exchange: Exchange) -> None:
+        """Every byte of ``exchange``'s response is queued: record it if they are written."""
+        if self._hook is not None and not exchange.sent_pending and exchange in self._going_out:
+            self._going_out.remove(exchange)
+            self._record(exchange, complete=True)
+
+    def cut_short(self) -> None:
+        """The connection ends: responses that started to go out and are not whole are
+        recorded as cut short."""
+        going_out, self._going_out = self._going_out, []
+        for exchange in going_out:
+            self._record(exchange, complete=False)
+
+    def _written(self) -> None:
+        """The queue went out: its bytes count as sent, and responses now whole are recorded."""
+        going_out = self._going_out
+        for exchange in going_out:
+            exchange.sent += exchange.sent_pending
+            exchange.sent_pending = 0
+        if going_out:
+            self._going_out = [exchange for exchange in going_out if exchange.progress is not Progress.SENT]
+            for exchange in going_out:
+                if exchange.progress is Progress.SENT:
+                    self._record(exchange, complete=True)
+
+    def _record(self, exchange: Exchange, *, complete: bool) -> None:
+        assert self._hook is not None
+        record = ResponseRecord(
+            client=self._client,
+            request=exchange.request,
+            status=exchange.status,
+            sent=exchange.sent,
+            seconds=trio.current_time() - exchange.started,
+            complete=complete,
+        )
+        try:
+            self._hook(record)
+        except Exception:
+            logger.exception("the on_response hook failed on %r", record)
