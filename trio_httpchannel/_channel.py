@@ -303,7 +303,7 @@ class _Connection:
         head = await self._next_head(first)
         if head is None:
             return False
-        if self._channel.websocket_handler is not None and is_websocket_upgrade(head.http_version, Headers(head.headers)):
+        if head.upgrade and self._upgrades_to_websocket(head):
             if self._pending:
                 await self._pending[-1].wait_done()
             self._upgrade = head
@@ -693,6 +693,11 @@ class _Connection:
             await trio.lowlevel.checkpoint()
         if head.framing is Framing.CHUNKED:
             await self._outbox.send(exchange, LAST_CHUNK)
+
+    def _upgrades_to_websocket(self, head: RequestHead) -> bool:
+        return self._channel.websocket_handler is not None and is_websocket_upgrade(
+            head.http_version, Headers(head.headers)
+        )
 
     async def _serve_upgrade(self) -> None:
         """Hand the connection to the WebSocket layer, once the reader stopped at an upgrade

@@ -38,7 +38,7 @@ _VALUE = rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?"
 _FIELD = rb"(%s):[ \t]*(%s)[ \t]*" % (_TOKEN, _VALUE)
 _HEADER_FIELD = re.compile(_FIELD)
 _FIELD_LINE = re.compile(rb"^" + _FIELD + rb"\r?\n", re.MULTILINE)
-_SPECIAL_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"host", b"connection", b"expect"})
+_SPECIAL_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"host", b"connection", b"expect", b"upgrade"})
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")
 _ANY_VERSION = re.compile(rb" HTTP/([0-9]+\.[0-9]+)\Z")
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)(?::[0-9]*)?")
@@ -64,6 +64,7 @@ class RequestHead:
         "has_body",
         "content_length",
         "safe",
+        "upgrade",
     )
 
     def __init__(
@@ -77,6 +78,7 @@ class RequestHead:
         expect: bytes,
         content_length: int | None,
         chunked: bool,
+        upgrade: bytes = b"",
     ) -> None:
         self.method = method
         self.target = target
@@ -91,6 +93,8 @@ class RequestHead:
         self.expects_continue = expect == b"100-continue" and http_version == "1.1"
         self.content_length = content_length
         self.has_body = chunked or bool(content_length)
+        self.upgrade = upgrade
+        """The Upgrade field's values, lower-cased (empty without one): whether to look closer."""
 
 
 def parse_head(head: bytes, settings: Settings) -> RequestHead:
@@ -160,7 +164,7 @@ def _parse_request_line(line: bytes) -> tuple[str, str, str]:
 def _parse_fields(
     fields: list[tuple[bytes, bytes]], method: str, target: str, version: str, authority: bytes | None
 ) -> RequestHead:
-    connection = expect = b""
+    connection = expect = upgrade = b""
     content_length: bytes | None = None
     chunked = False
     hosts = 0
@@ -177,6 +181,8 @@ def _parse_fields(
                 raise ProtocolError(400, f"invalid Host header {value[:100]!r}")
         elif name == b"connection":
             connection += b"," + value.lower()
+        elif name == b"upgrade":
+            upgrade += b"," + value.lower()
         else:
             expect = value.lower()
     if version == "1.1" and hosts == 0:
@@ -198,6 +204,7 @@ def _parse_fields(
         expect=expect,
         content_length=None if content_length is None else int(content_length),
         chunked=chunked,
+        upgrade=upgrade,
     )
 
 
