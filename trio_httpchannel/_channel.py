@@ -26,7 +26,7 @@ from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
 from ._wire import Wire
-from .websocket import WebSocketHandler, is_websocket_upgrade, serve_upgrade
+from .websocket import OpenWebSockets, WebSocketHandler, is_websocket_upgrade, serve_upgrade
 
 __all__ = ["HTTPChannel", "Handler", "ResponseHook"]
 
@@ -83,6 +83,7 @@ class HTTPChannel:
         self.on_response = on_response
         self.settings = Settings(**settings)  # type: ignore[arg-type]
         self._connections: set[_Connection] = set()
+        self._websockets = OpenWebSockets()
         self._shutting_down = False
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
@@ -95,10 +96,12 @@ class HTTPChannel:
 
     def shutdown(self) -> None:
         """Stop taking new requests: idle connections close now, busy ones after their last
-        in-flight response (which carries ``Connection: close``)."""
+        in-flight response (which carries ``Connection: close``), and every open WebSocket
+        starts its close handshake with 1001 ("going away")."""
         self._shutting_down = True
         for connection in list(self._connections):
             connection.stop_reading()
+        self._websockets.going_away()
 
     @property
     def connection_count(self) -> int:
@@ -715,7 +718,14 @@ class _Connection:
             client=self._client,
             server=self._server,
         )
-        await serve_upgrade(self._wire.stream, request, self._parser.trailing_data, self._settings, handler)
+        await serve_upgrade(
+            self._wire.stream,
+            request,
+            self._parser.trailing_data,
+            self._settings,
+            handler,
+            open_websockets=self._channel._websockets,
+        )
 
     def _peer(self) -> str:
         return format_address(self._client) if self._client is not None else "an unknown peer"

@@ -92,3 +92,21 @@ class ASGI2:
             return
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"asgi2"})
+
+
+async def websocket_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI 3 app with a WebSocket route that echoes every message and prints how the
+    client's end was told (``disconnect CODE``); its HTTP route says ``no websocket``, which is
+    what an upgrade request gets under ``--ws none``."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"no websocket"})
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
+    print(f"disconnect {message['code']}", flush=True)

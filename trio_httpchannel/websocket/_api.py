@@ -30,6 +30,7 @@ from .._headers import Headers
 from .._request import Address, Request
 from .._response import HeaderPairs, Response
 from ._errors import CloseReason, ConnectionClosed
+from ._going_away import OpenWebSockets
 from ._handshake import Handshake
 from ._http import linger, refusal_bytes, send_head
 from ._protocol import Data, WebSocketProtocol
@@ -60,6 +61,7 @@ class WebSocketRequest:
         "_decision",
         "_handshake",
         "_nursery",
+        "_open_websockets",
         "_settings",
         "_stream",
         "_trailing_data",
@@ -76,6 +78,7 @@ class WebSocketRequest:
         trailing_data: bytes,
         settings: Settings,
         nursery: trio.Nursery,
+        open_websockets: OpenWebSockets | None = None,
     ) -> None:
         self.request = request
         self.subprotocols = handshake.subprotocols
@@ -84,6 +87,7 @@ class WebSocketRequest:
         self._trailing_data = trailing_data
         self._settings = settings
         self._nursery = nursery
+        self._open_websockets = open_websockets
         self._decision = _Decision.PENDING
         self._websocket: WebSocket | None = None
 
@@ -129,7 +133,7 @@ class WebSocketRequest:
         if not await send_head(self._stream, accepted.head, settings):
             raise ConnectionClosed(CloseReason(1006, "the client did not take the handshake's response"))
         protocol = WebSocketProtocol(accepted.extensions, settings.ws_max_size, self._trailing_data)
-        session = Session(self._stream, protocol, settings)
+        session = Session(self._stream, protocol, settings, self._open_websockets)
         self._nursery.start_soon(session.run)
         self._websocket = WebSocket(self, session, subprotocol)
         return self._websocket

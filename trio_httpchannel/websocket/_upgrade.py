@@ -18,6 +18,7 @@ from .._request import Request
 from .._response import error_response
 from ._api import WebSocketHandler, WebSocketRequest
 from ._errors import ConnectionClosed, HandshakeError
+from ._going_away import OpenWebSockets
 from ._handshake import parse_handshake
 from ._http import linger, refusal_bytes, send_head
 
@@ -32,6 +33,8 @@ async def serve_upgrade(
     trailing_data: bytes,
     settings: Settings,
     handler: WebSocketHandler,
+    *,
+    open_websockets: OpenWebSockets | None = None,
 ) -> None:
     """Answer the upgrade ``request`` on ``stream`` and serve the WebSocket until it ends.
 
@@ -41,7 +44,8 @@ async def serve_upgrade(
     ``handler`` as a :class:`WebSocketRequest`. Returns when the handler has returned and the
     WebSocket is closed; the caller then closes the stream. Nothing the client or the handler does
     makes it raise: handler errors are logged once and answered (``500`` before accepting, close
-    1011 after).
+    1011 after). The WebSocket joins ``open_websockets`` (the channel's, whose shutdown closes
+    it with 1001).
     """
     try:
         handshake = parse_handshake(request.method, request.http_version, request.headers)
@@ -53,7 +57,9 @@ async def serve_upgrade(
             await linger(stream, settings)
         return
     async with trio.open_nursery() as nursery:
-        websocket_request = WebSocketRequest(request, handshake, stream, trailing_data, settings, nursery)
+        websocket_request = WebSocketRequest(
+            request, handshake, stream, trailing_data, settings, nursery, open_websockets
+        )
         failed = await _call_handler(handler, websocket_request)
         await websocket_request._finish(failed)
 
