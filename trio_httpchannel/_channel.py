@@ -725,6 +725,7 @@ class _Connection:
             self._settings,
             handler,
             open_websockets=self._channel._websockets,
+            on_response=self._hook,
         )
 
     def _peer(self) -> str:

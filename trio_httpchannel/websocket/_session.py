@@ -84,6 +84,8 @@ class Session:
         self._protocol = protocol
         self._settings = settings
         self._open_websockets = open_websockets
+        self.sent = 0
+        """Bytes of frames written to the client so far."""
         self._messages_send, self._messages_receive = trio.open_memory_channel[Data](settings.ws_max_queue - 1)
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[Event](0)
         self._pings: dict[bytes, trio.Event] = {}
@@ -103,6 +105,11 @@ class Session:
     def close_reason(self) -> CloseReason | None:
         """Why the WebSocket ended (see :attr:`WebSocketProtocol.close_reason`), once it has."""
         return self._protocol.close_reason
+
+    @property
+    def close_written(self) -> bool:
+        """Whether our close frame was written: the WebSocket ended without being cut short."""
+        return self._close_written.is_set()
 
     # What the application calls ------------------------------------------------------------------
 
@@ -321,6 +328,7 @@ class Session:
         with trio.move_on_after(self._settings.send_timeout):
             try:
                 await self._stream.send_all(data)
+                self.sent += len(data)
                 return
             except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
                 self._abort(f"writing failed: {error!r}")
