@@ -45,6 +45,8 @@ def progress(record: Record) -> str:
     text = f"{fmt(record['value'], record['unit'])} {record['unit']}"
     if record.get("errors") or record.get("non_2xx"):
         text += f"  (errors {record.get('errors', 0)}, non-2xx {record.get('non_2xx', 0)})"
+    if record.get("server_cpu_us_per_message"):
+        text += f"  server CPU {record['server_cpu_us_per_message']:.0f} µs/msg"
     if "other_cpu" in record:
         text += f"  other CPU {record['other_cpu']:.0%}"
     return text + f"  load {record['loadavg'][0]:.2f}"
@@ -293,11 +295,25 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *table(result),
         "",
+        *cpu_lines(result["records"]),
         *ceiling_lines(result["ceiling"]),
         *target_lines(result["targets"]),
         *trust_lines(result),
     ]
     return "\n".join(lines)
+
+
+def cpu_lines(records: list[Record]) -> list[str]:
+    """The server's CPU time per echoed WebSocket message, median per server and column: what
+    a shared machine disturbs least."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for record in kept(records):
+        if record.get("server_cpu_us_per_message"):
+            found.setdefault((record["server"], record["column"]), []).append(record["server_cpu_us_per_message"])
+    if not found:
+        return []
+    cells = [f"{server} {column} {statistics.median(values):.0f}" for (server, column), values in found.items()]
+    return ["Server CPU µs per echoed message (median): " + "; ".join(cells) + ".", ""]
 
 
 def ceiling_lines(ceiling: dict[str, float]) -> list[str]:

@@ -272,11 +272,16 @@ def ws_echo_load(port: int, connections: int, seconds: float, pin: list[str]) ->
 
 
 def ws_echo(server: Server, column: Column, plan: Plan) -> Record:
-    """1 KiB messages echoed per second over ``column.size`` WebSockets, after a warm-up."""
+    """1 KiB messages echoed per second over ``column.size`` WebSockets, after a warm-up, and
+    the server's CPU time per echoed message (which other processes on a shared machine
+    disturb far less than the rate)."""
     ws_echo_load(server.port, column.size, plan.warmup, plan.load_pin)
     watch = CpuWatch(server)
+    cpu_before = server.cpu_seconds()
     result = ws_echo_load(server.port, column.size, plan.duration, plan.load_pin)
-    return {"value": result["rate"], "other_cpu": watch.other_share(), **result}
+    cpu = server.cpu_seconds() - cpu_before
+    per_message = cpu / result["messages"] * 1e6 if result["messages"] else None
+    return {"value": result["rate"], "other_cpu": watch.other_share(), "server_cpu_us_per_message": per_message, **result}
 
 
 def ws_idle(server: Server, column: Column, plan: Plan) -> Record:
