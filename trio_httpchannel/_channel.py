@@ -18,7 +18,26 @@ from ._access import ResponseRecord
 from ._addresses import addresses, format_address
 from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
-from ._exchange import Exchange, Progress
+from ._exchange import Exchange
+from ._state import (
+    ABSENT,
+    AWAITED,
+    COMPLETE,
+    CONTINUE,
+    DISPATCH,
+    EXPECTED,
+    FAILED,
+    GIVEN,
+    LONE,
+    PROGRESS,
+    QUEUED,
+    SENDING,
+    STREAMING,
+    WANTED,
+    WRITTEN,
+    Dispatch,
+    advance,
+)
 from ._head import RequestHead
 from ._headers import Headers
 from ._outbox import COALESCE_LIMIT, Outbox
@@ -171,7 +190,7 @@ class _Connection:
         self._writer_returned = False
         self._scheme, self._client, self._server = addresses(stream)
         self._wire = Wire(stream)
-        self._outbox = Outbox(self._wire, self._settings.send_timeout, self._abort, self._hook, self._client)
+        self._outbox = Outbox(self._wire, self._settings.send_timeout, self.abort, self._hook, self._client)
         self._upgrade: RequestHead | None = None
 
     async def run(self) -> None:
@@ -187,7 +206,7 @@ class _Connection:
                 await self._finish_handlers()
                 nursery.cancel_scope.cancel()
             if not self._writer_returned and not self._aborted:
-                self._abort("it did not read a response within send_timeout")
+                self.abort("it did not read a response within send_timeout")
             if self._upgrade is not None and not self._closing_sent and not self._aborted:
                 await self._serve_upgrade()
             if self._closing_sent and not self._aborted and not self._eof:
@@ -220,10 +239,10 @@ class _Connection:
 
     def _client_gone(self, reason: str) -> _ClientGone:
         """Abort first, so that a handler reading the body sees Cancelled, not a short body."""
-        self._abort(reason)
+        self.abort(reason)
         return _ClientGone(reason)
 
-    def _abort(self, reason: str) -> None:
+    def abort(self, reason: str) -> None:
         """End the connection at once: every task of it is cancelled, and every request in
         flight is told its client is gone (for code shielded from the cancellation)."""
         if self._aborted:
@@ -310,7 +329,7 @@ class _Connection:
             return False
         exchange = await self._dispatch(head)
         await self._feed_body(exchange)
-        return head.keep_alive and exchange.body_error is None and not self._closing_sent
+        return head.keep_alive and exchange.body is not FAILED and not self._closing_sent
 
     async def _next_head(self, first: bool) -> RequestHead | None:
         parser = self._parser
@@ -367,10 +386,9 @@ class _Connection:
         lone = not head.has_body and not pending and self._outbox.idle and not self._parser.has_buffered_data
         if not lone:
             await self._take_slot()
-        exchange = self._exchange(head)
+        exchange = self._exchange(head, LONE if lone else QUEUED)
         self._barrier = not head.safe or head.http_version == "1.0"
         if lone:
-            exchange.lone = True
             self._lone = exchange
             pending.append(exchange)
         else:
@@ -386,7 +404,7 @@ class _Connection:
         lone = self._lone
         if lone is None:
             return
-        if lone.progress is Progress.AWAITED:
+        if lone.progress is AWAITED:
             self._hand_to_writer(lone)
         else:
             await lone.wait_done()
@@ -394,10 +412,9 @@ class _Connection:
     def _hand_to_writer(self, lone: Exchange) -> None:
         """The lone exchange goes to the writer's queue after all (first in it: nothing else is
         in flight), taking a pipeline slot, which is free for the same reason."""
-        lone.lone = False
+        lone.dispatch = advance(DISPATCH, lone.dispatch, QUEUED)
         self._lone = None
         self._slots.acquire_nowait()
-        lone.holds_slot = True
         self._queue_send.send_nowait(lone)
 
     async def _take_slot(self) -> None:
@@ -408,10 +425,10 @@ class _Connection:
         except trio.WouldBlock:
             await self._slots.acquire()
 
-    def _exchange(self, head: RequestHead | None, *, refused: bool = False) -> Exchange:
+    def _exchange(self, head: RequestHead | None, dispatch: Dispatch, *, refused: bool = False) -> Exchange:
         """The exchange of ``head``, with its request (none when the head could not be parsed;
         one without a body when the request is refused)."""
-        exchange = Exchange(self, head, trio.current_time() if self._hook is not None else 0.0)
+        exchange = Exchange(self, head, trio.current_time() if self._hook is not None else 0.0, dispatch)
         if head is None:
             return exchange
         body: RequestBody
@@ -436,7 +453,6 @@ class _Connection:
         return exchange
 
     def _enqueue(self, exchange: Exchange) -> None:
-        exchange.holds_slot = True
         self._pending.append(exchange)
         self._queue_send.send_nowait(exchange)
 
@@ -446,9 +462,8 @@ class _Connection:
             self._expect_end()
             return
         with send:
-            if exchange.head is not None and exchange.head.expects_continue:
-                while not exchange.continue_wanted and exchange.response is None:
-                    await exchange.wait_ready()
+            while exchange.continue_ is EXPECTED and exchange.response is None:
+                await exchange.wait_ready()
             self._body_exchange = exchange
             try:
                 await self._pump_body(exchange, send)
@@ -456,7 +471,7 @@ class _Connection:
             except ProtocolError as error:
                 self._fail_body(exchange, error)
             finally:
-                if not exchange.body_complete and exchange.body_error is None and exchange.request is not None:
+                if exchange.body is STREAMING and exchange.request is not None:
                     exchange.request.body._fail(ClientDisconnected("the connection ended before the body was complete"))
             self._body_exchange = None
 
@@ -468,13 +483,13 @@ class _Connection:
         assert exchange.request is not None
         exchange.request.body._fail(error)
         body = exchange.response.body if exchange.response is not None else b""
-        if exchange.progress in (Progress.AWAITED, Progress.GIVEN):
+        if exchange.progress is AWAITED or exchange.progress is GIVEN:
             exchange.set_response(error_response(error.status, error.message))
             if not isinstance(body, _WHOLE):
                 assert self._nursery is not None
                 self._nursery.start_soon(_close_iterable, body)
-        elif exchange.progress is Progress.SENDING and not isinstance(body, _WHOLE):
-            self._abort("the request body failed while its streamed response was being sent")
+        elif exchange.progress is SENDING and not isinstance(body, _WHOLE):
+            self.abort("the request body failed while its streamed response was being sent")
 
     async def _pump_body(self, exchange: Exchange, send: trio.MemorySendChannel[bytes]) -> None:
         parser = self._parser
@@ -482,7 +497,7 @@ class _Connection:
         while True:
             event = parser.next_event()
             if event is END:
-                exchange.body_complete = True
+                exchange.end_body()
                 return
             if event is ABORTED:
                 raise self._client_gone("the client closed its side in the middle of a request body")
@@ -505,7 +520,7 @@ class _Connection:
         """Answer ``error`` after every earlier response; the connection closes after it."""
         logger.debug("refusing a request from %s: %s %s", self._peer(), error.status, error.message)
         await self._take_slot()
-        exchange = self._exchange(self._parser.refused_head, refused=True)
+        exchange = self._exchange(self._parser.refused_head, QUEUED, refused=True)
         exchange.set_response(error_response(error.status, error.message))
         self._enqueue(exchange)
 
@@ -514,8 +529,8 @@ class _Connection:
     async def _respond(self, exchange: Exchange) -> None:
         try:
             response = await self._call_handler(exchange)
-            if exchange.progress is Progress.AWAITED:
-                if exchange.lone:
+            if exchange.progress is AWAITED:
+                if exchange.dispatch is LONE:
                     await self._deliver_now(exchange, response)
                 else:
                     exchange.set_response(response)
@@ -524,11 +539,11 @@ class _Connection:
             if self._handlers_running == 0 and self._handlers_done is not None:
                 self._handlers_done.set()
 
-    async def _respond_early(self, exchange: Exchange, response: Response) -> None:
+    async def respond_early(self, exchange: Exchange, response: Response) -> None:
         """Give ``response`` before the handler returns (what it returns is then ignored). A
         lone exchange's bytes are written by this task at once; a stream goes to the writer,
         since this task is the one producing it."""
-        if not exchange.lone:
+        if exchange.dispatch is not LONE:
             exchange.set_response(response)
         elif isinstance(response.body, _WHOLE):
             await self._deliver_now(exchange, response)
@@ -537,8 +552,7 @@ class _Connection:
             self._hand_to_writer(exchange)
 
     async def _deliver_now(self, exchange: Exchange, response: Response) -> None:
-        exchange.response = response
-        exchange.progress = Progress.GIVEN
+        exchange.set_response(response)
         await self._deliver(exchange)
         await self._outbox.flush()
 
@@ -551,8 +565,8 @@ class _Connection:
         except ProtocolError as error:
             return error_response(error.status, error.message)
         except ClientDisconnected as error:
-            if exchange.body_error is None:
-                self._abort(f"the handler stopped, the client being gone: {error}")
+            if exchange.body is not FAILED:
+                self.abort(f"the handler stopped, the client being gone: {error}")
             return error_response(400, "the request could not be completed")
         except Exception:
             logger.exception("the handler failed on %r from %s", exchange.request, self._peer())
@@ -595,7 +609,7 @@ class _Connection:
         keep_alive = await self._send_response(exchange, response)
         popped = self._pending.pop(0)
         assert popped is exchange
-        if exchange.holds_slot:
+        if exchange.dispatch is QUEUED:
             self._slots.release()
         exchange.mark_done()
         request = exchange.request
@@ -615,8 +629,8 @@ class _Connection:
         """Wait for the handler's response, sending ``100 Continue`` if it reads the body first."""
         while exchange.response is None:
             await exchange.wait_ready()
-            if exchange.continue_wanted and not exchange.continue_sent and exchange.response is None:
-                exchange.continue_sent = True
+            if exchange.continue_ is WANTED and exchange.response is None:
+                exchange.continue_ = advance(CONTINUE, WANTED, WRITTEN)
                 await self._outbox.send(None, _CONTINUE)
                 exchange.ready = None
         return exchange.response
@@ -638,7 +652,7 @@ class _Connection:
             response = error_response(500, "the server produced an invalid response")
             serialized = serialize_head(response, method=method, http_version=version, keep_alive=False)
         exchange.status = response.status
-        exchange.progress = Progress.SENDING
+        exchange.progress = advance(PROGRESS, exchange.progress, SENDING)
         self._outbox.started(exchange)
         body = response.body
         if not isinstance(body, _WHOLE):
@@ -653,13 +667,13 @@ class _Connection:
 
     def _may_persist(self, exchange: Exchange) -> bool:
         head = exchange.head
-        if head is None or not head.keep_alive or exchange.body_error is not None:
+        if head is None or not head.keep_alive or exchange.body is FAILED:
             return False
         if (self._stopping or self._reader_done) and len(self._pending) == 1:
             return False
-        if exchange.body_complete:
+        if exchange.body is COMPLETE or exchange.body is ABSENT:
             return True
-        if head.expects_continue and not exchange.continue_sent:
+        if exchange.continue_ is EXPECTED or exchange.continue_ is WANTED:
             return False
         remaining = self._parser.body_remaining
         return remaining is not None and remaining <= self._settings.max_discard
@@ -681,15 +695,15 @@ class _Connection:
                 await self._outbox.send(exchange, chunk(data) if head.framing is Framing.CHUNKED else data)
                 await trio.lowlevel.checkpoint()
         except ClientDisconnected as error:
-            self._abort(f"the response body stream ended early: {error}")
+            self.abort(f"the response body stream ended early: {error}")
             await trio.lowlevel.checkpoint()
         except Exception:
             logger.exception("the response body stream failed; aborting the connection of %s", self._peer())
-            self._abort("response body stream failed")
+            self.abort("response body stream failed")
             await trio.lowlevel.checkpoint()
         if head.length is not None and sent < head.length:
             logger.error("the response body ended %d bytes short of its Content-Length", head.length - sent)
-            self._abort("response body shorter than its Content-Length")
+            self.abort("response body shorter than its Content-Length")
             await trio.lowlevel.checkpoint()
         if head.framing is Framing.CHUNKED:
             await self._outbox.send(exchange, LAST_CHUNK)

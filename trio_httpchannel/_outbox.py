@@ -10,8 +10,9 @@ from collections.abc import Callable
 import trio
 
 from ._access import ResponseRecord
-from ._exchange import Exchange, Progress
+from ._exchange import Exchange
 from ._request import Address
+from ._state import SENT
 from ._wire import Wire
 
 __all__ = ["Outbox"]
@@ -154,9 +155,9 @@ class Outbox:
             exchange.sent += exchange.sent_pending
             exchange.sent_pending = 0
         if going_out:
-            self._going_out = [exchange for exchange in going_out if exchange.progress is not Progress.SENT]
+            self._going_out = [exchange for exchange in going_out if exchange.progress is not SENT]
             for exchange in going_out:
-                if exchange.progress is Progress.SENT:
+                if exchange.progress is SENT:
                     self._record(exchange, complete=True)
 
     def _record(self, exchange: Exchange, *, complete: bool) -> None:
