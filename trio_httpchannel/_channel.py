@@ -20,9 +20,7 @@ from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
 from ._exchange import Exchange
 from ._state import (
-    ABSENT,
     AWAITED,
-    COMPLETE,
     CONTINUE,
     DISPATCH,
     EXPECTED,
@@ -41,10 +39,31 @@ from ._state import (
 from ._head import RequestHead
 from ._headers import Headers
 from ._outbox import COALESCE_LIMIT, Outbox
-from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
+from ._parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
 from ._request import Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
 from ._wire import Wire
+from .http1.state import (
+    ABORT,
+    ABORTED,
+    BODY,
+    CLOSING,
+    DONE,
+    EOF,
+    FINISHED,
+    FIRST,
+    HEAD,
+    IDLE,
+    LINGER,
+    OPEN,
+    READ,
+    UPGRADE,
+    WRITE,
+    Write,
+    ending,
+    may_persist,
+    waits_for_earlier,
+)
 from .websocket import WebSocketHandler, is_websocket_upgrade, serve_upgrade
 
 __all__ = ["HTTPChannel", "Handler", "ResponseHook"]
@@ -55,10 +74,6 @@ ResponseHook = Callable[[ResponseRecord], None]
 logger = logging.getLogger("trio_httpchannel")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_FIRST = object()
-_IDLE = object()
-_HEAD = object()
-_BODY = object()
 _WHOLE = (bytes, bytearray, memoryview)
 """The types of a body given whole; any other is an async iterable, streamed."""
 
@@ -146,17 +161,11 @@ class _Connection:
         "_handlers_running",
         "_handlers_done",
         "_read_scope",
-        "_read_phase",
+        "_read",
+        "_write",
         "_body_exchange",
         "_pending",
         "_lone",
-        "_barrier",
-        "_stopping",
-        "_reader_done",
-        "_eof",
-        "_aborted",
-        "_closing_sent",
-        "_writer_returned",
         "_wire",
         "_outbox",
         "_scheme",
@@ -177,17 +186,11 @@ class _Connection:
         self._handlers_running = 0
         self._handlers_done: trio.Event | None = None
         self._read_scope = trio.CancelScope()
-        self._read_phase: object = None
+        self._read = FIRST
+        self._write = OPEN
         self._body_exchange: Exchange | None = None
         self._pending: list[Exchange] = []
         self._lone: Exchange | None = None
-        self._barrier = False
-        self._stopping = False
-        self._reader_done = False
-        self._eof = False
-        self._aborted = False
-        self._closing_sent = False
-        self._writer_returned = False
         self._scheme, self._client, self._server = addresses(stream)
         self._wire = Wire(stream)
         self._outbox = Outbox(self._wire, self._settings.send_timeout, self.abort, self._hook, self._client)
@@ -198,18 +201,16 @@ class _Connection:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._outbox.deadline_scope = nursery.cancel_scope
-                if self._channel._shutting_down:
-                    self._stopping = True
                 nursery.start_soon(self._read_requests)
                 await self._write_responses()
-                self._writer_returned = True
                 await self._finish_handlers()
                 nursery.cancel_scope.cancel()
-            if not self._writer_returned and not self._aborted:
+            end = ending(self._write, self._read, self._upgrade is not None)
+            if end is ABORT:
                 self.abort("it did not read a response within send_timeout")
-            if self._upgrade is not None and not self._closing_sent and not self._aborted:
+            elif end is UPGRADE:
                 await self._serve_upgrade()
-            if self._closing_sent and not self._aborted and not self._eof:
+            elif end is LINGER:
                 await self._wire.linger(self._settings.linger_timeout)
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
@@ -229,11 +230,12 @@ class _Connection:
     def stop_reading(self) -> None:
         """Take no new request; close at once if idle between requests (graceful shutdown). A
         connection that has not had a request yet gets header_timeout for its first, answered
-        with Connection: close: its client connected to send one, and closing would lose it."""
-        self._stopping = True
-        if self._read_phase is _IDLE:
+        with Connection: close: its client connected to send one, and closing would lose it.
+        (The channel's ``_shutting_down`` is what every connection reads to take no new one.)"""
+        read = self._read
+        if read is IDLE:
             self._read_scope.cancel()
-        elif self._read_phase is _FIRST:
+        elif read is FIRST:
             deadline = trio.current_time() + self._settings.header_timeout
             self._read_scope.deadline = min(self._read_scope.deadline, deadline)
 
@@ -245,10 +247,10 @@ class _Connection:
     def abort(self, reason: str) -> None:
         """End the connection at once: every task of it is cancelled, and every request in
         flight is told its client is gone (for code shielded from the cancellation)."""
-        if self._aborted:
+        if self._write is ABORTED:
             return
         logger.debug("aborting the connection of %s: %s", self._peer(), reason)
-        self._aborted = True
+        self._write = advance(WRITE, self._write, ABORTED)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
         for exchange in self._pending:
@@ -258,7 +260,6 @@ class _Connection:
         """The client's side ended: every request in flight learns it (a pending ASGI
         ``receive()`` gives ``http.disconnect``). Their answers are still written: a client that
         only half-closed reads them."""
-        self._eof = True
         for exchange in self._pending:
             exchange.tell_client_left()
 
@@ -275,7 +276,7 @@ class _Connection:
         except _ClientGone:
             return
         finally:
-            self._reader_done = True
+            self._read = advance(READ, self._read, EOF if self._parser.closed else DONE)
             self._queue_send.close()
         await self._watch_for_eof()
 
@@ -283,21 +284,20 @@ class _Connection:
         """Read requests; the error that ended them, if one is to be answered."""
         try:
             with self._read_scope:
-                first = True
-                while await self._read_request(first) and not self._stopping:
-                    first = False
+                while await self._read_request() and not self._channel._shutting_down:
+                    pass
         except ProtocolError as error:
             return error
-        if self._read_scope.cancelled_caught and not self._closing_sent and not self._writer_returned:
+        if self._read_scope.cancelled_caught and self._write is OPEN:
             return self._timed_out()
         return None
 
     def _timed_out(self) -> ProtocolError | None:
         """The read scope's deadline passed (or shutdown cancelled an idle read)."""
-        if self._read_phase is _HEAD:
+        if self._read is HEAD:
             return ProtocolError(408, "the request head did not arrive within header_timeout")
         exchange = self._body_exchange
-        if self._read_phase is _BODY and exchange is not None:
+        if self._read is BODY and exchange is not None:
             self._fail_body(exchange, ProtocolError(408, "the request body stalled for longer than body_timeout"))
         return None
 
@@ -305,21 +305,22 @@ class _Connection:
         """No request is read any more, but handlers may still run: read and discard what the
         client sends (nothing, if it keeps to HTTP) so as to tell them when it leaves. The
         writer's end cancels this with the nursery."""
-        if self._eof or not self._pending:
+        if self._read is EOF or not self._pending:
             return
         try:
             while await self._wire.receive_some():
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
+        self._read = advance(READ, self._read, EOF)
         self._tell_client_left()
 
-    async def _read_request(self, first: bool) -> bool:
+    async def _read_request(self) -> bool:
         """Read and dispatch one request; whether the connection may carry another. (Its own
         frame, so that nothing of an answered request stays referenced while the next is
         awaited: an idle connection holds no request.) An upgrade to WebSocket ends the reading
         once every response before it is written."""
-        head = await self._next_head(first)
+        head = await self._next_head()
         if head is None:
             return False
         if head.upgrade and self._upgrades_to_websocket(head):
@@ -329,45 +330,48 @@ class _Connection:
             return False
         exchange = await self._dispatch(head)
         await self._feed_body(exchange)
-        return head.keep_alive and exchange.body is not FAILED and not self._closing_sent
+        return head.keep_alive and exchange.body is not FAILED and self._write is OPEN
 
-    async def _next_head(self, first: bool) -> RequestHead | None:
+    async def _next_head(self) -> RequestHead | None:
+        """The next request's head, once it is whole (the reader is then at ``HEAD``); ``None``
+        when no request follows: the client's side ended between requests, or a shutdown."""
         parser = self._parser
         started: float | None = None
         while True:
             event = parser.next_event()
             if isinstance(event, RequestHead):
+                if self._read is not HEAD:
+                    self._read = advance(READ, self._read, HEAD)
                 return event
             if event is CLOSED:
                 return None
             if started is None and parser.has_partial_request:
                 started = trio.current_time()
+                self._read = advance(READ, self._read, HEAD)
             if started is not None:
-                await self._receive(started + self._settings.header_timeout, _HEAD)
+                await self._receive(started + self._settings.header_timeout)
+            elif self._read is FIRST:
+                idle = self._settings.header_timeout if self._channel._shutting_down else self._settings.timeout
+                await self._receive(trio.current_time() + idle)
             elif self._pending:
-                await self._receive(math.inf, _IDLE)
-            elif first:
-                idle = self._settings.header_timeout if self._stopping else self._settings.timeout
-                await self._receive(trio.current_time() + idle, _FIRST)
+                await self._receive(math.inf)
             else:
-                await self._receive(trio.current_time() + self._settings.timeout, _IDLE)
-            if self._stopping and not parser.has_partial_request:
+                await self._receive(trio.current_time() + self._settings.timeout)
+            if self._channel._shutting_down and not parser.has_partial_request:
                 return None
 
-    async def _receive(self, deadline: float, phase: object) -> None:
+    async def _receive(self, deadline: float) -> None:
         """Read once into the parser. The read scope's deadline is ``deadline`` only while
-        reading: its expiry ends the reader, and ``phase`` says what timed out."""
+        reading: its expiry ends the reader, and the read state says what timed out."""
         scope = self._read_scope
         if scope.deadline != deadline:
             scope.deadline = deadline
-        self._read_phase = phase
         try:
             data = await self._wire.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
             raise self._client_gone(f"reading failed: {error!r}") from None
         if scope.deadline != math.inf:
             scope.deadline = math.inf
-        self._read_phase = None
         self._parser.receive_data(data)
         if not data:
             self._tell_client_left()
@@ -380,14 +384,13 @@ class _Connection:
         keep-alive case). Before anything else is queued for the writer, a lone exchange is
         settled, so responses still go out in request order."""
         pending = self._pending
-        if (not head.safe or self._barrier) and pending:
+        if pending and waits_for_earlier(head, pending[-1].head):
             await pending[-1].wait_done()
         await self._settle_lone()
         lone = not head.has_body and not pending and self._outbox.idle and not self._parser.has_buffered_data
         if not lone:
             await self._take_slot()
         exchange = self._exchange(head, LONE if lone else QUEUED)
-        self._barrier = not head.safe or head.http_version == "1.0"
         if lone:
             self._lone = exchange
             pending.append(exchange)
@@ -461,6 +464,7 @@ class _Connection:
         if send is None:
             self._expect_end()
             return
+        self._read = advance(READ, self._read, BODY)
         with send:
             while exchange.continue_ is EXPECTED and exchange.response is None:
                 await exchange.wait_ready()
@@ -468,6 +472,7 @@ class _Connection:
             try:
                 await self._pump_body(exchange, send)
                 self._parser.start_next_request()
+                self._read = advance(READ, self._read, IDLE)
             except ProtocolError as error:
                 self._fail_body(exchange, error)
             finally:
@@ -499,10 +504,10 @@ class _Connection:
             if event is END:
                 exchange.end_body()
                 return
-            if event is ABORTED:
+            if event is TRUNCATED:
                 raise self._client_gone("the client closed its side in the middle of a request body")
             if event is NEED_DATA:
-                await self._receive(trio.current_time() + self._settings.body_timeout, _BODY)
+                await self._receive(trio.current_time() + self._settings.body_timeout)
                 continue
             assert isinstance(event, bytes)
             if not discarding:
@@ -515,6 +520,7 @@ class _Connection:
         event = self._parser.next_event()
         assert event is END
         self._parser.start_next_request()
+        self._read = advance(READ, self._read, IDLE)
 
     async def _refuse(self, error: ProtocolError) -> None:
         """Answer ``error`` after every earlier response; the connection closes after it."""
@@ -578,9 +584,12 @@ class _Connection:
     async def _write_responses(self) -> None:
         """Send every response in request order, until one closes the connection. Responses
         that are ready one after another go out in one write (pipelining's whole point)."""
-        while not self._closing_sent and await self._write_next():
+        while self._write is OPEN and await self._write_next():
             pass
         await self._outbox.flush()
+        write = self._write
+        if write is not ABORTED:
+            self._write = advance(WRITE, write, Write.CLOSED if write is CLOSING else FINISHED)
 
     async def _write_next(self) -> bool:
         """Deliver the next exchange, flushing first if it is not queued yet; False at the end.
@@ -621,8 +630,8 @@ class _Connection:
         self._outbox.finished(exchange)
         if not self._pending:
             self._arm_idle_timer()
-        if not keep_alive:
-            self._closing_sent = True
+        if not keep_alive and self._write is not ABORTED:
+            self._write = advance(WRITE, self._write, CLOSING)
             self._read_scope.cancel()
 
     async def _wait_for_response(self, exchange: Exchange) -> Response:
@@ -636,17 +645,27 @@ class _Connection:
         return exchange.response
 
     def _arm_idle_timer(self) -> None:
-        if self._read_phase is _IDLE:
+        if self._read is IDLE:
             self._read_scope.deadline = trio.current_time() + self._settings.timeout
 
     async def _send_response(self, exchange: Exchange, response: Response) -> bool:
         head = exchange.head
-        method = head.method if head is not None else "GET"
-        version = head.http_version if head is not None else "1.1"
-        try:
-            serialized = serialize_head(
-                response, method=method, http_version=version, keep_alive=self._may_persist(exchange)
+        if head is None:
+            method, version, keep_alive = "GET", "1.1", False
+        else:
+            method, version = head.method, head.http_version
+            keep_alive = may_persist(
+                head.keep_alive,
+                exchange.body,
+                exchange.continue_,
+                self._read,
+                self._channel._shutting_down,
+                len(self._pending),
+                self._parser.body_remaining,
+                self._settings.max_discard,
             )
+        try:
+            serialized = serialize_head(response, method=method, http_version=version, keep_alive=keep_alive)
         except ValueError as error:
             logger.error("the handler's response to %r cannot be sent: %s", exchange.request, error)
             response = error_response(500, "the server produced an invalid response")
@@ -664,19 +683,6 @@ class _Connection:
         if self._outbox.size > COALESCE_LIMIT:
             await self._outbox.flush()
         return serialized.keep_alive
-
-    def _may_persist(self, exchange: Exchange) -> bool:
-        head = exchange.head
-        if head is None or not head.keep_alive or exchange.body is FAILED:
-            return False
-        if (self._stopping or self._reader_done) and len(self._pending) == 1:
-            return False
-        if exchange.body is COMPLETE or exchange.body is ABSENT:
-            return True
-        if exchange.continue_ is EXPECTED or exchange.continue_ is WANTED:
-            return False
-        remaining = self._parser.body_remaining
-        return remaining is not None and remaining <= self._settings.max_discard
 
     async def _send_stream(self, exchange: Exchange, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
         await self._outbox.send(exchange, head.data)

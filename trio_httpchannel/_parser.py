@@ -23,7 +23,7 @@ from ._config import Settings
 from ._errors import ProtocolError
 from ._head import RequestHead, parse_head
 
-__all__ = ["RequestParser", "Signal", "NEED_DATA", "END", "CLOSED", "ABORTED"]
+__all__ = ["RequestParser", "Signal", "NEED_DATA", "END", "CLOSED", "TRUNCATED"]
 
 
 class Signal(enum.Enum):
@@ -36,13 +36,13 @@ class Signal(enum.Enum):
     NEED_DATA = "more bytes are needed before anything else can be said"
     END = "the current request's body is complete; call start_next_request to parse the next"
     CLOSED = "the client closed its side between requests: a clean end of input"
-    ABORTED = "the client closed its side in the middle of a request body"
+    TRUNCATED = "the client closed its side in the middle of a request body"
 
 
 NEED_DATA = Signal.NEED_DATA
 END = Signal.END
 CLOSED = Signal.CLOSED
-ABORTED = Signal.ABORTED
+TRUNCATED = Signal.TRUNCATED
 
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
@@ -78,6 +78,11 @@ class RequestParser:
         return self._in_body or bool(self._buffer)
 
     @property
+    def closed(self) -> bool:
+        """Whether the client's end of input was received (``receive_data(b"")``)."""
+        return self._eof
+
+    @property
     def has_buffered_data(self) -> bool:
         """Whether bytes beyond the current request have arrived (a pipelined request)."""
         return bool(self._buffer)
@@ -110,7 +115,7 @@ class RequestParser:
 
     def next_event(self) -> Event:
         """The next request head, body chunk (``bytes``), :data:`END`, :data:`NEED_DATA`,
-        :data:`CLOSED` or :data:`ABORTED`."""
+        :data:`CLOSED` or :data:`TRUNCATED`."""
         if self._in_body:
             return self._next_body_event()
         return self._next_head()
@@ -195,7 +200,7 @@ class RequestParser:
             event = _h11_event(connection)
         except ProtocolError:
             if self._eof:
-                return ABORTED
+                return TRUNCATED
             raise
         if isinstance(event, h11.Data):
             self._body_seen += len(event.data)
@@ -208,7 +213,7 @@ class RequestParser:
             return END
         if event is h11.NEED_DATA:
             return NEED_DATA
-        return ABORTED
+        return TRUNCATED
 
 
 def _normalized_head(request: RequestHead) -> bytes:
