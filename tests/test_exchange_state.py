@@ -10,7 +10,7 @@ import pytest
 
 from trio_httpchannel import ClientDisconnected, ProtocolError, Response, Settings
 from trio_httpchannel._exchange import Exchange
-from trio_httpchannel._head import RequestHead, parse_head
+from trio_httpchannel.http1.head import RequestHead, parse_head
 from trio_httpchannel._state import (
     BODY,
     CLIENT,

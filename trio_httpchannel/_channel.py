@@ -36,13 +36,14 @@ from ._state import (
     Dispatch,
     advance,
 )
-from ._head import RequestHead
+from .http1.head import RequestHead
 from ._headers import Headers
-from ._outbox import COALESCE_LIMIT, Outbox
-from ._parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
+from .http1.outbox import COALESCE_LIMIT, Outbox
+from .http1.parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
 from ._request import Request, RequestBody
-from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
-from ._wire import Wire
+from ._response import Response, check_body_chunk, error_response
+from .http1.serializer import CHUNKED, LAST_CHUNK, NONE, ResponseHead, chunk, serialize_head
+from .http1.wire import Wire
 from .http1.state import (
     ABORT,
     ABORTED,
@@ -181,16 +182,16 @@ class _Connection:
         self._settings = channel.settings
         self._parser = RequestParser(self._settings)
         self._slots = trio.Semaphore(self._settings.max_pipeline)
-        self._queue_send, self._queue_receive = trio.open_memory_channel[Exchange](self._settings.max_pipeline)
+        self._queue_send, self._queue_receive = trio.open_memory_channel[Exchange[RequestHead]](self._settings.max_pipeline)
         self._nursery: trio.Nursery | None = None
         self._handlers_running = 0
         self._handlers_done: trio.Event | None = None
         self._read_scope = trio.CancelScope()
         self._read = FIRST
         self._write = OPEN
-        self._body_exchange: Exchange | None = None
-        self._pending: list[Exchange] = []
-        self._lone: Exchange | None = None
+        self._body_exchange: Exchange[RequestHead] | None = None
+        self._pending: list[Exchange[RequestHead]] = []
+        self._lone: Exchange[RequestHead] | None = None
         self._scheme, self._client, self._server = addresses(stream)
         self._wire = Wire(stream)
         self._outbox = Outbox(self._wire, self._settings.send_timeout, self.abort, self._hook, self._client)
@@ -376,7 +377,7 @@ class _Connection:
         if not data:
             self._tell_client_left()
 
-    async def _dispatch(self, head: RequestHead) -> Exchange:
+    async def _dispatch(self, head: RequestHead) -> Exchange[RequestHead]:
         """Start answering ``head`` in a handler task of its own; the reader goes on reading.
 
         A request without a body that comes when nothing is in flight is *lone*: its handler
@@ -412,7 +413,7 @@ class _Connection:
         else:
             await lone.wait_done()
 
-    def _hand_to_writer(self, lone: Exchange) -> None:
+    def _hand_to_writer(self, lone: Exchange[RequestHead]) -> None:
         """The lone exchange goes to the writer's queue after all (first in it: nothing else is
         in flight), taking a pipeline slot, which is free for the same reason."""
         lone.dispatch = advance(DISPATCH, lone.dispatch, QUEUED)
@@ -428,7 +429,7 @@ class _Connection:
         except trio.WouldBlock:
             await self._slots.acquire()
 
-    def _exchange(self, head: RequestHead | None, dispatch: Dispatch, *, refused: bool = False) -> Exchange:
+    def _exchange(self, head: RequestHead | None, dispatch: Dispatch, *, refused: bool = False) -> Exchange[RequestHead]:
         """The exchange of ``head``, with its request (none when the head could not be parsed;
         one without a body when the request is refused)."""
         exchange = Exchange(self, head, trio.current_time() if self._hook is not None else 0.0, dispatch)
@@ -455,11 +456,11 @@ class _Connection:
         exchange.request._exchange = exchange
         return exchange
 
-    def _enqueue(self, exchange: Exchange) -> None:
+    def _enqueue(self, exchange: Exchange[RequestHead]) -> None:
         self._pending.append(exchange)
         self._queue_send.send_nowait(exchange)
 
-    async def _feed_body(self, exchange: Exchange) -> None:
+    async def _feed_body(self, exchange: Exchange[RequestHead]) -> None:
         send = exchange.body_send
         if send is None:
             self._expect_end()
@@ -480,7 +481,7 @@ class _Connection:
                     exchange.request.body._fail(ClientDisconnected("the connection ended before the body was complete"))
             self._body_exchange = None
 
-    def _fail_body(self, exchange: Exchange, error: ProtocolError) -> None:
+    def _fail_body(self, exchange: Exchange[RequestHead], error: ProtocolError) -> None:
         """The body failed: until its head goes out, the response is the body's error, whatever
         the handler answers; a streamed response already under way is cut (abort)."""
         logger.debug("bad request body from %s: %s", self._peer(), error.message)
@@ -496,7 +497,7 @@ class _Connection:
         elif exchange.progress is SENDING and not isinstance(body, _WHOLE):
             self.abort("the request body failed while its streamed response was being sent")
 
-    async def _pump_body(self, exchange: Exchange, send: trio.MemorySendChannel[bytes]) -> None:
+    async def _pump_body(self, exchange: Exchange[RequestHead], send: trio.MemorySendChannel[bytes]) -> None:
         parser = self._parser
         discarding = False
         while True:
@@ -532,7 +533,7 @@ class _Connection:
 
     # Handler tasks -----------------------------------------------------------------------------
 
-    async def _respond(self, exchange: Exchange) -> None:
+    async def _respond(self, exchange: Exchange[RequestHead]) -> None:
         try:
             response = await self._call_handler(exchange)
             if exchange.progress is AWAITED:
@@ -545,7 +546,7 @@ class _Connection:
             if self._handlers_running == 0 and self._handlers_done is not None:
                 self._handlers_done.set()
 
-    async def respond_early(self, exchange: Exchange, response: Response) -> None:
+    async def respond_early(self, exchange: Exchange[RequestHead], response: Response) -> None:
         """Give ``response`` before the handler returns (what it returns is then ignored). A
         lone exchange's bytes are written by this task at once; a stream goes to the writer,
         since this task is the one producing it."""
@@ -557,12 +558,12 @@ class _Connection:
             exchange.set_response(response)
             self._hand_to_writer(exchange)
 
-    async def _deliver_now(self, exchange: Exchange, response: Response) -> None:
+    async def _deliver_now(self, exchange: Exchange[RequestHead], response: Response) -> None:
         exchange.set_response(response)
         await self._deliver(exchange)
         await self._outbox.flush()
 
-    async def _call_handler(self, exchange: Exchange) -> Response:
+    async def _call_handler(self, exchange: Exchange[RequestHead]) -> Response:
         assert exchange.request is not None
         try:
             response = await self._handler(exchange.request)
@@ -610,7 +611,7 @@ class _Connection:
         await self._deliver(exchange)
         return True
 
-    async def _deliver(self, exchange: Exchange) -> None:
+    async def _deliver(self, exchange: Exchange[RequestHead]) -> None:
         response = exchange.response
         if response is None:
             await self._outbox.flush()
@@ -634,7 +635,7 @@ class _Connection:
             self._write = advance(WRITE, self._write, CLOSING)
             self._read_scope.cancel()
 
-    async def _wait_for_response(self, exchange: Exchange) -> Response:
+    async def _wait_for_response(self, exchange: Exchange[RequestHead]) -> Response:
         """Wait for the handler's response, sending ``100 Continue`` if it reads the body first."""
         while exchange.response is None:
             await exchange.wait_ready()
@@ -648,7 +649,7 @@ class _Connection:
         if self._read is IDLE:
             self._read_scope.deadline = trio.current_time() + self._settings.timeout
 
-    async def _send_response(self, exchange: Exchange, response: Response) -> bool:
+    async def _send_response(self, exchange: Exchange[RequestHead], response: Response) -> bool:
         head = exchange.head
         if head is None:
             method, version, keep_alive = "GET", "1.1", False
@@ -678,15 +679,15 @@ class _Connection:
             await self._send_stream(exchange, serialized, body)
             return serialized.keep_alive
         self._outbox.put(exchange, serialized.data)
-        if serialized.framing is not Framing.NONE and body:
+        if serialized.framing is not NONE and body:
             self._outbox.put(exchange, bytes(body))
         if self._outbox.size > COALESCE_LIMIT:
             await self._outbox.flush()
         return serialized.keep_alive
 
-    async def _send_stream(self, exchange: Exchange, head: ResponseHead, body: AsyncIterable[bytes]) -> None:
+    async def _send_stream(self, exchange: Exchange[RequestHead], head: ResponseHead, body: AsyncIterable[bytes]) -> None:
         await self._outbox.send(exchange, head.data)
-        if head.framing is Framing.NONE:
+        if head.framing is NONE:
             await _close_iterable(body)
             return
         sent = 0
@@ -698,7 +699,7 @@ class _Connection:
                 sent += len(data)
                 if head.length is not None and sent > head.length:
                     raise ValueError(f"the response body is longer than its Content-Length {head.length}")
-                await self._outbox.send(exchange, chunk(data) if head.framing is Framing.CHUNKED else data)
+                await self._outbox.send(exchange, chunk(data) if head.framing is CHUNKED else data)
                 await trio.lowlevel.checkpoint()
         except ClientDisconnected as error:
             self.abort(f"the response body stream ended early: {error}")
@@ -711,7 +712,7 @@ class _Connection:
             logger.error("the response body ended %d bytes short of its Content-Length", head.length - sent)
             self.abort("response body shorter than its Content-Length")
             await trio.lowlevel.checkpoint()
-        if head.framing is Framing.CHUNKED:
+        if head.framing is CHUNKED:
             await self._outbox.send(exchange, LAST_CHUNK)
 
     def _upgrades_to_websocket(self, head: RequestHead) -> bool:

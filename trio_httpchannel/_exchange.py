@@ -3,7 +3,7 @@ handler or adapter answering it may still learn (the body failed, the client lef
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import trio
 
@@ -31,11 +31,23 @@ from ._state import (
 )
 
 if TYPE_CHECKING:
-    from ._head import RequestHead
     from ._request import Request
     from ._response import Response
 
-__all__ = ["Carrier", "Exchange"]
+__all__ = ["Carrier", "Head", "Exchange"]
+
+
+class Head(Protocol):
+    """What an exchange needs of its request's head, whatever the protocol parsed it."""
+
+    @property
+    def has_body(self) -> bool: ...
+
+    @property
+    def expects_continue(self) -> bool: ...
+
+
+H = TypeVar("H", bound=Head)
 
 
 class Carrier(Protocol):
@@ -44,13 +56,16 @@ class Carrier(Protocol):
     def abort(self, reason: str) -> None:
         """End the connection at once; every request in flight is told its client is gone."""
 
-    async def respond_early(self, exchange: Exchange, response: Response) -> None:
+    async def respond_early(self, exchange: Exchange[Any], response: Response) -> None:
         """Send ``response`` to ``exchange``'s request before its handler returns."""
 
 
-class Exchange:
+class Exchange(Generic[H]):
     """One request and its response, and where each stands: its machines are ``_state.py``'s
-    (``progress``, ``body``, ``continue_``, ``dispatch``, ``client``), every move checked there."""
+    (``progress``, ``body``, ``continue_``, ``dispatch``, ``client``), every move checked there.
+
+    ``head`` is the request's head as its protocol parsed it (``None`` for a request refused
+    before its head could be parsed)."""
 
     __slots__ = (
         "connection",
@@ -73,7 +88,7 @@ class Exchange:
         "sent_pending",
     )
 
-    def __init__(self, connection: Carrier, head: RequestHead | None, started: float, dispatch: Dispatch) -> None:
+    def __init__(self, connection: Carrier, head: H | None, started: float, dispatch: Dispatch) -> None:
         self.connection = connection
         self.head = head
         self.request: Request | None = None

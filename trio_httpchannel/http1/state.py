@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from .._state import ABSENT, COMPLETE, EXPECTED, FAILED, WANTED, Body, Continue, State
-from .._head import RequestHead
+from .head import RequestHead
 
 __all__ = [
     "Read",

@@ -19,7 +19,8 @@ from functools import partial
 import trio
 
 from .._channel import Handler, HTTPChannel
-from .._response import error_response, serialize_head
+from .._response import error_response
+from ..http1.serializer import serialize_head
 from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals

@@ -2,9 +2,9 @@
 
 - Heads are found and measured here, whole, even when one arrives in a single read (h11's own
   limit only guards a head that is still incomplete), so 414 and 431 are exact, and parsed by
-  ``_head.parse_head`` with h11's grammar.
+  ``head.parse_head`` with h11's grammar.
 - Bodies are parsed by h11: a request with a body gets its own ``h11.Connection``, fed its head
-  as read here (its fields normalized, so h11 frames the body exactly as ``_head`` did, even
+  as read here (its fields normalized, so h11 frames the body exactly as ``head`` did, even
   where the RFC asks for more leniency than h11 has) and then the body bytes. After the body,
   the bytes it left over start the next request, so request N+1 can be parsed while response
   N is still being produced (one ``h11.Connection`` would be ``PAUSED`` until its response was
@@ -19,9 +19,9 @@ from typing import Union
 
 import h11
 
-from ._config import Settings
-from ._errors import ProtocolError
-from ._head import RequestHead, parse_head
+from .._config import Settings
+from .._errors import ProtocolError
+from .head import RequestHead, parse_head
 
 __all__ = ["RequestParser", "Signal", "NEED_DATA", "END", "CLOSED", "TRUNCATED"]
 
