@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from ._access import ResponseRecord
 from ._addresses import addresses, format_address
-from ._config import Settings
+from ._config import Settings, SettingsKeywords
 from ._errors import ClientDisconnected, ProtocolError
 from ._exchange import Exchange
 from ._state import (
@@ -67,6 +68,9 @@ from .http1.state import (
 )
 from .websocket import WebSocketHandler, is_websocket_upgrade, serve_upgrade
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["HTTPChannel", "Handler", "ResponseHook"]
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -107,7 +111,7 @@ class HTTPChannel:
         *,
         websocket_handler: WebSocketHandler | None = None,
         on_response: ResponseHook | None = None,
-        **settings: object,
+        **settings: Unpack[SettingsKeywords],
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be an async callable taking a Request, got {handler!r}")
@@ -116,7 +120,7 @@ class HTTPChannel:
             handler, "websocket_handler", None
         )
         self.on_response = on_response
-        self.settings = Settings(**settings)  # type: ignore[arg-type]
+        self.settings = Settings(**settings)
         self._connections: set[_Connection] = set()
         self._shutting_down = False
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TypedDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "SettingsKeywords"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +112,29 @@ class Settings:
         if not isinstance(self.ws_per_message_deflate, bool):
             raise ValueError(f"ws_per_message_deflate must be True or False, got {self.ws_per_message_deflate!r}")
         _require_seconds("ws_close_timeout", self.ws_close_timeout)
+
+
+class SettingsKeywords(TypedDict, total=False):
+    """The fields of :class:`Settings` as keyword arguments (``HTTPChannel(handler, **settings)``),
+    so that a type checker checks each; ``tests/test_settings.py`` keeps the two in step."""
+
+    max_pipeline: int
+    timeout: float
+    header_timeout: float
+    body_timeout: float
+    send_timeout: float
+    linger_timeout: float
+    max_header_length: int
+    max_request_line: int
+    max_header_count: int
+    max_body_size: int | None
+    max_discard: int
+    ws_max_size: int
+    ws_max_queue: int
+    ws_ping_interval: float | None
+    ws_ping_timeout: float | None
+    ws_per_message_deflate: bool
+    ws_close_timeout: float
 
 
 def _require_int(name: str, value: object, *, minimum: int) -> None:
