@@ -10,7 +10,6 @@ import pytest
 
 from trio_httpchannel import ClientDisconnected, ProtocolError, Response, Settings
 from trio_httpchannel._exchange import Exchange
-from trio_httpchannel.http1.head import RequestHead, parse_head
 from trio_httpchannel._state import (
     BODY,
     CLIENT,
@@ -26,6 +25,7 @@ from trio_httpchannel._state import (
     StateError,
     advance,
 )
+from trio_httpchannel.http1.head import RequestHead, parse_head
 
 MACHINES: list[tuple[type[State], Mapping[State, frozenset[State]], set[State]]] = [
     (Progress, PROGRESS, {Progress.AWAITED}),

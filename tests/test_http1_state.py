@@ -9,8 +9,8 @@ import itertools
 import pytest
 
 from trio_httpchannel import Settings
-from trio_httpchannel.http1.head import RequestHead, parse_head
 from trio_httpchannel._state import Body, Continue, StateError, advance
+from trio_httpchannel.http1.head import RequestHead, parse_head
 from trio_httpchannel.http1.state import READ, WRITE, Ending, Read, Write, ending, may_persist, waits_for_earlier
 
 

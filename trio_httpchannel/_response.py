@@ -8,7 +8,7 @@ import http
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Union
 
-__all__ = ["Response", "HeaderPairs", "Body", "check_body_chunk", "error_response"]
+__all__ = ["Response", "HeaderPairs", "Body", "WHOLE", "check_body_chunk", "close_body", "error_response"]
 
 HeaderPairs = Union[
     Mapping[Union[str, bytes], Union[str, bytes]],
@@ -16,6 +16,8 @@ HeaderPairs = Union[
 ]
 """Header fields as a mapping, or ``(name, value)`` pairs, of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]
+WHOLE = (bytes, bytearray, memoryview)
+"""The types of a body given whole; any other is an async iterable, streamed."""
 
 
 class Response:
@@ -82,11 +84,19 @@ def check_body_chunk(data: object) -> None:
     """Raise ``TypeError`` naming the mistake when a streamed body yields something other than
     bytes (``bytearray`` and ``memoryview`` are bytes too): a ``str`` most often, whose error
     from deep in the writer would not say which body or why."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if not isinstance(data, WHOLE):
         hint = ": encode it first" if isinstance(data, str) else ""
         raise TypeError(
             f"the response body yielded {type(data).__name__} {_short(data)}; an async body must yield bytes{hint}"
         )
+
+
+async def close_body(body: AsyncIterable[bytes]) -> None:
+    """Close a streamed body that will not be sent (its ``aclose``, when it has one), so that
+    its producer stops."""
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def error_response(status: int, message: str) -> Response:

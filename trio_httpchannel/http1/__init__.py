@@ -1,3 +1,6 @@
-"""HTTP/1.1: the head grammar, the parser, the serializer and the channel that serves it."""
+"""HTTP/1.1: the head grammar, the parser, the serializer, the connection's states, and the
+channel that serves it (reader, writer, outbox, wire)."""
 
-__all__: list[str] = []
+from .channel import HTTPChannel
+
+__all__ = ["HTTPChannel"]

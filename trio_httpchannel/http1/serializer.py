@@ -15,7 +15,7 @@ import time
 from email.utils import formatdate
 from typing import Final
 
-from .._response import HeaderPairs, Response
+from .._response import WHOLE, HeaderPairs, Response
 
 __all__ = [
     "Framing",
@@ -155,7 +155,7 @@ def _framing(
     if response.status in (204, 304):
         return NONE, content_length if response.status == 304 else None, keep_alive
     body = response.body
-    if isinstance(body, (bytes, bytearray, memoryview)):
+    if isinstance(body, WHOLE):
         if content_length is not None and content_length != len(body) and method != "HEAD":
             raise ValueError(
                 f"Content-Length {content_length} does not match the {len(body)}-byte response body"

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .._asgi import ASGIHandler, asgi2_as_3, is_async_callable, positional_parameters
-from .._channel import Handler
+from .._handling import Handler
 from .._lifespan import Lifespan
 from .errors import CommandError
 

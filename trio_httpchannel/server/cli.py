@@ -21,7 +21,7 @@ from functools import partial
 
 import trio
 
-from .._channel import HTTPChannel
+from ..http1 import HTTPChannel
 from .._demo import demo
 from .._lifespan import LifespanError
 from .app_loading import build_handler, interface_of, load_app

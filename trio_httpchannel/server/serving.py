@@ -18,7 +18,8 @@ from functools import partial
 
 import trio
 
-from .._channel import Handler, HTTPChannel
+from .._handling import Handler
+from ..http1 import HTTPChannel
 from .._response import error_response
 from ..http1.serializer import serialize_head
 from .proxy_protocol import ProxyProtocol, read_proxy_header
