@@ -99,10 +99,11 @@ async def close_body(body: AsyncIterable[bytes]) -> None:
         await aclose()
 
 
-def error_response(status: int, message: str) -> Response:
-    """The short plain-text answer to a request the channel refuses, closing the connection."""
+def error_response(status: int, message: str, headers: HeaderPairs = ()) -> Response:
+    """The short plain-text answer to a request the channel refuses, closing the connection,
+    with ``headers`` (``Retry-After``, say) after its own."""
     return Response(
         status,
-        [("content-type", "text/plain; charset=utf-8"), ("connection", "close")],
+        [("content-type", "text/plain; charset=utf-8"), ("connection", "close"), *_header_pairs(headers)],
         f"{status} {http.HTTPStatus(status).phrase}: {message}\n".encode(),
     )

@@ -9,8 +9,9 @@ import trio
 from .._access import ResponseHook
 from .._config import Settings, SettingsKeywords
 from .._handling import Handler
+from .._response import HeaderPairs, error_response
 from ..websocket import WebSocketHandler
-from .connection import Connection
+from .connection import Connection, refuse
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -74,6 +75,22 @@ class HTTPChannel:
         self.shutting_down = True
         for connection in list(self._connections):
             connection.reader.shut_down()
+
+    async def refuse(
+        self,
+        stream: trio.abc.Stream,
+        status: int,
+        message: str,
+        *,
+        headers: HeaderPairs = (),
+        linger: float | None = None,
+    ) -> None:
+        """Answer a connection ``status`` without reading a request from it (the server is at its
+        connection limit, say), as the channel answers a refused request: a short plain-text
+        ``message``, ``headers`` added, ``Connection: close``; then close it with a lingering
+        close, all of it within ``linger`` seconds (``linger_timeout`` when ``None``)."""
+        response = error_response(status, message, headers)
+        await refuse(stream, response, self.settings.linger_timeout if linger is None else linger)
 
     @property
     def connection_count(self) -> int:

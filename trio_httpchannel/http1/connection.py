@@ -26,6 +26,7 @@ from ..websocket import serve_upgrade
 from .head import RequestHead
 from .outbox import Outbox
 from .reader import Reader
+from .serializer import serialize_head
 from .state import ABORT, ABORTED, FIRST, LINGER, OPEN, UPGRADE, WRITE, ending
 from .wire import Wire
 from .writer import Writer
@@ -33,7 +34,7 @@ from .writer import Writer
 if TYPE_CHECKING:
     from .channel import HTTPChannel
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "refuse"]
 
 logger = logging.getLogger("trio_httpchannel")
 
@@ -194,3 +195,23 @@ class Connection:
         )
         await serve_upgrade(self.wire.stream, request, self.reader.parser.trailing_data, self.settings, handler)
 
+
+async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> None:
+    """Answer ``response`` on a connection without reading a request from it, then close it as
+    after any closing response: half-close, read and discard until the client closes, all of it
+    within ``linger`` seconds (a refused client gets its answer, not a reset)."""
+    wire = Wire(stream)
+    with trio.move_on_after(linger):
+        try:
+            await wire.write(_refusal(response))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        else:
+            await wire.linger(linger)
+    await trio.aclose_forcefully(stream)
+
+
+def _refusal(response: Response) -> bytes:
+    head = serialize_head(response, method="GET", http_version="1.1", keep_alive=False)
+    assert isinstance(response.body, bytes)
+    return head.data + response.body
