@@ -20,6 +20,7 @@ from ._head import RequestHead
 from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Address, Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
+from .http2 import HTTP2Connection, opening
 
 __all__ = ["HTTPChannel", "Handler"]
 
@@ -57,27 +58,54 @@ class HTTPChannel:
         self.on_response = on_response
         self.settings = Settings(**settings)  # type: ignore[arg-type]
         self._connections: set[_Connection] = set()
+        self._http2_connections: set[HTTP2Connection] = set()
         self._shutting_down = False
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
+        received = b""
+        if self.settings.h2:
+            opened = await opening(stream, self.settings.timeout)
+            if opened is None or opened[0]:
+                await self._serve_http2(stream, opened[1] if opened else None)
+                return
+            received = opened[1]
         connection = _Connection(self, stream)
+        if received:
+            connection._parser.receive_data(received)
         self._connections.add(connection)
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
 
+    async def _serve_http2(self, stream: trio.abc.Stream, received: bytes | None) -> None:
+        """Serve a connection that opened with HTTP/2 (``received``: the bytes read to know it;
+        ``None``: the client left or stayed silent, so it is only closed)."""
+        if received is None:
+            await trio.aclose_forcefully(stream)
+            return
+        connection = HTTP2Connection(stream, self.handler, self.settings, on_response=self.on_response)
+        self._http2_connections.add(connection)
+        try:
+            if self._shutting_down:
+                connection.shutdown()
+            await connection.run(received)
+        finally:
+            self._http2_connections.discard(connection)
+
     def shutdown(self) -> None:
         """Stop taking new requests: idle connections close now, busy ones after their last
-        in-flight response (which carries ``Connection: close``)."""
+        in-flight response (which carries ``Connection: close``; over HTTP/2, after GOAWAY)."""
         self._shutting_down = True
         for connection in list(self._connections):
             connection.stop_reading()
+        for http2 in list(self._http2_connections):
+            http2.shutdown()
 
     @property
     def connection_count(self) -> int:
         """Connections being served now."""
-        return len(self._connections)
+        return len(self._connections) + len(self._http2_connections)
 
 
 class _Exchange:
