@@ -17,6 +17,8 @@ import trio.testing
 from trio_httpchannel import HTTPChannel
 from trio_httpchannel.asgi import ASGIHandler, Lifespan
 
+from _h2 import H2Client, RawH2
+
 Serve = Callable[..., Awaitable["RawClientFactory"]]
 
 
@@ -198,3 +200,68 @@ def serve_asgi(nursery: trio.Nursery) -> Callable[..., Awaitable[str]]:
 def serve(request: pytest.FixtureRequest, serve_tcp: Any, serve_memory: Any) -> Any:
     """Each test that uses it runs twice: over a real loopback socket and over memory streams."""
     return serve_tcp if request.param == "tcp" else serve_memory
+
+
+class H2Server:
+    """A channel served for HTTP/2 tests: ``await server.connect()`` opens a connection with
+    h2's client (preface and SETTINGS sent), ``await server.raw()`` one for raw frames."""
+
+    def __init__(self, channel: HTTPChannel, open_stream: Callable[[], Awaitable[trio.abc.Stream]]) -> None:
+        self.channel = channel
+        self._open_stream = open_stream
+
+    async def connect(self, **settings: int) -> H2Client:
+        client = H2Client(await self._open_stream())
+        await client.start(**settings)
+        return client
+
+    async def raw(self) -> RawH2:
+        return RawH2(await self._open_stream())
+
+    async def wait_closed(self) -> None:
+        """Wait until the server has ended every connection (nothing of them left running)."""
+        while self.channel.connection_count:
+            await trio.sleep(0.001)
+
+
+def _h2_tcp(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
+    async def start(handler: Any, **settings: Any) -> H2Server:
+        channel = HTTPChannel(handler, **settings)
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        return H2Server(channel, functools.partial(trio.open_tcp_stream, "127.0.0.1", port))
+
+    return start
+
+
+def _h2_memory(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
+    async def start(handler: Any, **settings: Any) -> H2Server:
+        channel = HTTPChannel(handler, **settings)
+
+        async def open_stream() -> trio.abc.Stream:
+            client, server = trio.testing.memory_stream_pair()
+            nursery.start_soon(channel, server)
+            return client
+
+        return H2Server(channel, open_stream)
+
+    return start
+
+
+@pytest.fixture(params=["tcp", "memory"])
+def serve_h2(request: pytest.FixtureRequest, nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
+    """``server = await serve_h2(handler, **settings)``: over a loopback socket and over memory
+    streams (each test runs both ways)."""
+    return _h2_tcp(nursery) if request.param == "tcp" else _h2_memory(nursery)
+
+
+@pytest.fixture
+def serve_h2_memory(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
+    """Like ``serve_h2`` over memory streams only: for the timers, under ``autojump_clock``."""
+    return _h2_memory(nursery)
+
+
+@pytest.fixture
+def serve_h2_tcp(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
+    """Like ``serve_h2`` over a loopback socket only: for clients that are other programs."""
+    return _h2_tcp(nursery)
