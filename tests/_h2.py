@@ -12,6 +12,7 @@ import h2.connection
 import h2.events
 import hpack
 import trio
+from h2.settings import SettingCodes
 from hyperframe.frame import Frame, HeadersFrame, SettingsFrame
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -152,6 +153,7 @@ class H2Client:
         """Read until GOAWAY, then to the end of the connection."""
         while not self.eof:
             await self.receive()
+        await self.stream.aclose()
         assert self.terminated is not None, "the connection closed without GOAWAY"
         return self.terminated
 
@@ -172,7 +174,7 @@ class RawH2:
     async def handshake(self, **settings: int) -> None:
         """Preface and SETTINGS, then the server's SETTINGS read and acknowledged."""
         frame = SettingsFrame(0)
-        frame.settings = settings
+        frame.settings = {SettingCodes[name]: value for name, value in settings.items()}
         await self.send(PREFACE + frame.serialize())
         while True:
             received = await self.frame()
@@ -229,9 +231,11 @@ class RawH2:
                 return frame
 
     async def frames_to_eof(self) -> list[Frame]:
+        """The frames left, then the connection is closed on our side too."""
         frames = []
         while (frame := await self.frame()) is not None:
             frames.append(frame)
+        await self.stream.aclose()
         return frames
 
     def decode(self, frame: HeadersFrame) -> list[tuple[bytes, bytes]]:

@@ -206,44 +206,60 @@ class H2Server:
     """A channel served for HTTP/2 tests: ``await server.connect()`` opens a connection with
     h2's client (preface and SETTINGS sent), ``await server.raw()`` one for raw frames."""
 
-    def __init__(self, channel: HTTPChannel, open_stream: Callable[[], Awaitable[trio.abc.Stream]]) -> None:
+    def __init__(self, channel: HTTPChannel) -> None:
         self.channel = channel
-        self._open_stream = open_stream
+        self.open_stream: Callable[[], Awaitable[trio.abc.Stream]]
+        self._running = 0
+        self._all_closed = trio.Event()
+
+    async def serve(self, stream: trio.abc.Stream) -> None:
+        """The channel on ``stream``, counted until it returns."""
+        self._running += 1
+        try:
+            await self.channel(stream)
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._all_closed.set()
 
     async def connect(self, **settings: int) -> H2Client:
-        client = H2Client(await self._open_stream())
+        client = H2Client(await self.open_stream())
         await client.start(**settings)
         return client
 
     async def raw(self) -> RawH2:
-        return RawH2(await self._open_stream())
+        return RawH2(await self.open_stream())
 
     async def wait_closed(self) -> None:
-        """Wait until the server has ended every connection (nothing of them left running)."""
-        while self.channel.connection_count:
-            await trio.sleep(0.001)
+        """Wait until the server has returned from every connection it served (so nothing of
+        them is left running)."""
+        if self._running:
+            self._all_closed = trio.Event()
+            await self._all_closed.wait()
 
 
 def _h2_tcp(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
     async def start(handler: Any, **settings: Any) -> H2Server:
-        channel = HTTPChannel(handler, **settings)
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
+        server = H2Server(HTTPChannel(handler, **settings))
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, server.serve, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        return H2Server(channel, functools.partial(trio.open_tcp_stream, "127.0.0.1", port))
+        server.open_stream = functools.partial(trio.open_tcp_stream, "127.0.0.1", port)
+        return server
 
     return start
 
 
 def _h2_memory(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
     async def start(handler: Any, **settings: Any) -> H2Server:
-        channel = HTTPChannel(handler, **settings)
+        server = H2Server(HTTPChannel(handler, **settings))
 
         async def open_stream() -> trio.abc.Stream:
-            client, server = trio.testing.memory_stream_pair()
-            nursery.start_soon(channel, server)
+            client, served = trio.testing.memory_stream_pair()
+            nursery.start_soon(server.serve, served)
             return client
 
-        return H2Server(channel, open_stream)
+        server.open_stream = open_stream
+        return server
 
     return start
 

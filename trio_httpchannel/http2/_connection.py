@@ -217,8 +217,9 @@ class HTTP2Connection:
             deadline = self._guard.block_opened + settings.header_timeout
         if not self._streams and self._state is State.OPEN:
             deadline = min(deadline, self._idle_since + settings.timeout)
-        if self._sender.blocked:
-            deadline = min(deadline, min(s.blocked_since or math.inf for s in self._sender.blocked) + settings.send_timeout)
+        for stream in self._sender.blocked:
+            if stream.blocked_since is not None:
+                deadline = min(deadline, stream.blocked_since + settings.send_timeout)
         return deadline
 
     def _retime(self) -> None:
@@ -236,7 +237,8 @@ class HTTP2Connection:
         if not self._streams and self._state is State.OPEN and now >= self._idle_since + settings.timeout:
             self._close(ErrorCodes.NO_ERROR, "idle for longer than timeout")
             return
-        for stream in [s for s in self._sender.blocked if (s.blocked_since or math.inf) + settings.send_timeout <= now]:
+        stalled = [s for s in self._sender.blocked if s.blocked_since is not None and s.blocked_since + settings.send_timeout <= now]
+        for stream in stalled:
             logger.debug("stream %d of %s: the client's window stayed shut for send_timeout", stream.id, self._peer())
             self._reset(stream, ErrorCodes.CANCEL)
 
