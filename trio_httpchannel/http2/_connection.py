@@ -441,9 +441,13 @@ class HTTP2Connection:
             await sender.wake.wait()
 
     async def _flush(self) -> bool:
-        """Write what is queued; the streams whose last frame it carries are then done.
-        A client that does not take it within send_timeout has its connection aborted."""
+        """Write what is queued. The streams whose last frame it carries are done from now:
+        the client may open new streams as soon as it reads those frames, which can be before
+        this task runs again. A client that does not take the write within send_timeout has
+        its connection aborted."""
         data, finishing = self._sender.take()
+        for stream in finishing:
+            self._stream_written(stream)
         with trio.move_on_after(self._settings.send_timeout) as scope:
             try:
                 await self._transport.send_all(data)
@@ -453,8 +457,6 @@ class HTTP2Connection:
         if scope.cancelled_caught:
             self._abort("the client did not read for send_timeout")
             return False
-        for stream in finishing:
-            self._stream_written(stream)
         if self._written is not None:
             self._written.set()
             self._written = None
