@@ -19,7 +19,7 @@ from .._errors import ProtocolError
 if TYPE_CHECKING:
     from .._request import Request
     from .._response import Response
-    from ._connection import HTTP2Connection
+    from ._exchanges import Exchanges
 
 __all__ = ["Phase", "Stream"]
 
@@ -69,7 +69,7 @@ class Stream:
         "done",
     )
 
-    def __init__(self, connection: HTTP2Connection, stream_id: int, method: str, request_ended: bool) -> None:
+    def __init__(self, connection: Exchanges, stream_id: int, method: str, request_ended: bool) -> None:
         self.id = stream_id
         self.connection = connection
         self.method = method
