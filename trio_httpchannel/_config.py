@@ -99,9 +99,10 @@ class Settings:
 
     h2_max_control_frames_per_second: int = 1000
     """HTTP/2 frames that do nothing for a request a client may send per second, with a burst of
-    as many: SETTINGS, PING, PRIORITY, CONTINUATION, DATA that is empty and does not end its
-    stream, and WINDOW_UPDATE beyond one for each DATA frame we send (those a client sends as it
-    reads our responses are free). Floods of them (CVE-2019-9512, -9515, -9518) get GOAWAY
+    as many: SETTINGS, PING, PRIORITY, DATA that is empty and does not end its
+    stream, CONTINUATION, frames of unknown types, and WINDOW_UPDATE beyond two for each DATA
+    frame we send (a stream's and the connection's: those a client sends as it reads our
+    responses are free). Floods of them (CVE-2019-9512, -9515, -9518) get GOAWAY
     (ENHANCE_YOUR_CALM) and the connection closes."""
 
     def __post_init__(self) -> None:

@@ -103,11 +103,13 @@ class Sender:
             await _close_iterable(body)
             return
         fields, sent = prepared
-        if sent is not response or not fields.has_body:
-            await _close_iterable(body)
-            self._queue_whole(stream, fields, sent.body if sent is not response else b"")  # type: ignore[arg-type]
+        if sent is response and fields.has_body:
+            await self._stream(stream, fields, body)
             return
-        await self._stream(stream, fields, body)
+        await _close_iterable(body)
+        whole = sent.body if sent is not response else b""  # the 500 that replaced it, or no body
+        assert isinstance(whole, bytes)
+        self._queue_whole(stream, fields, whole)
 
     def _prepare(self, stream: Stream, response: Response) -> tuple[ResponseFields, Response] | None:
         """The fields of ``response``, or of a 500 when the handler's cannot be sent, and the
