@@ -14,9 +14,9 @@ import httpx
 import pytest
 import trio
 import trustme
+from _h2 import H2Client
 from cli_apps.harness import Start, cli  # noqa: F401 (cli is a fixture)
 
-from _h2 import H2Client
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.http2 import ALPN_PROTOCOLS
 

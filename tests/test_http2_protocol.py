@@ -11,7 +11,13 @@ import struct
 import pytest
 import trio
 from h2.errors import ErrorCodes
-from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame
+from hyperframe.frame import (
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+)
 
 from trio_httpchannel import Request, Response
 
