@@ -59,12 +59,13 @@ class HTTPChannel:
         self.settings = Settings(**settings)  # type: ignore[arg-type]
         self._connections: set[_Connection] = set()
         self._http2_connections: set[HTTP2Connection] = set()
+        self._openings: set[trio.CancelScope] = set()
         self._shutting_down = False
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
         received = b""
         if self.settings.h2:
-            opened = await opening(stream, self.settings.timeout)
+            opened = await self._opening(stream)
             if opened is None or opened[0]:
                 await self._serve_http2(stream, opened[1] if opened else None)
                 return
@@ -77,6 +78,19 @@ class HTTPChannel:
             await connection.run()
         finally:
             self._connections.discard(connection)
+
+    async def _opening(self, stream: trio.abc.Stream) -> tuple[bool, bytes] | None:
+        """Whether the client speaks HTTP/2 (see ``http2.opening``); ``None`` when it left, said
+        nothing within ``timeout``, or the server shut down meanwhile (idle: close at once)."""
+        if self._shutting_down:
+            return None
+        with trio.CancelScope() as scope:
+            self._openings.add(scope)
+            try:
+                return await opening(stream, self.settings.timeout)
+            finally:
+                self._openings.discard(scope)
+        return None
 
     async def _serve_http2(self, stream: trio.abc.Stream, received: bytes | None) -> None:
         """Serve a connection that opened with HTTP/2 (``received``: the bytes read to know it;
@@ -101,6 +115,8 @@ class HTTPChannel:
             connection.stop_reading()
         for http2 in list(self._http2_connections):
             http2.shutdown()
+        for scope in list(self._openings):
+            scope.cancel()
 
     @property
     def connection_count(self) -> int:
