@@ -56,6 +56,31 @@ class H2Client:
             self.conn.update_settings(settings)
         await self.flush()
 
+    async def upgrade(self, path: str = "/", *, settings: bytes | None = None) -> bytes:
+        """Ask ``Upgrade: h2c`` with an HTTP/1.1 GET of ``path``; the server's HTTP/1.1 answer
+        (its head), after which, on a ``101``, the connection speaks HTTP/2 and the answer to
+        the GET is stream 1."""
+        header = self.conn.initiate_upgrade_connection()
+        assert header is not None
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            f"Upgrade: h2c\r\nHTTP2-Settings: {(settings or header).decode()}\r\n\r\n"
+        ).encode()
+        await self.stream.send_all(request)
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = await self.stream.receive_some(65536)
+            assert data, f"closed after {buffer!r}"
+            buffer += data
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        if head.startswith(b"HTTP/1.1 101 "):
+            self.responses[1] = H2Response()
+            await self.flush()
+            for event in self.conn.receive_data(rest):
+                self._note(event)
+            await self.flush()
+        return head
+
     async def flush(self) -> None:
         data = self.conn.data_to_send()
         if data:

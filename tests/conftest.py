@@ -209,6 +209,7 @@ class H2Server:
     def __init__(self, channel: HTTPChannel) -> None:
         self.channel = channel
         self.open_stream: Callable[[], Awaitable[trio.abc.Stream]]
+        self.port = 0
         self._running = 0
         self._all_closed = trio.Event()
 
@@ -230,6 +231,10 @@ class H2Server:
     async def raw(self) -> RawH2:
         return RawH2(await self.open_stream())
 
+    async def raw_client(self) -> H2Client:
+        """h2's client on a connection that has sent nothing yet (to ask ``Upgrade: h2c``)."""
+        return H2Client(await self.open_stream())
+
     async def wait_closed(self) -> None:
         """Wait until the server has returned from every connection it served (so nothing of
         them is left running)."""
@@ -242,8 +247,8 @@ def _h2_tcp(nursery: trio.Nursery) -> Callable[..., Awaitable[H2Server]]:
     async def start(handler: Any, **settings: Any) -> H2Server:
         server = H2Server(HTTPChannel(handler, **settings))
         listeners = await nursery.start(functools.partial(trio.serve_tcp, server.serve, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
-        server.open_stream = functools.partial(trio.open_tcp_stream, "127.0.0.1", port)
+        server.port = listeners[0].socket.getsockname()[1]
+        server.open_stream = functools.partial(trio.open_tcp_stream, "127.0.0.1", server.port)
         return server
 
     return start

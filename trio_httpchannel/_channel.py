@@ -20,7 +20,7 @@ from ._head import RequestHead
 from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Address, Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
-from .http2 import HTTP2Connection, opening
+from .http2 import HTTP2Connection, Upgraded, h2c_settings, opening
 
 __all__ = ["HTTPChannel", "Handler"]
 
@@ -92,13 +92,14 @@ class HTTPChannel:
                 self._openings.discard(scope)
         return None
 
-    async def _serve_http2(self, stream: trio.abc.Stream, received: bytes | None) -> None:
+    async def _serve_http2(self, stream: trio.abc.Stream, received: bytes | None, upgraded: Upgraded | None = None) -> None:
         """Serve a connection that opened with HTTP/2 (``received``: the bytes read to know it;
-        ``None``: the client left or stayed silent, so it is only closed)."""
+        ``None``: the client left or stayed silent, so it is only closed), or whose request
+        asked ``Upgrade: h2c`` (``upgraded``)."""
         if received is None:
             await trio.aclose_forcefully(stream)
             return
-        connection = HTTP2Connection(stream, self.handler, self.settings, on_response=self.on_response)
+        connection = HTTP2Connection(stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded)
         self._http2_connections.add(connection)
         try:
             if self._shutting_down:
@@ -227,6 +228,7 @@ class _Connection:
         "_client",
         "_server",
         "_socket",
+        "_h2c",
     )
 
     def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
@@ -258,6 +260,7 @@ class _Connection:
         self._sent = 0
         self._scheme, self._client, self._server = _addresses(stream)
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
+        self._h2c: Upgraded | None = None
 
     async def run(self) -> None:
         try:
@@ -275,6 +278,8 @@ class _Connection:
                 self._aborted = True
             if self._closing_sent and not self._aborted and not self._eof:
                 await self._linger()
+            if self._h2c is not None:
+                await self._channel._serve_http2(self._stream, bytes(self._parser._buffer), self._h2c)
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
         finally:
@@ -339,9 +344,23 @@ class _Connection:
         head = await self._next_head()
         if head is None:
             return False
+        if self._upgrades_to_h2c(head):
+            return False
         exchange = await self._dispatch(head)
         await self._feed_body(exchange)
         return head.keep_alive and not exchange.body_failed and not self._closing_sent
+
+    def _upgrades_to_h2c(self, head: RequestHead) -> bool:
+        """A lone request without a body asking ``Upgrade: h2c``: the connection goes on in
+        HTTP/2 once this one has ended (``run``), the request answered there as stream 1."""
+        if not self._settings.h2 or head.has_body or self._in_flight or head.http_version != "1.1":
+            return False
+        settings = h2c_settings(head.headers)
+        if settings is None:
+            return False
+        self._expect_end()
+        self._h2c = Upgraded(head.method, head.target, list(head.headers), settings)
+        return True
 
     async def _next_head(self) -> RequestHead | None:
         parser = self._parser

@@ -2,7 +2,18 @@
 task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 
 from ._connection import Handler, HTTP2Connection, ResponseHook
-from ._negotiation import ALPN_PROTOCOLS, PREFACE, opening
+from ._exchanges import Upgraded
+from ._negotiation import ALPN_PROTOCOLS, PREFACE, h2c_settings, opening
 from ._serve import serve_http2
 
-__all__ = ["ALPN_PROTOCOLS", "PREFACE", "HTTP2Connection", "Handler", "ResponseHook", "opening", "serve_http2"]
+__all__ = [
+    "ALPN_PROTOCOLS",
+    "HTTP2Connection",
+    "Handler",
+    "PREFACE",
+    "ResponseHook",
+    "Upgraded",
+    "h2c_settings",
+    "opening",
+    "serve_http2",
+]

@@ -21,8 +21,9 @@ from h2.errors import ErrorCodes
 from .._addresses import addresses
 from .._config import Settings
 from ._engine import goaway, new_engine
-from ._exchanges import Exchanges, Handler, ResponseHook
+from ._exchanges import Exchanges, Handler, ResponseHook, Upgraded
 from ._guard import Abuse, InboundGuard
+from ._negotiation import SWITCHING_PROTOCOLS
 
 __all__ = ["HTTP2Connection", "Handler", "ResponseHook"]
 
@@ -65,15 +66,16 @@ class HTTP2Connection:
         settings: Settings,
         *,
         on_response: ResponseHook | None = None,
-        upgrade_settings: bytes | None = None,
+        upgraded: Upgraded | None = None,
     ) -> None:
         self._settings = settings
         self._transport = stream
         self._peer = _peer(stream)
         self._state = State.OPEN
-        self._engine = new_engine(settings, upgrade_settings=upgrade_settings)
+        self._engine = new_engine(settings, upgrade_settings=upgraded.settings if upgraded else None)
+        self._upgraded = upgraded
         self._idle_since = trio.current_time()
-        self._guard = InboundGuard(settings, self._idle_since, preface=upgrade_settings is None)
+        self._guard = InboundGuard(settings, self._idle_since)
         self._exchanges = Exchanges(
             handler,
             settings,
@@ -94,8 +96,12 @@ class HTTP2Connection:
         """Serve until the connection ends, then close the stream. ``received`` are bytes
         already read from it (the preface, say) that h2 must see first."""
         try:
+            if self._upgraded is not None and not await self._switch_protocols():
+                return
             async with trio.open_nursery() as nursery:
                 self._nursery = self._exchanges.nursery = nursery
+                if self._upgraded is not None:
+                    self._exchanges.open_upgraded(self._upgraded)
                 nursery.start_soon(self._read, received)
                 await self._write()
                 if self._state is State.CLOSING:
@@ -107,6 +113,16 @@ class HTTP2Connection:
             logger.exception("internal error while serving HTTP/2 to %s; the connection is closed", self._peer)
         finally:
             await trio.aclose_forcefully(self._transport)
+
+    async def _switch_protocols(self) -> bool:
+        """Answer ``101`` to the ``Upgrade: h2c`` request; whether the client is still there."""
+        try:
+            with trio.move_on_after(self._settings.send_timeout):
+                await self._transport.send_all(SWITCHING_PROTOCOLS)
+                return True
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        return False
 
     def shutdown(self) -> None:
         """Stop taking new streams: GOAWAY names the last stream served, the streams up to it

@@ -22,12 +22,26 @@ from ._head import MalformedRequest, parse_request_head
 from ._sending import Sender
 from ._stream import Phase, Stream
 
-__all__ = ["Exchanges", "Handler", "ResponseHook"]
+__all__ = ["Exchanges", "Handler", "ResponseHook", "Upgraded"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 ResponseHook = Callable[["Request | None", int, int, float], None]
 
 logger = logging.getLogger("trio_httpchannel")
+
+_NOT_FORWARDED = frozenset({b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"transfer-encoding"})
+
+
+class Upgraded:
+    """An HTTP/1.1 request without a body that asked ``Upgrade: h2c``: answered as stream 1."""
+
+    __slots__ = ("method", "target", "fields", "settings")
+
+    def __init__(self, method: str, target: str, fields: list[tuple[bytes, bytes]], settings: bytes) -> None:
+        self.method = method
+        self.target = target
+        self.fields = [(name, value) for name, value in fields if name not in _NOT_FORWARDED]
+        self.settings = settings
 
 
 class Exchanges:
@@ -60,6 +74,13 @@ class Exchanges:
         self.nursery: trio.Nursery
         self._handlers_running = 0
         self._handlers_done: trio.Event | None = None
+
+    def open_upgraded(self, upgraded: Upgraded) -> None:
+        """Answer the request of an ``Upgrade: h2c`` as stream 1, already complete."""
+        stream = self._open(1, upgraded.method, True)
+        stream.request = self._request(stream, upgraded.method, upgraded.target, upgraded.fields)
+        self._handlers_running += 1
+        self.nursery.start_soon(self._respond, stream)
 
     def forget_all(self) -> None:
         """The connection is closing: no stream can finish any more."""

@@ -6,6 +6,7 @@ import trio
 
 from .._config import Settings
 from ._connection import Handler, HTTP2Connection, ResponseHook
+from ._exchanges import Upgraded
 
 __all__ = ["serve_http2"]
 
@@ -17,14 +18,14 @@ async def serve_http2(
     *,
     on_response: ResponseHook | None = None,
     received: bytes = b"",
-    upgrade_settings: bytes | None = None,
+    upgraded: Upgraded | None = None,
 ) -> None:
     """Serve HTTP/2 on ``stream`` until the connection ends, then close it.
 
     ``received`` are the bytes already read (the preface, and whatever followed it).
-    ``upgrade_settings`` is the ``HTTP2-Settings`` field of an ``Upgrade: h2c`` request, whose
-    ``101`` is already sent: that request is then stream 1. To stop gracefully from outside
-    (server shutdown), make an :class:`HTTP2Connection` and call its ``shutdown``.
+    ``upgraded`` is an HTTP/1.1 request that asked ``Upgrade: h2c`` (see ``h2c_settings``): it
+    gets ``101``, then its answer as stream 1. To stop gracefully from outside (server
+    shutdown), make the :class:`HTTP2Connection` yourself and call its ``shutdown``.
     """
-    connection = HTTP2Connection(stream, handler, settings, on_response=on_response, upgrade_settings=upgrade_settings)
+    connection = HTTP2Connection(stream, handler, settings, on_response=on_response, upgraded=upgraded)
     await connection.run(received)
