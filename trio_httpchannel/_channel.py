@@ -26,6 +26,7 @@ from ._parser import ABORTED, CLOSED, END, NEED_DATA, RequestParser
 from ._request import Request, RequestBody
 from ._response import LAST_CHUNK, Framing, Response, ResponseHead, check_body_chunk, chunk, error_response, serialize_head
 from ._wire import Wire
+from .http2 import HTTP2Connection, Upgraded, h2c_settings, opening
 from .websocket import WebSocketHandler, is_websocket_upgrade, serve_upgrade
 
 __all__ = ["HTTPChannel", "Handler", "ResponseHook"]
@@ -83,27 +84,71 @@ class HTTPChannel:
         self.on_response = on_response
         self.settings = Settings(**settings)  # type: ignore[arg-type]
         self._connections: set[_Connection] = set()
+        self._http2_connections: set[HTTP2Connection] = set()
+        self._openings: set[trio.CancelScope] = set()
         self._shutting_down = False
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
-        connection = _Connection(self, stream)
+        received = b""
+        if self.settings.h2:
+            opened = await self._opening(stream)
+            if opened is None or opened[0]:
+                await self._serve_http2(stream, opened[1] if opened else None)
+                return
+            received = opened[1]
+        connection = _Connection(self, stream, received)
         self._connections.add(connection)
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
 
+    async def _opening(self, stream: trio.abc.Stream) -> tuple[bool, bytes] | None:
+        """Whether the client speaks HTTP/2 (see ``http2.opening``); ``None`` when it left or
+        said nothing within ``timeout`` (within ``header_timeout`` once the server is shutting
+        down: a client that connected has a request to send, and closing would lose it)."""
+        timeout = self.settings.header_timeout if self._shutting_down else self.settings.timeout
+        with trio.CancelScope() as scope:
+            self._openings.add(scope)
+            try:
+                return await opening(stream, timeout)
+            finally:
+                self._openings.discard(scope)
+        return None
+
+    async def _serve_http2(self, stream: trio.abc.Stream, received: bytes | None, upgraded: Upgraded | None = None) -> None:
+        """Serve a connection that opened with HTTP/2 (``received``: the bytes read to know it;
+        ``None``: the client left or stayed silent, so it is only closed), or whose request
+        asked ``Upgrade: h2c`` (``upgraded``)."""
+        if received is None:
+            await trio.aclose_forcefully(stream)
+            return
+        connection = HTTP2Connection(stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded)
+        self._http2_connections.add(connection)
+        try:
+            if self._shutting_down:
+                connection.shutdown()
+            await connection.run(received)
+        finally:
+            self._http2_connections.discard(connection)
+
     def shutdown(self) -> None:
         """Stop taking new requests: idle connections close now, busy ones after their last
-        in-flight response (which carries ``Connection: close``)."""
+        in-flight response (which carries ``Connection: close``; over HTTP/2, after GOAWAY). A
+        connection that has not said anything yet gets ``header_timeout`` for its first request."""
         self._shutting_down = True
         for connection in list(self._connections):
             connection.stop_reading()
+        for http2 in list(self._http2_connections):
+            http2.shutdown()
+        deadline = trio.current_time() + self.settings.header_timeout
+        for scope in list(self._openings):
+            scope.deadline = min(scope.deadline, deadline)
 
     @property
     def connection_count(self) -> int:
         """Connections being served now."""
-        return len(self._connections)
+        return len(self._connections) + len(self._http2_connections)
 
 
 class _Connection:
@@ -144,14 +189,17 @@ class _Connection:
         "_client",
         "_server",
         "_upgrade",
+        "_h2c",
     )
 
-    def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
+    def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream, received: bytes = b"") -> None:
         self._channel = channel
         self._handler = channel.handler
         self._hook = channel.on_response
         self._settings = channel.settings
         self._parser = RequestParser(self._settings)
+        if received:
+            self._parser.receive_data(received)
         self._slots = trio.Semaphore(self._settings.max_pipeline)
         self._queue_send, self._queue_receive = trio.open_memory_channel[Exchange](self._settings.max_pipeline)
         self._nursery: trio.Nursery | None = None
@@ -173,6 +221,7 @@ class _Connection:
         self._wire = Wire(stream)
         self._outbox = Outbox(self._wire, self._settings.send_timeout, self._abort, self._hook, self._client)
         self._upgrade: RequestHead | None = None
+        self._h2c: Upgraded | None = None
 
     async def run(self) -> None:
         try:
@@ -192,6 +241,8 @@ class _Connection:
                 await self._serve_upgrade()
             if self._closing_sent and not self._aborted and not self._eof:
                 await self._wire.linger(self._settings.linger_timeout)
+            if self._h2c is not None:
+                await self._channel._serve_http2(self._wire.stream, self._parser.trailing_data, self._h2c)
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self._peer())
         finally:
@@ -302,6 +353,8 @@ class _Connection:
         once every response before it is written."""
         head = await self._next_head(first)
         if head is None:
+            return False
+        if head.upgrade and self._upgrades_to_h2c(head):
             return False
         if head.upgrade and self._upgrades_to_websocket(head):
             if self._pending:
@@ -693,6 +746,18 @@ class _Connection:
             await trio.lowlevel.checkpoint()
         if head.framing is Framing.CHUNKED:
             await self._outbox.send(exchange, LAST_CHUNK)
+
+    def _upgrades_to_h2c(self, head: RequestHead) -> bool:
+        """A lone request without a body asking ``Upgrade: h2c``: the connection goes on in
+        HTTP/2 once this one has ended (``run``), the request answered there as stream 1."""
+        if not self._settings.h2 or head.has_body or self._pending or head.http_version != "1.1":
+            return False
+        settings = h2c_settings(head.headers)
+        if settings is None:
+            return False
+        self._expect_end()
+        self._h2c = Upgraded(head.method, head.target, list(head.headers), settings)
+        return True
 
     def _upgrades_to_websocket(self, head: RequestHead) -> bool:
         return self._channel.websocket_handler is not None and is_websocket_upgrade(
