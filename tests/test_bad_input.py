@@ -51,7 +51,7 @@ BAD_REQUESTS = {
     "unsupported transfer-encoding": (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n", {}, 501),
     "connect (we are not a proxy)": (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", {}, 501),
     "http/2.0 request line": (b"GET / HTTP/2.0\r\n" + H + b"\r\n", {}, 505),
-    "http/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {}, 505),
+    "http/2 preface with h2 off": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {"h2": False}, 505),
     "http/9.9": (b"GET / HTTP/9.9\r\n" + H + b"\r\n", {}, 505),
     "tls handshake on plain port": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", {}, 400),
 }

@@ -49,7 +49,11 @@ server/ (issue 13); until then they are HTTPChannel keywords only."""
 
 
 def test_every_setting_but_max_discard_is_an_option() -> None:
-    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"} - NOT_YET_OPTIONS
+    # The HTTP/2 settings get their options (--h2/--no-h2, --h2-max-concurrent-streams, ...)
+    # when the HTTP/2 package is integrated with the command line (issue 14); until then they
+    # are set through HTTPChannel and Settings only.
+    http2 = {field.name for field in dataclasses.fields(Settings) if field.name.startswith("h2")}
+    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"} - NOT_YET_OPTIONS - http2
     assert names == {name for name, _, _ in SETTING_OPTIONS.values()}
 
 

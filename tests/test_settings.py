@@ -35,6 +35,14 @@ async def handler(request):
         ("ws_ping_timeout", -5),
         ("ws_per_message_deflate", "yes"),
         ("ws_close_timeout", None),
+        ("h2", "yes"),
+        ("h2_max_concurrent_streams", 0),
+        ("h2_max_concurrent_streams", 2**32),
+        ("h2_max_header_list_size", 100),
+        ("h2_initial_window_size", 65534),
+        ("h2_initial_window_size", 2**31),
+        ("h2_max_resets_per_second", 0),
+        ("h2_max_control_frames_per_second", 2.5),
     ],
 )
 def test_bad_setting_raises_value_error_naming_it(setting, value):

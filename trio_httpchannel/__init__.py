@@ -2,13 +2,13 @@
 lingering close, ported from Twisted web2's HTTPChannel."""
 
 from ._access import ResponseRecord
+from ._channel import HTTPChannel
 from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
 from ._handling import Handler
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response
-from .http1 import HTTPChannel
 from .server import Server, serve
 
 __all__ = [

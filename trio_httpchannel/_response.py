@@ -5,10 +5,12 @@ How it goes on the wire is the protocol's (``http1/serializer.py`` for HTTP/1.1)
 from __future__ import annotations
 
 import http
+import time
 from collections.abc import AsyncIterable, Iterable, Mapping
+from email.utils import formatdate
 from typing import Union
 
-__all__ = ["Response", "HeaderPairs", "Body", "WHOLE", "check_body_chunk", "close_body", "error_response"]
+__all__ = ["Response", "HeaderPairs", "Body", "WHOLE", "check_body_chunk", "close_body", "error_response", "http_date"]
 
 HeaderPairs = Union[
     Mapping[Union[str, bytes], Union[str, bytes]],
@@ -107,3 +109,15 @@ def error_response(status: int, message: str, headers: HeaderPairs = ()) -> Resp
         [("content-type", "text/plain; charset=utf-8"), ("connection", "close"), *_header_pairs(headers)],
         f"{status} {http.HTTPStatus(status).phrase}: {message}\n".encode(),
     )
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """The current time as an IMF-fixdate, computed at most once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
+    return _date_cache[1]

@@ -1,6 +1,6 @@
 """HTTP/1.1: the head grammar, the parser, the serializer, the connection's states, and the
-channel that serves it (reader, writer, outbox, wire)."""
+connection that serves it (reader, writer, outbox, wire)."""
 
-from .channel import HTTPChannel
+from .connection import HTTP1Connection, refuse
 
-__all__ = ["HTTPChannel"]
+__all__ = ["HTTP1Connection", "refuse"]

@@ -32,14 +32,14 @@ from .wire import Wire
 from .writer import Writer
 
 if TYPE_CHECKING:
-    from .channel import HTTPChannel
+    from .._channel import HTTPChannel
 
-__all__ = ["Connection", "refuse"]
+__all__ = ["HTTP1Connection", "refuse"]
 
 logger = logging.getLogger("trio_httpchannel")
 
 
-class Connection:
+class HTTP1Connection:
     """One connection's state, shared by its reader, writer and handler tasks. Slotted: an idle
     keep-alive connection costs memory for as long as it stays open.
 
@@ -68,7 +68,7 @@ class Connection:
         "_handlers_done",
     )
 
-    def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream) -> None:
+    def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream, received: bytes = b"") -> None:
         self.channel = channel
         self.settings = channel.settings
         self.handler = channel.handler
@@ -81,7 +81,7 @@ class Connection:
         self.write = OPEN
         self.pending: list[Exchange[RequestHead]] = []
         self.lone: Exchange[RequestHead] | None = None
-        self.reader = Reader(self)
+        self.reader = Reader(self, received)
         self.writer = Writer(self)
         self._handlers_running = 0
         self._handlers_done: trio.Event | None = None
@@ -97,9 +97,12 @@ class Connection:
                 await self.writer.run()
                 await self._finish_handlers()
                 nursery.cancel_scope.cancel()
-            end = ending(self.write, self.read, self.reader.upgrade is not None)
+            reader = self.reader
+            end = ending(self.write, self.read, reader.upgrade is not None or reader.h2c is not None)
             if end is ABORT:
                 self.abort("it did not read a response within send_timeout")
+            elif end is UPGRADE and reader.h2c is not None:
+                await self.channel.serve_http2(self.wire.stream, reader.parser.trailing_data, reader.h2c)
             elif end is UPGRADE:
                 await self._serve_upgrade()
             elif end is LINGER:
@@ -175,7 +178,7 @@ class Connection:
             exchange.set_response(response)
             self.writer.hand_over(exchange)
 
-    # The WebSocket upgrade ---------------------------------------------------------------------
+    # The WebSocket upgrade (the HTTP/2 one is the channel's) ---------------------------------
 
     async def _serve_upgrade(self) -> None:
         """Hand the connection to the WebSocket layer, once the reader stopped at an upgrade

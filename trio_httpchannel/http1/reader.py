@@ -20,13 +20,14 @@ from .._headers import Headers
 from .._request import Request, RequestBody
 from .._response import WHOLE, close_body, error_response
 from .._state import AWAITED, EXPECTED, FAILED, GIVEN, LONE, QUEUED, SENDING, STREAMING, Dispatch, advance
+from ..http2 import Upgraded, h2c_settings
 from ..websocket import is_websocket_upgrade
 from .head import RequestHead
 from .parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
 from .state import BODY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, waits_for_earlier
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .connection import HTTP1Connection
 
 __all__ = ["Reader"]
 
@@ -42,18 +43,22 @@ class Reader:
     through a zero-capacity memory channel, reading the socket only as fast as the handler takes
     chunks. After the last request it will parse it goes on reading, and discarding, to notice
     the client leaving while handlers still run. ``upgrade`` is the head of the WebSocket
-    upgrade request it stopped at, if any."""
+    upgrade request it stopped at, if any; ``h2c`` the request that asked to go on in HTTP/2.
+    ``received`` are bytes read before it started (to see whether the client spoke HTTP/2)."""
 
-    __slots__ = ("_connection", "_settings", "_wire", "parser", "_scope", "_body_exchange", "upgrade")
+    __slots__ = ("_connection", "_settings", "_wire", "parser", "_scope", "_body_exchange", "upgrade", "h2c")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: HTTP1Connection, received: bytes) -> None:
         self._connection = connection
         self._settings = connection.settings
         self._wire = connection.wire
         self.parser = RequestParser(self._settings)
+        if received:
+            self.parser.receive_data(received)
         self._scope = trio.CancelScope()
         self._body_exchange: Exchange[RequestHead] | None = None
         self.upgrade: RequestHead | None = None
+        self.h2c: Upgraded | None = None
 
     # What other tasks ask of the reader -------------------------------------------------------
 
@@ -146,6 +151,8 @@ class Reader:
         once every response before it is written."""
         head = await self._next_head()
         if head is None:
+            return False
+        if head.upgrade and self._upgrades_to_h2c(head):
             return False
         if head.upgrade and self._upgrades_to_websocket(head):
             pending = self._connection.pending
@@ -277,6 +284,19 @@ class Reader:
         )
         exchange.request._exchange = exchange
         return exchange
+
+    def _upgrades_to_h2c(self, head: RequestHead) -> bool:
+        """A lone request without a body asking ``Upgrade: h2c``: the connection goes on in
+        HTTP/2 once this one has ended, the request answered there as stream 1."""
+        connection = self._connection
+        if not self._settings.h2 or head.has_body or connection.pending or head.http_version != "1.1":
+            return False
+        settings = h2c_settings(head.headers)
+        if settings is None:
+            return False
+        self._expect_end()
+        self.h2c = Upgraded(head.method, head.target, list(head.headers), settings)
+        return True
 
     def _upgrades_to_websocket(self, head: RequestHead) -> bool:
         return self._connection.channel.websocket_handler is not None and is_websocket_upgrade(

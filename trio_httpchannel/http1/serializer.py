@@ -11,11 +11,9 @@ from __future__ import annotations
 import enum
 import http
 import re
-import time
-from email.utils import formatdate
 from typing import Final
 
-from .._response import WHOLE, HeaderPairs, Response
+from .._response import WHOLE, HeaderPairs, Response, http_date
 
 __all__ = [
     "Framing",
@@ -28,7 +26,6 @@ __all__ = [
     "serialize_informational",
     "chunk",
     "LAST_CHUNK",
-    "http_date",
 ]
 
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -188,16 +185,6 @@ def chunk(data: bytes) -> bytes:
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus}
 _FIELD_CACHE_SIZE = 512
 _field_cache: dict[tuple[str | bytes, str | bytes], tuple[bytes, bytes]] = {}
-_date_cache: tuple[int, bytes] = (0, b"")
-
-
-def http_date() -> bytes:
-    """The current time as an IMF-fixdate, computed at most once a second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
-    return _date_cache[1]
 
 
 def _to_bytes(value: str | bytes) -> bytes:

@@ -27,7 +27,7 @@ from .serializer import CHUNKED, LAST_CHUNK, NONE, ResponseHead, chunk, serializ
 from .state import ABORTED, CLOSED, CLOSING, DONE, EOF, FINISHED, OPEN, WRITE, may_persist
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .connection import HTTP1Connection
 
 __all__ = ["Writer"]
 
@@ -50,7 +50,7 @@ class Writer:
 
     __slots__ = ("_connection", "_settings", "_outbox", "_queued")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: HTTP1Connection) -> None:
         self._connection = connection
         self._settings = connection.settings
         self._outbox = connection.outbox

@@ -21,9 +21,10 @@ from functools import partial
 
 import trio
 
-from ..http1 import HTTPChannel
+from .._channel import HTTPChannel
 from .._demo import demo
 from .._lifespan import LifespanError
+from ..http2 import ALPN_PROTOCOLS
 from .app_loading import build_handler, interface_of, load_app
 from .errors import CommandError, UsageError
 from .logs import access_log, configure_logging
@@ -83,7 +84,8 @@ def _ssl_context(options: Options) -> ssl.SSLContext | None:
         context.load_cert_chain(options.certfile, options.keyfile)
     except (OSError, ssl.SSLError) as error:
         raise CommandError(f"cannot load the TLS certificate {options.certfile}: {error}") from None
-    context.set_alpn_protocols(["http/1.1"])
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # HTTP/2 needs at least TLS 1.2 (RFC 9113 section 9.2)
+    context.set_alpn_protocols(ALPN_PROTOCOLS if options.settings.get("h2", True) else ["http/1.1"])
     return context
 
 

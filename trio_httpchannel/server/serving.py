@@ -18,8 +18,8 @@ from functools import partial
 
 import trio
 
+from .._channel import HTTPChannel
 from .._handling import Handler
-from ..http1 import HTTPChannel
 from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals

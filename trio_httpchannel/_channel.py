@@ -1,0 +1,149 @@
+"""HTTPChannel: HTTP served on any trio stream, one connection per call, each in the protocol
+its client speaks: HTTP/2 when it opens with the preface or picks ``h2`` by ALPN, else
+HTTP/1.1 (which a request may still upgrade to HTTP/2 by ``h2c``, or to WebSocket).
+
+This is the layer above the protocols: it knows how a connection says which it speaks, and
+keeps the connections it serves so that a shutdown reaches them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._access import ResponseHook
+from ._config import Settings, SettingsKeywords
+from ._handling import Handler
+from ._response import HeaderPairs, error_response
+from .http1 import HTTP1Connection, refuse
+from .http2 import HTTP2Connection, Upgraded, opening
+from .websocket import WebSocketHandler
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["HTTPChannel"]
+
+
+class HTTPChannel:
+    """Serves HTTP/1.1 and HTTP/2 on any ``trio.abc.Stream``: ``await channel(stream)`` runs one
+    connection until it ends, so ``trio.serve_tcp(HTTPChannel(handler), port)`` is a server.
+
+    ``handler`` is called once per request, in a task of its own, and returns the
+    :class:`Response`. The keywords are the fields of :class:`Settings`, each documented there.
+    Nothing a client does makes the call raise: protocol errors are answered and logged at debug
+    level, handler errors answered with 500 and logged once. A handler whose request body failed
+    has the body's error answered whatever it returns; one that raises
+    :class:`ClientDisconnected` (it found its client gone) has the connection aborted, quietly.
+    While a request is in flight the connection goes on reading, so that the handler learns when
+    the client leaves (``Request.wait_disconnected``).
+
+    ``on_response``, when given, is called with a :class:`ResponseRecord` for every response
+    that started to go out, once it is written or cut short: an access log. An exception it
+    raises is logged and does not disturb the connection.
+
+    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
+    by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
+    one). Without one, an upgrade request goes to ``handler`` like any other request.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        websocket_handler: WebSocketHandler | None = None,
+        on_response: ResponseHook | None = None,
+        **settings: Unpack[SettingsKeywords],
+    ) -> None:
+        if not callable(handler):
+            raise TypeError(f"handler must be an async callable taking a Request, got {handler!r}")
+        self.handler = handler
+        self.websocket_handler: WebSocketHandler | None = websocket_handler or getattr(
+            handler, "websocket_handler", None
+        )
+        self.on_response = on_response
+        self.settings = Settings(**settings)
+        self.shutting_down = False
+        """Whether :meth:`shutdown` was called: connections take no new request (read-only)."""
+        self._connections: set[HTTP1Connection] = set()
+        self._http2_connections: set[HTTP2Connection] = set()
+        self._openings: set[trio.CancelScope] = set()
+
+    async def __call__(self, stream: trio.abc.Stream) -> None:
+        received = b""
+        if self.settings.h2:
+            opened = await self._opening(stream)
+            if opened is None:
+                await trio.aclose_forcefully(stream)
+                return
+            http2, received = opened
+            if http2:
+                await self.serve_http2(stream, received)
+                return
+        connection = HTTP1Connection(self, stream, received)
+        self._connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self._connections.discard(connection)
+
+    async def _opening(self, stream: trio.abc.Stream) -> tuple[bool, bytes] | None:
+        """Whether the client speaks HTTP/2 (see ``http2.opening``); ``None`` when it left or
+        said nothing within ``timeout`` (within ``header_timeout`` once the server is shutting
+        down: a client that connected has a request to send, and closing would lose it)."""
+        timeout = self.settings.header_timeout if self.shutting_down else self.settings.timeout
+        with trio.CancelScope() as scope:
+            self._openings.add(scope)
+            try:
+                return await opening(stream, timeout)
+            finally:
+                self._openings.discard(scope)
+        return None
+
+    async def serve_http2(self, stream: trio.abc.Stream, received: bytes, upgraded: Upgraded | None = None) -> None:
+        """Serve ``stream`` in HTTP/2: a connection that opened with HTTP/2 (``received``: the
+        bytes read to know it), or an HTTP/1.1 one whose request asked ``Upgrade: h2c``
+        (``upgraded``: that request, answered as stream 1)."""
+        connection = HTTP2Connection(stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded)
+        self._http2_connections.add(connection)
+        try:
+            if self.shutting_down:
+                connection.shutdown()
+            await connection.run(received)
+        finally:
+            self._http2_connections.discard(connection)
+
+    def shutdown(self) -> None:
+        """Stop taking new requests: idle connections close now, busy ones after their last
+        in-flight response (which carries ``Connection: close``; over HTTP/2, after GOAWAY). A
+        connection that has not said anything yet gets ``header_timeout`` for its first request."""
+        self.shutting_down = True
+        for connection in list(self._connections):
+            connection.reader.shut_down()
+        for http2 in list(self._http2_connections):
+            http2.shutdown()
+        deadline = trio.current_time() + self.settings.header_timeout
+        for scope in list(self._openings):
+            scope.deadline = min(scope.deadline, deadline)
+
+    async def refuse(
+        self,
+        stream: trio.abc.Stream,
+        status: int,
+        message: str,
+        *,
+        headers: HeaderPairs = (),
+        linger: float | None = None,
+    ) -> None:
+        """Answer a connection ``status`` without reading a request from it (the server is at its
+        connection limit, say), as the channel answers a refused request: a short plain-text
+        ``message``, ``headers`` added, ``Connection: close``, in HTTP/1.1; then close it with a
+        lingering close, all of it within ``linger`` seconds (``linger_timeout`` when ``None``)."""
+        response = error_response(status, message, headers)
+        await refuse(stream, response, self.settings.linger_timeout if linger is None else linger)
+
+    @property
+    def connection_count(self) -> int:
+        """Connections being served now."""
+        return len(self._connections) + len(self._http2_connections)
