@@ -19,10 +19,10 @@ from urllib.parse import unquote
 
 import trio
 
-from ._errors import ClientDisconnected, ProtocolError
-from ._request import Request
-from ._response import Response, error_response
-from .websocket import ASGIWebSocketHandler
+from .._errors import ClientDisconnected, ProtocolError
+from .._request import Request
+from .._response import Response, error_response
+from ..websocket import ASGIWebSocketHandler
 
 __all__ = [
     "ASGIApp",
