@@ -1,5 +1,5 @@
 """One HTTP/1.1 connection: its nursery, its states, the exchanges in flight, the handler tasks,
-and how it ends (an abort, the lingering close, the WebSocket upgrade).
+and how it ends (an abort, the lingering close, an upgrade to WebSocket or to HTTP/2).
 
 A connection is a nursery of tasks: the reader (``reader.py``), which parses requests and starts
 a handler task for each; the writer (``writer.py``), which runs in the connection's own task and
@@ -97,21 +97,26 @@ class HTTP1Connection:
                 await self.writer.run()
                 await self._finish_handlers()
                 nursery.cancel_scope.cancel()
-            reader = self.reader
-            end = ending(self.write, self.read, reader.upgrade is not None or reader.h2c is not None)
-            if end is ABORT:
-                self.abort("it did not read a response within send_timeout")
-            elif end is UPGRADE and reader.h2c is not None:
-                await self.channel.serve_http2(self.wire.stream, reader.parser.trailing_data, reader.h2c)
-            elif end is UPGRADE:
-                await self._serve_upgrade()
-            elif end is LINGER:
-                await self.wire.linger(self.settings.linger_timeout)
+            await self._end()
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self.peer())
         finally:
             self.outbox.cut_short()
             await trio.aclose_forcefully(self.wire.stream)
+
+    async def _end(self) -> None:
+        """Every task is done: end as ``state.ending`` says (a method of its own, so that the
+        frame an idle connection keeps suspended in ``run`` stays small)."""
+        reader = self.reader
+        end = ending(self.write, self.read, reader.upgrade is not None or reader.h2c is not None)
+        if end is ABORT:
+            self.abort("it did not read a response within send_timeout")
+        elif end is UPGRADE and reader.h2c is not None:
+            await self.channel.serve_http2(self.wire.stream, reader.parser.trailing_data, reader.h2c)
+        elif end is UPGRADE:
+            await self._serve_upgrade()
+        elif end is LINGER:
+            await self.wire.linger(self.settings.linger_timeout)
 
     async def _finish_handlers(self) -> None:
         """The last response is written: stop the reader and, unless a request was left
@@ -141,6 +146,7 @@ class HTTP1Connection:
             exchange.tell_client_left()
 
     def peer(self) -> str:
+        """The client, as log messages name it."""
         return peer_name(self.client)
 
     # Handler tasks -------------------------------------------------------------------------------

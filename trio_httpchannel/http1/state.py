@@ -78,7 +78,7 @@ class Write(State):
 
     OPEN = "responses go out in request order; the connection persists after each"
     CLOSING = "the response that closes the connection is delivered: it is the last"
-    CLOSED = "that response is written: a lingering close follows"
+    CLOSED = "that response is written: the lingering close follows, unless the client's side ended"
     FINISHED = "every response is written and none closed the connection: no request followed"
     ABORTED = "the connection was aborted: nothing more is written, every task is cancelled"
 
