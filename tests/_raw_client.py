@@ -1,12 +1,15 @@
 """The raw test client: it writes the bytes a test gives it and reads responses back byte by byte
 off the wire (status line, headers, then the body as its framing says), so that the tests see
-exactly what a client sees, with nothing hidden."""
+exactly what a client sees, with nothing hidden. h11 reads the same bytes (``_http_check``), so
+that every response a test reads is also proven valid HTTP/1.1."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import trio
+
+from _http_check import ResponseCheck, SentRequests
 
 
 class RawResponse:
@@ -28,61 +31,79 @@ class RawResponse:
 
 
 class RawClient:
-    """A client that writes raw bytes and parses what comes back itself."""
+    """A client that writes raw bytes and parses what comes back itself, while h11 reads the
+    same requests and responses and fails the read of any response that is not valid HTTP/1.1
+    (up to a 101: the bytes after it are another protocol's)."""
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.buffer = bytearray()
         self.eof = False
+        self._sent = SentRequests()
+        self._check = ResponseCheck(self._sent)
 
     async def send(self, data: bytes) -> None:
+        self._sent.write(data)
         await self.stream.send_all(data)
 
     async def send_eof(self) -> None:
         assert isinstance(self.stream, trio.abc.HalfCloseableStream)
         await self.stream.send_eof()
 
-    async def _fill(self) -> bool:
+    async def fill(self) -> bool:
+        """Receive more into ``buffer``; false at the end of the stream."""
         if self.eof:
             return False
         data = await self.stream.receive_some(65536)
         if not data:
             self.eof = True
+            self.take(0)
             return False
         self.buffer += data
         return True
 
+    def take(self, count: int) -> bytes:
+        """The first ``count`` bytes of ``buffer``, consumed: h11 reads them too."""
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        self._check.read(data)
+        if self.eof and not self.buffer:
+            self._check.read_eof()
+        return data
+
+    async def receive_some(self, max_bytes: int = 65536) -> bytes:
+        """What is buffered, or else one receive from the stream (b"" at its end)."""
+        if not self.buffer:
+            await self.fill()
+        return self.take(max_bytes)
+
     async def read_until(self, marker: bytes) -> bytes:
         while marker not in self.buffer:
-            if not await self._fill():
+            if not await self.fill():
                 raise EOFError(f"connection closed before {marker!r}; got {bytes(self.buffer)!r}")
-        end = self.buffer.index(marker) + len(marker)
-        data = bytes(self.buffer[:end])
-        del self.buffer[:end]
-        return data
+        return self.take(self.buffer.index(marker) + len(marker))
 
     async def read_exactly(self, count: int) -> bytes:
         while len(self.buffer) < count:
-            if not await self._fill():
+            if not await self.fill():
                 raise EOFError(f"connection closed {count - len(self.buffer)} bytes short")
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
+        return self.take(count)
 
     async def read_to_eof(self) -> bytes:
-        while await self._fill():
+        while await self.fill():
             pass
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        return data
+        return self.take(len(self.buffer))
 
     async def read_head(self) -> RawResponse:
+        self._check.expect_head()
         head = await self.read_until(b"\r\n\r\n")
         lines = head[:-4].split(b"\r\n")
         version, status, reason = lines[0].split(b" ", 2)
         assert version == b"HTTP/1.1", lines[0]
         headers = [tuple(line.split(b": ", 1)) for line in lines[1:]]
-        return RawResponse(int(status), reason, headers, b"")  # type: ignore[arg-type]
+        response = RawResponse(int(status), reason, headers, b"")  # type: ignore[arg-type]
+        self._check.agree_on_head(response.status, response.reason, response.headers)
+        return response
 
     async def read_response(self, *, head_request: bool = False) -> RawResponse:
         """The next whole response; ``head_request`` when it answers a HEAD (no body follows)."""
@@ -90,14 +111,14 @@ class RawClient:
         while 100 <= response.status < 200:
             response = await self.read_head()
         if head_request or response.status in (204, 304):
-            return response
-        length = response.header("content-length")
-        if response.header("transfer-encoding") == "chunked":
+            pass
+        elif response.header("transfer-encoding") == "chunked":
             response.body = await self.read_chunked()
-        elif length is not None:
+        elif (length := response.header("content-length")) is not None:
             response.body = await self.read_exactly(int(length))
         else:
             response.body = await self.read_to_eof()
+        self._check.agree_on_body(response.body)
         return response
 
     async def read_chunked(self) -> bytes:

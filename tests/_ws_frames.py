@@ -86,10 +86,10 @@ def parse_server_frame(data: bytes | bytearray) -> tuple[Frame, int] | None:
 async def read_frame(client: RawClient) -> Frame:
     """The next frame the server wrote to ``client``."""
     while (parsed := parse_server_frame(client.buffer)) is None:
-        if not await client._fill():
+        if not await client.fill():
             raise EOFError(f"connection closed before a whole frame; got {bytes(client.buffer)!r}")
     frame, size = parsed
-    del client.buffer[:size]
+    client.take(size)
     return frame
 
 

@@ -18,6 +18,7 @@ import trio
 import trio.testing
 
 from _apps import EventStream
+from _http_check import as_rfc_9110_reads_it
 from _raw_client import RawClient, RawClientFactory, RawResponse
 from _ws_frames import (
     BINARY,
@@ -51,6 +52,7 @@ __all__ = [
     "TEXT",
     "WS_ACCEPT",
     "WS_KEY",
+    "as_rfc_9110_reads_it",
     "EventStream",
     "Frame",
     "RawClient",

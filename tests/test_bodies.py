@@ -164,7 +164,7 @@ async def test_large_download_is_produced_as_fast_as_the_client_reads(serve_lock
     await client.read_head()
     consumed = 0
     while consumed < 5 * MB:
-        data = await client.stream.receive_some(chunk_size)
+        data = await client.receive_some(chunk_size)
         consumed += len(data)
         assert produced - consumed <= 2 * chunk_size
     assert consumed == 5 * MB

@@ -59,13 +59,13 @@ async def test_connections_in_the_backlog_at_shutdown_are_answered_with_close(nu
     port = listener.socket.getsockname()[1]
     server = Server(hello)
     await nursery.start(server.serve_listeners, [BehindListener(listener.socket)])
-    waiting = [connect_blocking(port) for _ in range(3)]
-    for sock in waiting:
-        sock.sendall(GET)
+    waiting = [adopt(connect_blocking(port)) for _ in range(3)]
+    for client in waiting:
+        await client.send(GET)
     server.shutdown()
-    for sock in waiting:
+    for client in waiting:
         with trio.fail_after(10):
-            response = await adopt(sock).read_response()
+            response = await client.read_response()
         assert (response.status, response.body, response.header("connection")) == (200, b"hello", "close")
     with pytest.raises(ConnectionRefusedError):
         connect_blocking(port)
@@ -122,8 +122,8 @@ async def test_a_connection_started_during_shutdown_is_answered_once_with_close(
     channel.shutdown()
     client, server = trio.testing.memory_stream_pair()
     nursery.start_soon(channel, server)
-    await client.send_all(GET + GET)
     raw = RawClient(client)
+    await raw.send(GET + GET)
     response = await raw.read_response()
     assert (response.status, response.header("connection")) == (200, "close")
     assert await raw.read_to_eof() == b"", "the pipelined second request is not answered"

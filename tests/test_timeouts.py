@@ -160,6 +160,6 @@ async def test_slow_reader_within_send_timeout_keeps_its_connection(serve_lockst
     await client.read_head()
     for _ in range(4):
         await trio.sleep(3)
-        assert len(await client.stream.receive_some(65536)) == 65536
+        assert len(await client.receive_some(65536)) == 65536
     await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await client.read_head()).status == 200
