@@ -7,9 +7,9 @@ h11's client side frames a response by the request it answers (a response to HEA
 101 needs an Upgrade asked for), so the requests the test wrote are read too, by h11's server
 side, and each is told to the client side, stripped to what framing depends on, just before the
 bytes of its answer. A test that writes bytes h11 cannot read as a request (the bad input the
-server must refuse) gets its answer framed by a guess: the method the bytes begin with, and the
-close that follows a refusal. The raw client keeps its own reading; h11 must read the same
-status, headers and body from the same bytes.
+server must refuse) gets its answer framed as the server frames it: as an answer to GET (a head
+that cannot be read has no method the server could know), then the close. The raw client keeps
+its own reading; h11 must read the same status, headers and body from the same bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import h11
 
 _ANY_SIZE = 1 << 40
 """No size limit of h11's own: the server enforces its limits, this only judges the syntax."""
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 
 
 class _Asked:
@@ -47,11 +46,10 @@ def _asked(request: h11.Request) -> _Asked:
     return _Asked(request.method, request.target, version=request.http_version, close=not persistent, upgrade=upgrade)
 
 
-def _guessed(unread: bytes | bytearray) -> _Asked:
-    """What the answer to bytes that are not a whole request is framed for: the method they
-    begin with (an answer to HEAD has no body, even an error), and the close after a refusal."""
-    first = bytes(unread).lstrip(b"\r\n").split(b" ", 1)[0]
-    return _Asked(first if _TOKEN.fullmatch(first) else b"GET", close=True)
+_REFUSED = _Asked(b"GET", close=True)
+"""What the answer to bytes that are not a whole request is framed for: a GET's, since the server
+cannot know the method of a head it cannot read (so even after ``HEAD`` its error has a body),
+then the close that follows a refusal."""
 
 
 _TE_LINE = re.compile(rb"(?im)^(transfer-encoding:[ \t]*)([-!#$%&'*+.^_`|~0-9a-z, \t]*?)([ \t]*\r?)$")
@@ -81,8 +79,8 @@ def _without_proxy_header(data: bytes) -> bytes:
 
 class SentRequests:
     """The requests a test wrote, in order, as h11's server side reads them. They are read only
-    when an answer needs one (a test that floods the server reads none), and each by a fresh
-    parser, so that the bytes of the one being read are at hand if it turns out bad.
+    when an answer needs one (a test that floods the server reads none), each by a fresh parser
+    (h11's server side would not go on to the next request before it sent a response).
 
     Where h11 is stricter than RFC 9112 lets a server be, and the server is not, the request is
     made into what the RFC reads it as first: the empty lines before a request line are skipped
@@ -93,7 +91,7 @@ class SentRequests:
         self._written = bytearray()
         self._begun = False
         self._parser = h11.Connection(h11.SERVER, max_incomplete_event_size=_ANY_SIZE)
-        self._unread = bytearray()
+        self._fresh = True
         self._lost = False
 
     def write(self, data: bytes) -> None:
@@ -105,7 +103,7 @@ class SentRequests:
         answers the bytes written so far; once the server refused bytes, nothing after them is
         read as a request, as the server does not either."""
         if self._lost:
-            return _guessed(b"")
+            return _REFUSED
         if not self._begun:
             self._begun, self._written = True, bytearray(_without_proxy_header(bytes(self._written)))
         self._feed()
@@ -118,21 +116,21 @@ class SentRequests:
                 return _asked(event)
             if isinstance(event, h11.EndOfMessage):
                 self._written[:0] = self._parser.trailing_data[0]
-                self._parser, self._unread = h11.Connection(h11.SERVER, max_incomplete_event_size=_ANY_SIZE), bytearray()
+                self._parser, self._fresh = h11.Connection(h11.SERVER, max_incomplete_event_size=_ANY_SIZE), True
                 self._feed()
             elif event is h11.NEED_DATA or event is h11.PAUSED:
                 self._lost = True
-                return _guessed(self._unread)
+                return _REFUSED
 
     def _feed(self) -> None:
         """Give the parser what was written; a request's head as RFC 9112 reads it."""
         data, self._written = bytes(self._written), bytearray()
-        if not self._unread:
+        if self._fresh:
             data = data.lstrip(b"\r\n")
             if end := _HEAD_END.search(data):
                 data = as_rfc_9110_reads_it(data[: end.end()]) + data[end.end() :]
         if data:
-            self._unread += data
+            self._fresh = False
             self._parser.receive_data(data)
 
 
