@@ -10,6 +10,30 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from trio_httpchannel import Request, Response
+from trio_httpchannel.websocket import WebSocketRequest
+
+
+async def echo(request: Request) -> Response:
+    """200 with the request's body."""
+    return Response(200, [], await request.read())
+
+
+async def hello(request: Request) -> Response:
+    return Response(200, [], b"hello")
+
+
+async def http_handler(request: object) -> Response:
+    """The plain-HTTP handler of a WebSocket test: 200, no body."""
+    return Response(200)
+
+
+async def ws_echo(request: WebSocketRequest) -> None:
+    """Accepts, then sends back each message until the close."""
+    ws = await request.accept()
+    async for message in ws:
+        await ws.send(message)
+
 
 class EventStream:
     """A server-sent-events stream: one event, then a wait for an event that never comes (the

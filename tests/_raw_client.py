@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from _http_check import ResponseCheck, SentRequests
+from _requests import GET
 
 
 class RawResponse:
@@ -136,3 +137,32 @@ class RawClient:
 
 
 RawClientFactory = Callable[[], Awaitable[RawClient]]
+
+
+async def connect_tcp(port: int, host: str = "127.0.0.1") -> RawClient:
+    """A raw client on a new TCP connection to ``host:port``."""
+    return RawClient(await trio.open_tcp_stream(host, port))
+
+
+async def connect_to(url: str) -> RawClient:
+    """A raw client on a new TCP connection to the loopback server at ``url`` (``http://127.0.0.1:PORT``)."""
+    return await connect_tcp(int(url.rsplit(":", 1)[1]))
+
+
+async def ask(stream: trio.abc.Stream, request: bytes = GET) -> RawResponse:
+    """``request`` over ``stream``, a new connection to a server in another process, and its
+    response, waited for at most 30 s of wall-clock time (the other process does not run on the
+    MockClock)."""
+    client = RawClient(stream)
+    await client.send(request)
+    with trio.fail_after(30):
+        return await client.read_response()
+
+
+async def read_to_eof(stream: trio.abc.ReceiveStream) -> bytes:
+    """All that a bare stream receives until its end, for the tests that hold one (to open many
+    connections, or to be a client that misbehaves)."""
+    data = bytearray()
+    while chunk := await stream.receive_some(65536):
+        data += chunk
+    return bytes(data)

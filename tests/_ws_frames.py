@@ -4,6 +4,7 @@ not wsproto)."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, NamedTuple
 
 from websockets.trio.client import connect as websockets_connect
@@ -16,6 +17,8 @@ WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 """The key and accept token of RFC 6455 section 1.3's example."""
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 RSV1 = 0b100
+DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate"
+"""The handshake line that offers permessage-deflate."""
 
 
 def ws_upgrade(path: str = "/", *extra: str, key: str = WS_KEY, version: str = "13", method: str = "GET") -> bytes:
@@ -47,6 +50,12 @@ def ws_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 
 
 def ws_close_frame(code: int | None = None, reason: bytes = b"") -> bytes:
     return ws_frame(CLOSE, b"" if code is None else code.to_bytes(2, "big") + reason)
+
+
+def deflated(data: bytes) -> bytes:
+    """``data`` compressed as permessage-deflate sends a message (RFC 7692 section 7.2.1)."""
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 class Frame(NamedTuple):

@@ -2,9 +2,12 @@
 that talks to it. The helpers many test files share live in modules by idea and are re-exported
 here, so that a test imports them all from ``conftest``:
 
-- ``_raw_client``: ``RawClient``, which writes raw bytes and reads responses off the wire;
+- ``_raw_client``: ``RawClient``, which writes raw bytes and reads responses off the wire,
+  checked by h11 (``_http_check``), and the ways to open one;
+- ``_requests``: requests as a client writes them, and the bounds of the tests' waits;
+- ``_apps``: small handlers and apps;
 - ``_ws_frames``: WebSocket frames as a client writes them and as the server writes them;
-- ``_apps``: small handlers and apps.
+- ``_leaks``: the books of the leak tests.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import pytest
 import trio
 import trio.testing
 
-from _apps import EventStream
+from _apps import EventStream, echo, hello, http_handler, ws_echo
 from _http_check import as_rfc_9110_reads_it
-from _raw_client import RawClient, RawClientFactory, RawResponse
+from _leaks import Books, Client, live_tasks, open_fds, run_served
+from _raw_client import RawClient, RawClientFactory, RawResponse, ask, connect_tcp, connect_to, read_to_eof
+from _requests import GET, GUARD, MB, H, get, post
 from _ws_frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    DEFLATE,
     PING,
     PONG,
     RSV1,
@@ -31,6 +37,7 @@ from _ws_frames import (
     WS_ACCEPT,
     WS_KEY,
     Frame,
+    deflated,
     open_raw_websocket,
     parse_server_frame,
     read_frame,
@@ -46,23 +53,44 @@ __all__ = [
     "BINARY",
     "CLOSE",
     "CONTINUATION",
+    "DEFLATE",
+    "GET",
+    "GUARD",
+    "H",
+    "MB",
     "PING",
     "PONG",
     "RSV1",
     "TEXT",
     "WS_ACCEPT",
     "WS_KEY",
-    "as_rfc_9110_reads_it",
+    "Books",
+    "Client",
     "EventStream",
     "Frame",
     "RawClient",
     "RawClientFactory",
     "RawResponse",
+    "as_rfc_9110_reads_it",
+    "ask",
+    "connect_tcp",
+    "connect_to",
+    "deflated",
+    "echo",
+    "get",
+    "hello",
+    "http_handler",
+    "live_tasks",
+    "open_fds",
     "open_raw_websocket",
     "parse_server_frame",
+    "post",
     "read_frame",
+    "read_to_eof",
+    "run_served",
     "websockets_client",
     "ws_close_frame",
+    "ws_echo",
     "ws_frame",
     "ws_upgrade",
 ]
@@ -81,10 +109,7 @@ def serve_tcp(nursery: trio.Nursery) -> Serve:
         listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
 
-        async def connect() -> RawClient:
-            return RawClient(await trio.open_tcp_stream("127.0.0.1", port))
-
-        return connect
+        return functools.partial(connect_tcp, port)
 
     return start
 
