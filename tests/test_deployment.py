@@ -23,11 +23,10 @@ import trio
 import yaml
 from cli_apps.balancers import DEPLOY, address, spec, wait_listening
 from cli_apps.harness import APPS, ServerProcess
-from conftest import RawClient
+from conftest import GET, RawClient
 
 from trio_httpchannel.server.options import parse_options
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 APP = "myproject.web:app"
 
 Run = Callable[..., Awaitable[ServerProcess]]

@@ -152,7 +152,7 @@ async def test_client_that_never_reads_is_closed_within_the_timeouts(autojump_cl
 @pytest.mark.parametrize("kind", ["native", "asgi", "asgi-streaming"])
 @pytest.mark.parametrize(
     "request_bytes",
-    [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"],
+    [GET, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"],
     ids=["get", "post"],
 )
 async def test_answered_requests_leave_no_reference_cycles(serve_memory, kind, request_bytes):

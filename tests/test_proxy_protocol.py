@@ -15,7 +15,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from conftest import RawClient
+from conftest import GET, RawClient, connect_tcp
 from test_proxy_parser import inet, tlv, v2
 from test_server import MemoryListener
 
@@ -25,7 +25,6 @@ from trio_httpchannel.server import Server
 from trio_httpchannel.server.proxy_headers import TrustedProxies
 from trio_httpchannel.server.proxy_protocol import ProxyProtocol, proxy_header
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 V1 = b"PROXY TCP4 203.0.113.7 198.51.100.1 51000 443\r\n"
 
 Connect = Callable[[], Awaitable[RawClient]]
@@ -50,7 +49,7 @@ def proxied(nursery: trio.Nursery) -> Callable[..., Awaitable[Connect]]:
         port = listener.socket.getsockname()[1]
 
         async def connect() -> RawClient:
-            return RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+            return await connect_tcp(port)
 
         return connect
 

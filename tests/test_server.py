@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 import trio.testing
-from conftest import RawClient
+from conftest import GET, RawClient, connect_tcp
 
 from trio_httpchannel import Request, Response
 from trio_httpchannel.server import Server, bind, serve
@@ -36,9 +36,6 @@ class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
 async def hangs(request: Request) -> Response:
     await trio.sleep_forever()
     raise AssertionError("unreachable")
-
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 async def test_shutdown_closes_idle_connections_and_finishes_busy_ones(nursery: trio.Nursery) -> None:
@@ -107,7 +104,7 @@ async def test_serve_returns_after_the_shutdown_trigger_and_runs_the_lifespan_ar
         finished.set()
 
     nursery.start_soon(run)
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+    client = await connect_tcp(port)
     await client.send(GET)
     assert (await client.read_response()).body == b"hello"
     stop.set()

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 import trio
 
+from _raw_client import RawResponse, ask
+from _requests import GET
+
 APPS = Path(__file__).parent
 STARTUP_WAIT = 30
 URL = re.compile(r"serving \S+ .*?on (?P<url>(?P<scheme>https?)://(?P<host>[^\s,]+):(?P<port>\d+)|unix:\S+)")
@@ -84,6 +87,10 @@ class ServerProcess:
 
     async def open(self) -> trio.SocketStream:
         return await trio.open_tcp_stream(self.host, self.port)
+
+    async def ask(self, request: bytes = GET) -> RawResponse:
+        """``request`` on a new connection; its response."""
+        return await ask(await self.open(), request)
 
     def signal(self, number: int = signal.SIGTERM) -> None:
         self.process.send_signal(number)
