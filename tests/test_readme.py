@@ -7,17 +7,15 @@ prints on stderr once bound), so that the test never competes for port 8000.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trio
-from cli_apps.harness import Output
+from cli_apps.harness import Processes, ServerProcess
 from conftest import GET, connect_tcp, websockets_client
 
 README = Path(__file__).parent.parent / "README.md"
@@ -40,35 +38,16 @@ exec(compile(sys.argv[1], "README.md", "exec"), {"__name__": "__main__"})
 """
 
 
-class Example:
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.stderr = Output()
-
-
 @pytest.fixture
-async def run_example(nursery: trio.Nursery) -> AsyncIterator[object]:
-    examples: list[Example] = []
+async def run_example(nursery: trio.Nursery) -> AsyncIterator[Callable[[str], Awaitable[ServerProcess]]]:
+    """``example = await run_example(code)`` runs ``code`` under the harness; killed at the end."""
+    processes = Processes(nursery)
 
-    async def start(code: str) -> Example:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-c", HARNESS, code],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        example = Example(process)
-        examples.append(example)
-        assert process.stderr is not None
-        nursery.start_soon(example.stderr.collect, process.stderr)
-        return example
+    async def start(code: str) -> ServerProcess:
+        return await processes.start([sys.executable, "-c", HARNESS, code], {})
 
     yield start
-    for example in examples:
-        if example.process.returncode is None:
-            example.process.kill()
-        with trio.CancelScope(shield=True):
-            await example.process.wait()
+    await processes.kill_all()
 
 
 REQUESTS = [
