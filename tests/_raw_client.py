@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import trio
+import trio.testing
 
 from _http_check import ResponseCheck, SentRequests
 from _requests import GET
@@ -137,6 +138,24 @@ class RawClient:
 
 
 RawClientFactory = Callable[[], Awaitable[RawClient]]
+
+
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """A listener whose connections are memory stream pairs: ``connect()`` gives the client end."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](0)
+
+    async def connect(self) -> RawClient:
+        client, server = trio.testing.memory_stream_pair()
+        await self._send.send(server)
+        return RawClient(client)
+
+    async def accept(self) -> trio.abc.Stream:
+        return await self._receive.receive()
+
+    async def aclose(self) -> None:
+        await self._receive.aclose()
 
 
 async def connect_tcp(port: int, host: str = "127.0.0.1") -> RawClient:

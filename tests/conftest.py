@@ -7,7 +7,8 @@ here, so that a test imports them all from ``conftest``:
 - ``_requests``: requests as a client writes them, and the bounds of the tests' waits;
 - ``_apps``: small handlers and apps;
 - ``_ws_frames``: WebSocket frames as a client writes them and as the server writes them;
-- ``_leaks``: the books of the leak tests.
+- ``_leaks``: the books of the leak tests;
+- ``_proxy_headers``: PROXY protocol version 2 headers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ import trio.testing
 from _apps import EventStream, echo, hello, http_handler, ws_echo
 from _http_check import as_rfc_9110_reads_it
 from _leaks import Books, Client, live_tasks, open_fds, run_served
-from _raw_client import RawClient, RawClientFactory, RawResponse, ask, connect_tcp, connect_to, read_to_eof
+from _proxy_headers import inet, tlv, v2
+from _raw_client import (
+    MemoryListener,
+    RawClient,
+    RawClientFactory,
+    RawResponse,
+    ask,
+    connect_tcp,
+    connect_to,
+    read_to_eof,
+)
 from _requests import GET, GUARD, MB, H, get, post
 from _ws_frames import (
     BINARY,
@@ -68,6 +79,7 @@ __all__ = [
     "Client",
     "EventStream",
     "Frame",
+    "MemoryListener",
     "RawClient",
     "RawClientFactory",
     "RawResponse",
@@ -79,6 +91,7 @@ __all__ = [
     "echo",
     "get",
     "hello",
+    "inet",
     "http_handler",
     "live_tasks",
     "open_fds",
@@ -88,6 +101,8 @@ __all__ = [
     "read_frame",
     "read_to_eof",
     "run_served",
+    "tlv",
+    "v2",
     "websockets_client",
     "ws_close_frame",
     "ws_echo",

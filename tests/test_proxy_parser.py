@@ -13,27 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import GET
+from conftest import GET, inet, tlv, v2
 from trio_httpchannel.server.proxy_parser import (
     MAX_V1_LENGTH,
-    V2_SIGNATURE,
     ProxyHeader,
     ProxyProtocolError,
     parse_proxy_header,
 )
-
-
-def v2(command: int = 1, family: int = 1, transport: int = 1, payload: bytes = b"", version: int = 2) -> bytes:
-    return V2_SIGNATURE + struct.pack("!BBH", version << 4 | command, family << 4 | transport, len(payload)) + payload
-
-
-def inet(client: str = "203.0.113.7", server: str = "198.51.100.1", ports: tuple[int, int] = (51000, 443)) -> bytes:
-    addresses: bytes = ipaddress.ip_address(client).packed + ipaddress.ip_address(server).packed
-    return addresses + struct.pack("!HH", *ports)
-
-
-def tlv(kind: int, value: bytes) -> bytes:
-    return struct.pack("!BH", kind, len(value)) + value
 
 
 # Version 1 -----------------------------------------------------------------------------------------

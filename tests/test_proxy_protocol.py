@@ -15,9 +15,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from conftest import GET, RawClient, connect_tcp
-from test_proxy_parser import inet, tlv, v2
-from test_server import MemoryListener
+from conftest import GET, MemoryListener, RawClient, RawClientFactory, connect_tcp, inet, tlv, v2
 
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.asgi import ASGIHandler
@@ -26,8 +24,6 @@ from trio_httpchannel.server.proxy_headers import TrustedProxies
 from trio_httpchannel.server.proxy_protocol import ProxyProtocol, proxy_header
 
 V1 = b"PROXY TCP4 203.0.113.7 198.51.100.1 51000 443\r\n"
-
-Connect = Callable[[], Awaitable[RawClient]]
 
 
 async def who(request: Request) -> Response:
@@ -38,11 +34,11 @@ async def who(request: Request) -> Response:
 
 
 @pytest.fixture
-def proxied(nursery: trio.Nursery) -> Callable[..., Awaitable[Connect]]:
+def proxied(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory]]:
     """``connect = await proxied(mode, trusted="127.0.0.1", handler=who, **server_options)``
     runs a Server reading the PROXY protocol on a loopback port."""
 
-    async def start(mode: str, trusted: str = "127.0.0.1", handler: Any = who, **options: Any) -> Connect:
+    async def start(mode: str, trusted: str = "127.0.0.1", handler: Any = who, **options: Any) -> RawClientFactory:
         (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
         server = Server(handler, proxy_protocol=ProxyProtocol(mode, TrustedProxies(trusted)), **options)
         await nursery.start(server.serve_listeners, [listener])

@@ -9,28 +9,10 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 import trio.testing
-from conftest import GET, RawClient, connect_tcp
+from conftest import GET, MemoryListener, connect_tcp
 
 from trio_httpchannel import Request, Response
 from trio_httpchannel.server import Server, bind, serve
-
-
-class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
-    """A listener whose connections are memory stream pairs: ``connect()`` gives the client end."""
-
-    def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](0)
-
-    async def connect(self) -> RawClient:
-        client, server = trio.testing.memory_stream_pair()
-        await self._send.send(server)
-        return RawClient(client)
-
-    async def accept(self) -> trio.abc.Stream:
-        return await self._receive.receive()
-
-    async def aclose(self) -> None:
-        await self._receive.aclose()
 
 
 async def hangs(request: Request) -> Response:
