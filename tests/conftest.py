@@ -23,7 +23,7 @@ import trio.testing
 
 from _apps import EventStream, echo, hello, http_handler, ws_echo
 from _http_check import as_rfc_9110_reads_it
-from _leaks import Books, Client, live_tasks, open_fds, run_served
+from _leaks import Books, Client, open_fds, run_served
 from _proxy_headers import inet, tlv, v2
 from _raw_client import (
     MemoryListener,
@@ -50,7 +50,6 @@ from _ws_frames import (
     Frame,
     deflated,
     open_raw_websocket,
-    parse_server_frame,
     read_frame,
     websockets_client,
     ws_close_frame,
@@ -91,12 +90,10 @@ __all__ = [
     "echo",
     "get",
     "hello",
-    "inet",
     "http_handler",
-    "live_tasks",
+    "inet",
     "open_fds",
     "open_raw_websocket",
-    "parse_server_frame",
     "post",
     "read_frame",
     "read_to_eof",
