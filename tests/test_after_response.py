@@ -16,9 +16,8 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from conftest import GUARD
 from trio_httpchannel.asgi import ASGIHandler
-
-GUARD = 60
 
 
 class Relay:

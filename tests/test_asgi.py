@@ -9,17 +9,10 @@ from typing import Any
 import pytest
 import trio
 
+from conftest import get, post
 from trio_httpchannel.asgi import ASGIHandler
 
 Message = dict[str, Any]
-
-
-def get(path: str = "/", *extra: str, method: str = "GET") -> bytes:
-    return "\r\n".join([f"{method} {path} HTTP/1.1", "Host: example.com", *extra, "", ""]).encode()
-
-
-def post(path: str, body: bytes) -> bytes:
-    return get(path, f"Content-Length: {len(body)}", method="POST") + body
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:

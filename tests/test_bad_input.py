@@ -7,14 +7,10 @@ import logging
 import pytest
 import trio
 
+from conftest import H, echo
 from trio_httpchannel import Request, Response
 
 
-async def echo(request: Request) -> Response:
-    return Response(200, [], await request.read())
-
-
-H = b"Host: x\r\n"
 BAD_REQUESTS = {
     "malformed request line": (b"GARBAGE\r\n\r\n", {}, 400),
     "malformed header line": (b"GET / HTTP/1.1\r\n" + H + b"No colon here\r\n\r\n", {}, 400),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 
 import h11
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import as_rfc_9110_reads_it
 from trio_httpchannel import ProtocolError, Settings
 from trio_httpchannel._head import parse_head, split_target
 
@@ -74,20 +74,6 @@ def as_we_read_them(request: h11.Request) -> list[tuple[bytes, bytes]]:
     if not any(name == b"host" for name, _ in fields):
         return [*fields, (b"host", authority)]
     return [(name, authority if name == b"host" else value) for name, value in fields]
-
-
-_TE_LINE = re.compile(rb"(?im)^(transfer-encoding:[ \t]*)([-!#$%&'*+.^_`|~0-9a-z, \t]*?)([ \t]*\r?)$")
-
-
-def as_rfc_9110_reads_it(head: bytes) -> bytes:
-    """``head`` with the empty elements of its Transfer-Encoding lists dropped: RFC 9110
-    section 5.6.1 has a recipient ignore them, and we do; h11 refuses them."""
-
-    def drop_empty(match: re.Match[bytes]) -> bytes:
-        elements = (element.strip(b" \t") for element in match.group(2).split(b","))
-        return match.group(1) + b", ".join(element for element in elements if element) + match.group(3)
-
-    return _TE_LINE.sub(drop_empty, head)
 
 
 @settings(max_examples=1500, deadline=None)

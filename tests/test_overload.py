@@ -21,13 +21,8 @@ import pytest
 import trio
 import trio.testing
 
+from conftest import GET, hello
 from trio_httpchannel import Request, Response, Server
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-async def hello(request: Request) -> Response:
-    return Response(200, [], b"hello")
 
 
 class FlakyListener(trio.abc.Listener[trio.abc.Stream]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import GET
 from trio_httpchannel import ProtocolError, Settings
 from trio_httpchannel._head import RequestHead
 from trio_httpchannel._parser import CLOSED, END, NEED_DATA, RequestParser
@@ -50,7 +51,7 @@ def test_keep_alive_rules():
         assert isinstance(event, RequestHead)
         return event.keep_alive
 
-    assert keep_alive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert keep_alive(GET)
     assert not keep_alive(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert not keep_alive(b"GET / HTTP/1.0\r\n\r\n")
     assert keep_alive(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")

@@ -7,12 +7,8 @@ import logging
 import trio
 import trio.testing
 
+from conftest import get
 from trio_httpchannel import HTTPChannel, Request, Response
-
-
-def get(path: str, *extra: str) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", "Host: example.com", *extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def echo_path(request: Request) -> Response:
@@ -168,7 +164,6 @@ async def test_ready_pipelined_responses_go_out_in_one_write(autojump_clock):
             received += data
     assert received.count(b"HTTP/1.1 200 OK") == 8
     assert counting.writes < 8
-
 
 
 async def test_response_to_a_request_that_came_while_the_last_one_was_being_written_waits(

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from conftest import H
 from trio_httpchannel import Request, Response
 
-H = b"Host: x\r\n"
 POST = b"POST / HTTP/1.1\r\n" + H
 NEXT = b"GET /2 HTTP/1.1\r\n" + H + b"\r\n"
 CHUNKED = b"5\r\nhello\r\n0\r\n\r\n"

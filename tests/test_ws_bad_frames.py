@@ -11,46 +11,32 @@ from typing import Any
 
 import pytest
 
-from trio_httpchannel import Response
-from trio_httpchannel.websocket import WebSocketRequest
 
 from conftest import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    DEFLATE,
     PING,
     PONG,
     RSV1,
     TEXT,
     Frame,
+    deflated,
+    http_handler,
     open_raw_websocket,
     read_frame,
     ws_close_frame,
+    ws_echo,
     ws_frame,
 )
 
 MAX_SIZE = 4096
-DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate"
-
-
-async def http_handler(request: Any) -> Response:
-    return Response(200)
-
-
-async def echo(request: WebSocketRequest) -> None:
-    ws = await request.accept()
-    async for message in ws:
-        await ws.send(message)
 
 
 @pytest.fixture
 async def connect(serve_tcp: Any) -> Any:
-    return await serve_tcp(http_handler, websocket_handler=echo, ws_ping_interval=None, ws_max_size=MAX_SIZE)
-
-
-def deflated(data: bytes) -> bytes:
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    return await serve_tcp(http_handler, websocket_handler=ws_echo, ws_ping_interval=None, ws_max_size=MAX_SIZE)
 
 
 def masked(first: int, length_bytes: bytes, payload: bytes) -> bytes:

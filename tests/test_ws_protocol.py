@@ -4,7 +4,6 @@ and bounded inflation, fed raw client frames without sockets."""
 from __future__ import annotations
 
 import tracemalloc
-import zlib
 
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
@@ -12,7 +11,7 @@ from trio_httpchannel.websocket import CloseReason
 from trio_httpchannel.websocket._deflate import negotiate_deflate
 from trio_httpchannel.websocket._protocol import Closed, Message, PongReceived, Reply, State, WebSocketProtocol
 
-from conftest import BINARY, CONTINUATION, PING, PONG, RSV1, TEXT, ws_close_frame, ws_frame
+from conftest import BINARY, CONTINUATION, PING, PONG, RSV1, TEXT, deflated, ws_close_frame, ws_frame
 
 
 def protocol(max_size: int = 1000, *, deflate: bool = False, trailing_data: bytes = b"") -> WebSocketProtocol:
@@ -27,12 +26,6 @@ def protocol(max_size: int = 1000, *, deflate: bool = False, trailing_data: byte
 def feed(proto: WebSocketProtocol, *frames: bytes) -> list[object]:
     proto.receive_data(b"".join(frames))
     return list(proto.events())
-
-
-def deflated(data: bytes) -> bytes:
-    """``data`` compressed as permessage-deflate sends a message (RFC 7692 section 7.2.1)."""
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 def test_a_text_frame_is_a_text_message():
