@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from conftest import as_rfc_9110_reads_it
 from trio_httpchannel import ProtocolError, Settings
-from trio_httpchannel._head import parse_head, split_target
+from trio_httpchannel._target import split_target
+from trio_httpchannel.http1.head import parse_head
 
 LIMITS = Settings(max_header_length=1 << 20, max_request_line=1 << 19, max_header_count=1000)
 

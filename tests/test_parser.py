@@ -6,8 +6,8 @@ import pytest
 
 from conftest import GET
 from trio_httpchannel import ProtocolError, Settings
-from trio_httpchannel._head import RequestHead
-from trio_httpchannel._parser import CLOSED, END, NEED_DATA, RequestParser
+from trio_httpchannel.http1.head import RequestHead
+from trio_httpchannel.http1.parser import CLOSED, END, NEED_DATA, RequestParser
 
 
 def events(parser: RequestParser) -> list[object]:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from trio_httpchannel import Response
-from trio_httpchannel._response import Framing, serialize_head
+from trio_httpchannel.http1.serializer import Framing, serialize_head
 
 
 async def stream() -> AsyncIterator[bytes]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 
 import pytest
 
 from trio_httpchannel import HTTPChannel, Response, Settings
+from trio_httpchannel._config import SettingsKeywords
 
 
 async def handler(request):
@@ -71,3 +74,10 @@ def test_websocket_defaults_are_the_documented_ones():
     assert settings.ws_max_size == 16 * 1024 * 1024
     assert (settings.ws_max_queue, settings.ws_ping_interval, settings.ws_ping_timeout) == (32, 20.0, 20.0)
     assert (settings.ws_per_message_deflate, settings.ws_close_timeout) == (True, 10.0)
+
+
+def test_the_keywords_of_http_channel_are_exactly_the_settings_fields_with_their_types():
+    """``SettingsKeywords`` types ``HTTPChannel(**settings)``; a field added to one and not the
+    other, or typed differently, fails here."""
+    assert typing.get_type_hints(SettingsKeywords) == typing.get_type_hints(Settings)
+    assert list(SettingsKeywords.__annotations__) == [field.name for field in dataclasses.fields(Settings)]

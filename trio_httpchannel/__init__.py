@@ -2,9 +2,10 @@
 lingering close, ported from Twisted web2's HTTPChannel."""
 
 from ._access import ResponseRecord
-from ._channel import Handler, HTTPChannel
+from ._channel import HTTPChannel
 from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
+from ._handling import Handler
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TypedDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "SettingsKeywords"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +160,35 @@ class Settings:
         _require_int("h2_initial_window_size", self.h2_initial_window_size, minimum=65535, maximum=_MAX_WINDOW)
         _require_int("h2_max_resets_per_second", self.h2_max_resets_per_second, minimum=1)
         _require_int("h2_max_control_frames_per_second", self.h2_max_control_frames_per_second, minimum=1)
+
+
+class SettingsKeywords(TypedDict, total=False):
+    """The fields of :class:`Settings` as keyword arguments (``HTTPChannel(handler, **settings)``),
+    so that a type checker checks each; ``tests/test_settings.py`` keeps the two in step."""
+
+    max_pipeline: int
+    timeout: float
+    header_timeout: float
+    body_timeout: float
+    send_timeout: float
+    linger_timeout: float
+    max_header_length: int
+    max_request_line: int
+    max_header_count: int
+    max_body_size: int | None
+    max_discard: int
+    ws_max_size: int
+    ws_max_queue: int
+    ws_ping_interval: float | None
+    ws_ping_timeout: float | None
+    ws_per_message_deflate: bool
+    ws_close_timeout: float
+    h2: bool
+    h2_max_concurrent_streams: int
+    h2_max_header_list_size: int
+    h2_initial_window_size: int
+    h2_max_resets_per_second: int
+    h2_max_control_frames_per_second: int
 
 
 _MAX_SETTING = 2**32 - 1

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import trio
 
-from ._head import split_target
+from ._target import split_target
 from ._headers import Headers
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import trio
 
 from .._channel import HTTPChannel
 from .._demo import demo
-from .._lifespan import LifespanError
+from ..asgi.lifespan import LifespanError
 from ..http2 import ALPN_PROTOCOLS
 from .app_loading import build_handler, interface_of, load_app
 from .errors import CommandError, UsageError

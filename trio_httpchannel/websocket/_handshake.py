@@ -17,7 +17,8 @@ from wsproto.extensions import Extension
 from wsproto.utilities import generate_accept_token
 
 from .._headers import Headers
-from .._response import HeaderPairs, serialize_informational
+from .._response import HeaderPairs
+from ..http1.serializer import serialize_informational
 from ._deflate import negotiate_deflate
 from ._errors import HandshakeError
 

@@ -7,8 +7,8 @@
     trio.run(partial(serve, ASGIHandler(app, state=lifespan.state), port=8000, lifespan=lifespan))
 """
 
-from ._asgi import ASGI_VERSIONS, ASGIApp, ASGIHandler, as_asgi3
-from ._errors import ClientDisconnected
-from ._lifespan import Lifespan, LifespanError
+from .._errors import ClientDisconnected
+from .http import ASGI_VERSIONS, ASGIApp, ASGIHandler, as_asgi3
+from .lifespan import Lifespan, LifespanError
 
 __all__ = ["ASGI_VERSIONS", "ASGIApp", "ASGIHandler", "ClientDisconnected", "Lifespan", "LifespanError", "as_asgi3"]
