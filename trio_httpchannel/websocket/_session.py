@@ -22,6 +22,8 @@ socket ◀──bytes── writer ◀──(0-size channel)── send(), ping(
   out, the client's close frame in, then the client's end of the TCP connection (after our
   ``send_eof``, so that unread bytes cannot make the kernel reset our close frame away). Then the
   connection is closed, whatever is left.
+- While it runs, the session is in its channel's :class:`OpenWebSockets`, whose graceful shutdown
+  starts the close handshake with 1001 (:meth:`Session.going_away`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ import logging
 import math
 import os
 from collections.abc import Iterable
+from functools import partial
 
 import trio
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 
 from .._config import Settings
 from ._errors import CloseReason, ConnectionClosed
+from ._going_away import GOING_AWAY, OpenWebSockets
 from ._protocol import (
     Closed,
     Data,
@@ -66,12 +70,22 @@ _SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 class Session:
     """One WebSocket after its ``101``: :meth:`run` serves it until the close handshake is over
     and then closes the stream; the application meanwhile calls :meth:`receive`, :meth:`send`,
-    :meth:`ping` and :meth:`close`, from any task."""
+    :meth:`ping` and :meth:`close`, from any task. While it runs it is in ``open_websockets``
+    (its channel's), which closes it with 1001 when the server shuts down."""
 
-    def __init__(self, stream: trio.abc.Stream, protocol: WebSocketProtocol, settings: Settings) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        protocol: WebSocketProtocol,
+        settings: Settings,
+        open_websockets: OpenWebSockets | None = None,
+    ) -> None:
         self._stream = stream
         self._protocol = protocol
         self._settings = settings
+        self._open_websockets = open_websockets
+        self.sent = 0
+        """Bytes of frames written to the client so far."""
         self._messages_send, self._messages_receive = trio.open_memory_channel[Data](settings.ws_max_queue - 1)
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[Event](0)
         self._pings: dict[bytes, trio.Event] = {}
@@ -91,6 +105,11 @@ class Session:
     def close_reason(self) -> CloseReason | None:
         """Why the WebSocket ended (see :attr:`WebSocketProtocol.close_reason`), once it has."""
         return self._protocol.close_reason
+
+    @property
+    def close_written(self) -> bool:
+        """Whether our close frame was written: the WebSocket ended without being cut short."""
+        return self._close_written.is_set()
 
     # What the application calls ------------------------------------------------------------------
 
@@ -156,6 +175,12 @@ class Session:
         if wait:
             await self._finished.wait()
 
+    def going_away(self) -> None:
+        """The server is shutting down: start the close handshake with 1001, in a task of the
+        session's own (unless it is under way already)."""
+        if self._nursery is not None and self._protocol.state is State.OPEN:
+            self._nursery.start_soon(partial(self.close, GOING_AWAY, "server shutting down", wait=False))
+
     async def _hand_over(self, event: Event) -> None:
         if self._protocol.state is not State.OPEN:
             raise ConnectionClosed(self._reason())
@@ -175,6 +200,8 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._open_websockets is not None:
+                    self._open_websockets.add(self)
                 nursery.start_soon(self._read)
                 nursery.start_soon(self._write)
                 if self._settings.ws_ping_interval is not None:
@@ -187,6 +214,8 @@ class Session:
                         await self._linger()
                 nursery.cancel_scope.cancel()
         finally:
+            if self._open_websockets is not None:
+                self._open_websockets.discard(self)
             self._protocol.connection_lost()
             self._finished.set()
             for pong in self._pings.values():
@@ -299,6 +328,7 @@ class Session:
         with trio.move_on_after(self._settings.send_timeout):
             try:
                 await self._stream.send_all(data)
+                self.sent += len(data)
                 return
             except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
                 self._abort(f"writing failed: {error!r}")
