@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import http2
+
 if TYPE_CHECKING:
     from bench.run import Plan, Record
 
@@ -142,6 +144,7 @@ def targets(plan: Plan, summary: dict[str, Any], ceiling: dict[str, float]) -> l
         ("pipe16: ours-asgi ≥ 0.6 × twisted", median("ours-asgi", "pipe16"), "≥", _times(0.6, median("twisted", "pipe16"))),
         ("c50: ours-native ≥ 0.5 × h11 parse-only ceiling", median("ours-native", "c50"), "≥", _times(0.5, ceiling.get("parse_only"))),
     ]
+    checks.extend(http2.targets(median))
     for server in OURS:
         checks.append((f"slow8: {server} ≤ 0.6 s", median(server, "slow8"), "≤", 0.6))
         checks.extend(
@@ -292,7 +295,7 @@ def ceiling_lines(ceiling: dict[str, float]) -> list[str]:
 def target_lines(found: list[dict[str, Any]]) -> list[str]:
     if not found:
         return []
-    lines = ["Targets of issue 6:", ""]
+    lines = ["Targets of issues 6 and 14:", ""]
     for target in found:
         verdict = "met" if target["met"] else "NOT met"
         lines.append(f"- {target['target']}: {verdict} ({target['value']:,.2f} vs {target['bound']:,.2f})")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import clients
+from bench import clients, http2
 
 BIN = Path(sys.executable).parent
 KEEP_ALIVE = "300"
@@ -27,11 +27,12 @@ default for 75 s and 12 h."""
 
 def ours(app: str, workers: int = 1) -> Callable[[int, str], list[str]]:
     """Our CLI serving ``bench.apps:<app>`` with ``workers`` processes; for slow8 with
-    ``--max-pipeline 8`` (default 4)."""
+    ``--max-pipeline 8`` (default 4); over TLS in the HTTP/2 scenarios that ask for it."""
 
     def argv(port: int, scenario: str) -> list[str]:
         command = [sys.executable, "-m", "trio_httpchannel", f"bench.apps:{app}", "--port", str(port), "--no-access-log"]
         command += ["--workers", str(workers)] if workers > 1 else []
+        command += http2.tls_options(scenario)
         return command + (["--max-pipeline", "8"] if scenario == "slow8" else [])
 
     return argv
@@ -50,10 +51,10 @@ def uvicorn(http: str) -> Callable[[int, str], list[str]]:
 
 
 def hypercorn(port: int, scenario: str) -> list[str]:
-    """Hypercorn's trio worker."""
+    """Hypercorn's trio worker (over TLS in the HTTP/2 scenarios that ask for it)."""
     return [
         str(BIN / "hypercorn"), "-k", "trio", "--bind", f"127.0.0.1:{port}",
-        "--keep-alive", KEEP_ALIVE, "bench.apps:asgi_app",
+        "--keep-alive", KEEP_ALIVE, *http2.hypercorn_options(scenario), "bench.apps:asgi_app",
     ]  # fmt: skip
 
 
@@ -96,6 +97,7 @@ class Server:
         self.name = name
         self.port = free_port()
         self.argv = {**SERVERS, **WORKER_SERVERS}[name](self.port, scenario)
+        self.tls = scenario in http2.TLS_SCENARIOS
         with log.open("ab") as sink:
             sink.write(f"=== {name} {scenario}: {' '.join(self.argv)}\n".encode())
             self.process = subprocess.Popen(
@@ -111,11 +113,16 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
             try:
-                clients.get(self.port, timeout=2.0)
+                clients.get(self.port, timeout=2.0, tls=self.tls)
                 return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
+
+    def check_alive(self, during: str) -> None:
+        """Raise RuntimeError if the server process has exited (crashed) during ``during``."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode} during {during}; see {self.log}")
 
     def pids(self) -> list[int]:
         """The server process and its descendants."""

@@ -333,10 +333,13 @@ class HTTP2Connection:
                 pass
 
     def _streams_changed(self) -> None:
-        """A stream ended: with none left, the connection is idle from now."""
+        """A stream ended: with none left, the connection is idle from now, and the read in
+        progress waits until the idle deadline. With streams left no timer can fall due
+        sooner, so the deadline stays (a send_timeout of a stream now gone may fire early: it
+        finds nothing due and the next read is timed anew), sparing a reschedule per stream."""
         if not self._exchanges.streams:
             self._idle_since = trio.current_time()
-        self._retime()
+            self._retime()
 
 
 def _peer(stream: trio.abc.Stream) -> str:

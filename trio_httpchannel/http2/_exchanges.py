@@ -214,13 +214,14 @@ class Exchanges:
         return response
 
     async def respond_early(self, stream: Stream, response: Response) -> None:
-        """Give ``response`` before the handler returns. A whole body is queued at once; a
-        stream is sent by a task of its own, since the handler's task is producing it."""
+        """Give ``response`` before the handler returns. A whole body is queued at once,
+        without a scheduler pass (as HTTP/1.1 sets a pipelined response aside): the handler
+        goes on in the same step; a stream is sent by a task of its own, since the handler's
+        task is producing it."""
         if stream.response is not None:
             raise RuntimeError("the response to this request was already given")
         if isinstance(response.body, (bytes, bytearray, memoryview)):
             self.sender.give(stream, response)
-            await trio.lowlevel.checkpoint()
             return
         stream.response = response
         self.nursery.start_soon(self._send_in_own_task, stream, response)
