@@ -59,7 +59,7 @@ def as_asgi3(app: Any) -> ASGIApp:
     if not callable(app):
         raise TypeError(f"an ASGI app must be callable, got {app!r}")
     is_asgi2 = inspect.isclass(app) or (not is_async_callable(app) and positional_parameters(app) == 1)
-    return asgi2_as_3(app) if is_asgi2 else app  # type: ignore[no-any-return]
+    return asgi2_as_3(app) if is_asgi2 else app
 
 
 def asgi2_as_3(app: Callable[[Scope], Any]) -> ASGIApp:
