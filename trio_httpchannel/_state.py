@@ -23,7 +23,7 @@ side by side, each about one thing::
                EXPECTED ──the handler reads the body──▶ WANTED ──100 Continue written──▶ WRITTEN
 
     Dispatch   who writes the response
-               LONE ──a request came before it was answered──▶ QUEUED
+               LONE ──another request came first, or its stream goes to the writer──▶ QUEUED
 
     Client     the client, as the exchange sees it
                PRESENT ──an ASGI stream asks to be cut if it leaves──▶ WATCHED
