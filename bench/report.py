@@ -68,7 +68,9 @@ def _git(*args: str) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of the project (with its git commit), the peers, the libraries and the tools."""
-    found = {"trio-httpchannel": f"{importlib.metadata.version('trio-httpchannel')} ({_git('describe', '--always', '--dirty')})"}
+    found = {
+        "trio-httpchannel": f"{importlib.metadata.version('trio-httpchannel')} ({_git('describe', '--always', '--dirty')})"
+    }
     for name in PACKAGES:
         try:
             found[name] = importlib.metadata.version(name)
@@ -138,11 +140,36 @@ def targets(plan: Plan, summary: dict[str, Any], ceiling: dict[str, float]) -> l
         return summary.get(server, {}).get(column, {}).get("median")
 
     checks: list[tuple[str, float | None, str, float | None]] = [
-        ("c50: ours-asgi ≥ 1.5 × uvicorn-h11", median("ours-asgi", "c50"), "≥", _times(1.5, median("uvicorn-h11", "c50"))),
-        ("c50: ours-asgi ≥ 6 × hypercorn-trio", median("ours-asgi", "c50"), "≥", _times(6, median("hypercorn-trio", "c50"))),
-        ("pipe16: ours-asgi ≥ 2 × uvicorn-h11", median("ours-asgi", "pipe16"), "≥", _times(2, median("uvicorn-h11", "pipe16"))),
-        ("pipe16: ours-asgi ≥ 0.6 × twisted", median("ours-asgi", "pipe16"), "≥", _times(0.6, median("twisted", "pipe16"))),
-        ("c50: ours-native ≥ 0.5 × h11 parse-only ceiling", median("ours-native", "c50"), "≥", _times(0.5, ceiling.get("parse_only"))),
+        (
+            "c50: ours-asgi ≥ 1.5 × uvicorn-h11",
+            median("ours-asgi", "c50"),
+            "≥",
+            _times(1.5, median("uvicorn-h11", "c50")),
+        ),
+        (
+            "c50: ours-asgi ≥ 6 × hypercorn-trio",
+            median("ours-asgi", "c50"),
+            "≥",
+            _times(6, median("hypercorn-trio", "c50")),
+        ),
+        (
+            "pipe16: ours-asgi ≥ 2 × uvicorn-h11",
+            median("ours-asgi", "pipe16"),
+            "≥",
+            _times(2, median("uvicorn-h11", "pipe16")),
+        ),
+        (
+            "pipe16: ours-asgi ≥ 0.6 × twisted",
+            median("ours-asgi", "pipe16"),
+            "≥",
+            _times(0.6, median("twisted", "pipe16")),
+        ),
+        (
+            "c50: ours-native ≥ 0.5 × h11 parse-only ceiling",
+            median("ours-native", "c50"),
+            "≥",
+            _times(0.5, ceiling.get("parse_only")),
+        ),
     ]
     checks.extend(http2.targets(median))
     for server in OURS:
@@ -182,7 +209,11 @@ def disturbance(records: list[Record]) -> dict[str, Any]:
     counted = kept(records)
     loads = [record["loadavg"][0] for record in counted]
     others = [record["other_cpu"] for record in counted if "other_cpu" in record]
-    busy = [f"round {r['round']} {r['column']} {r['server']} ({r['other_cpu']:.0%})" for r in counted if r.get("other_cpu", 0) > BUSY]
+    busy = [
+        f"round {r['round']} {r['column']} {r['server']} ({r['other_cpu']:.0%})"
+        for r in counted
+        if r.get("other_cpu", 0) > BUSY
+    ]
     return {
         "loadavg_1min": _spread(loads) if loads else None,
         "other_cpu": _spread(others) if others else None,
@@ -308,7 +339,9 @@ def trust_lines(result: dict[str, Any]) -> list[str]:
     disturbed = result["disturbance"]
     if disturbed["loadavg_1min"]:
         load = disturbed["loadavg_1min"]
-        lines.append(f"Load average (1 min) before the measurements: {load['min']:.2f}–{load['max']:.2f}, median {load['median']:.2f}.")
+        lines.append(
+            f"Load average (1 min) before the measurements: {load['min']:.2f}–{load['max']:.2f}, median {load['median']:.2f}."
+        )
     if disturbed["other_cpu"]:
         other = disturbed["other_cpu"]
         lines.append(
@@ -317,5 +350,7 @@ def trust_lines(result: dict[str, Any]) -> list[str]:
     if disturbed["discarded"]:
         lines.append(f"{disturbed['discarded']} disturbed load run(s) were measured again and discarded.")
     if disturbed["busy_runs"]:
-        lines.append(f"Still disturbed (other processes above {BUSY:.0%} of the CPUs): " + "; ".join(disturbed["busy_runs"]))
+        lines.append(
+            f"Still disturbed (other processes above {BUSY:.0%} of the CPUs): " + "; ".join(disturbed["busy_runs"])
+        )
     return lines

@@ -324,7 +324,10 @@ def measure_undisturbed(name: str, column: Column, plan: Plan, round_: int) -> l
             time.sleep(RETRY_PAUSE)
         attempts.append(measure(name, column, plan, round_))
         retry = f" (retry {len(attempts) - 1})" if len(attempts) > 1 else ""
-        print(f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(attempts[-1])}{retry}", file=sys.stderr)
+        print(
+            f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(attempts[-1])}{retry}",
+            file=sys.stderr,
+        )
     kept = min(attempts, key=lambda record: record.get("other_cpu", 0))
     for attempt in attempts:
         attempt["discarded"] = attempt is not kept

@@ -30,7 +30,15 @@ def ours(app: str, workers: int = 1) -> Callable[[int, str], list[str]]:
     ``--max-pipeline 8`` (default 4); over TLS in the HTTP/2 scenarios that ask for it."""
 
     def argv(port: int, scenario: str) -> list[str]:
-        command = [sys.executable, "-m", "trio_httpchannel", f"bench.apps:{app}", "--port", str(port), "--no-access-log"]
+        command = [
+            sys.executable,
+            "-m",
+            "trio_httpchannel",
+            f"bench.apps:{app}",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
         command += ["--workers", str(workers)] if workers > 1 else []
         command += http2.tls_options(scenario)
         return command + (["--max-pipeline", "8"] if scenario == "slow8" else [])

@@ -7,12 +7,10 @@ import collections
 import dataclasses
 
 import h11
-from hypothesis import event
-
 from _fuzz import Example
 from _fuzz_run import Run
 from _http_check import ResponseCheck, SentRequests
-
+from hypothesis import event
 
 # Reading the answer back -----------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import trio
 import trio.testing
-from trio_httpchannel import HTTPChannel, Request, Response
-
 from _fuzz import Example
+
+from trio_httpchannel import HTTPChannel, Request, Response
 
 HANG_BOUND = 1_000_000.0
 """MockClock seconds after which an example counts as hung (autojump gets there at once)."""

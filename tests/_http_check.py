@@ -160,7 +160,9 @@ class ResponseCheck:
         state = self._reader.their_state
         if state in (h11.IDLE, h11.SEND_RESPONSE):
             buffered = self._reader.trailing_data[0][:9]
-            assert b"HTTP/1.1 ".startswith(buffered), f"the stream ends in bytes that begin no status line: {buffered!r}"
+            assert b"HTTP/1.1 ".startswith(buffered), (
+                f"the stream ends in bytes that begin no status line: {buffered!r}"
+            )
         self._reader.receive_data(b"")
         try:
             self._drain()
@@ -199,9 +201,13 @@ class ResponseCheck:
         status = head.status_code
         assert not (b"content-length" in names and b"transfer-encoding" in names), f"both framings: {head}"
         if status < 200 or status == 204:
-            assert b"content-length" not in names and b"transfer-encoding" not in names, f"framing fields on a {status}: {head}"
+            assert b"content-length" not in names and b"transfer-encoding" not in names, (
+                f"framing fields on a {status}: {head}"
+            )
         if self._version != b"1.1":
-            assert b"transfer-encoding" not in names, f"Transfer-Encoding in an answer to HTTP/{self._version.decode()}: {head}"
+            assert b"transfer-encoding" not in names, (
+                f"Transfer-Encoding in an answer to HTTP/{self._version.decode()}: {head}"
+            )
 
     def expect_head(self) -> None:
         """The raw client begins to read a head: what h11 read before it is checked already."""

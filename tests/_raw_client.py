@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 
 import trio
 import trio.testing
-
 from _http_check import ResponseCheck, SentRequests
 from _requests import GET
 

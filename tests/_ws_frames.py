@@ -7,10 +7,8 @@ from __future__ import annotations
 import zlib
 from typing import Any, NamedTuple
 
-from websockets.trio.client import connect as websockets_connect
-
 from _raw_client import RawClient, RawResponse
-
+from websockets.trio.client import connect as websockets_connect
 
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -115,5 +113,3 @@ def websockets_client(client: RawClient, path: str = "/", **options: Any) -> Any
     client over ``client``'s stream. Its own keepalive is off unless ``ping_interval`` is given."""
     options.setdefault("ping_interval", None)
     return websockets_connect(f"ws://127.0.0.1{path}", stream=client.stream, proxy=None, **options)
-
-

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-
 from _apps import EventStream, echo, hello, http_handler, ws_echo
 from _h2_serving import H2Server, h2_memory, h2_tcp
 from _http_check import as_rfc_9110_reads_it
@@ -57,6 +56,7 @@ from _ws_frames import (
     ws_frame,
     ws_upgrade,
 )
+
 from trio_httpchannel import HTTPChannel
 from trio_httpchannel.asgi import ASGIHandler, Lifespan
 
@@ -127,9 +127,7 @@ def serve_tcp(nursery: trio.Nursery) -> Serve:
     return start
 
 
-def _serve_in_memory(
-    nursery: trio.Nursery, make_pair: Callable[[], tuple[Any, Any]]
-) -> Serve:
+def _serve_in_memory(nursery: trio.Nursery, make_pair: Callable[[], tuple[Any, Any]]) -> Serve:
     async def start(handler: Any, **settings: Any) -> RawClientFactory:
         channel = HTTPChannel(handler, **settings)
 

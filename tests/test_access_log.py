@@ -110,7 +110,9 @@ async def test_a_413_for_a_content_length_over_the_limit_is_logged_with_its_requ
 async def test_a_413_for_a_chunked_body_over_the_limit_is_logged(logged):
     log, connect = await logged(echo, max_body_size=4)
     client = await connect()
-    await client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n")
+    await client.send(
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n"
+    )
     assert (await client.read_response()).status == 413
     (record,) = await log.wait_for(1)
     assert (record.status, record.complete) == (413, True)

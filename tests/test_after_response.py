@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import trio
+from conftest import GUARD
 from fastapi import BackgroundTasks, FastAPI
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -16,7 +17,6 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from conftest import GUARD
 from trio_httpchannel.asgi import ASGIHandler
 
 

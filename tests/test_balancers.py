@@ -197,7 +197,12 @@ async def test_haproxy_tls_tlvs_reach_the_app(cli: Start, balancer: Balancer, ce
     client = RawClient(trio.SSLStream(raw, context, server_hostname=TLS_NAME))
     await client.send(get())
     seen = who((await client.read_response()).body)
-    assert (seen["client"][0], seen["scheme"], seen["alpn"], seen["authority"]) == (CLIENT, "https", "http/1.1", TLS_NAME)
+    assert (seen["client"][0], seen["scheme"], seen["alpn"], seen["authority"]) == (
+        CLIENT,
+        "https",
+        "http/1.1",
+        TLS_NAME,
+    )
 
 
 async def test_haproxy_rolling_restart_fails_no_request(cli: Start, balancer: Balancer, certificate: Any) -> None:
@@ -219,7 +224,9 @@ async def test_haproxy_rolling_restart_fails_no_request(cli: Start, balancer: Ba
             processes[index] = replacement
         await load.reached(load.done + 500)
         restarted.set()
-    print(f"\nrolling restart through HAProxy: {load.done} requests, {len(load.errors)} failed; by pid {dict(load.pids)}")
+    print(
+        f"\nrolling restart through HAProxy: {load.done} requests, {len(load.errors)} failed; by pid {dict(load.pids)}"
+    )
     print("the stopped workers were " + "; ".join(drains))
     assert load.errors == [], f"{len(load.errors)} of {load.done} requests failed: {load.errors[:5]}"
     assert len(load.pids) == 4, "both first workers and both replacements answered"

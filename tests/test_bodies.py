@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from conftest import GET, MB
+
 from trio_httpchannel import Request, Response
 
 
@@ -122,7 +123,9 @@ async def test_unread_small_body_is_discarded_and_connection_reused(serve):
         return Response(200, [], b"ignored")
 
     client = await (await serve(ignore))()
-    await client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     first = await client.read_response()
     assert first.header("connection") is None
     assert (await client.read_response()).body == b"ignored"

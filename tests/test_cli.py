@@ -160,7 +160,9 @@ async def test_third_connection_past_max_connections_2_gets_503(cli: Start) -> N
 async def test_unimportable_app_prints_one_line_and_exits_1(cli: Start) -> None:
     server = await cli("no_such_module:app", wait=False)
     assert await server.exit_status() == 1
-    assert server.stderr.lines == ["trio-httpchannel: error: cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'"]
+    assert server.stderr.lines == [
+        "trio-httpchannel: error: cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'"
+    ]
 
 
 async def test_module_failing_at_import_prints_one_line_with_its_place(cli: Start) -> None:

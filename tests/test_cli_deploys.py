@@ -72,11 +72,15 @@ async def test_jitter_adds_at_most_its_value_to_the_limit(cli: Start) -> None:
 
 
 async def test_retiring_workers_lose_no_request_under_load(cli: Start) -> None:
-    server = await cli("balanced:app", "--workers", "2", "--limit-max-requests", "40", "--limit-max-requests-jitter", "20")
+    server = await cli(
+        "balanced:app", "--workers", "2", "--limit-max-requests", "40", "--limit-max-requests-jitter", "20"
+    )
     load = Load()
     enough = trio.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: load.run(f"http://{server.host}:{server.port}/", until=enough, minimum=400, maximum=2000))
+        nursery.start_soon(
+            lambda: load.run(f"http://{server.host}:{server.port}/", until=enough, minimum=400, maximum=2000)
+        )
         await server.stderr.wait_for(r"stopped on its own; starting its replacement", count=4, timeout=120)
         enough.set()
     assert load.errors == [], f"{len(load.errors)} of {load.done} requests failed: {load.errors[:5]}"

@@ -98,7 +98,11 @@ async def test_the_container_entrypoint_serves_and_stops_on_sigterm(run: Run) ->
     entrypoint, cmd, env = dockerfile()
     assert entrypoint == ["trio-httpchannel"] and cmd == [APP]
     where = address("127.0.0.5")
-    env |= {"TRIO_HTTPCHANNEL_HOST": where[0], "TRIO_HTTPCHANNEL_PORT": str(where[1]), "TRIO_HTTPCHANNEL_APP_DIR": str(APPS)}
+    env |= {
+        "TRIO_HTTPCHANNEL_HOST": where[0],
+        "TRIO_HTTPCHANNEL_PORT": str(where[1]),
+        "TRIO_HTTPCHANNEL_APP_DIR": str(APPS),
+    }
     server = await run([*our_command(), "balanced:app"], env)
     await server.stderr.wait_for(r"serving balanced:app on .* with 2 worker")
     assert json.loads(await ask(where))["client"][0] == "127.0.0.1"

@@ -13,6 +13,7 @@ import httpx
 import pydantic
 import quart
 import trio
+from conftest import connect_to
 from fastapi import Depends, FastAPI
 from quart_trio import QuartTrio
 from starlette.applications import Starlette
@@ -20,10 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from conftest import connect_to
 from trio_httpchannel import serve
-from trio_httpchannel.server import bind
 from trio_httpchannel.asgi import ASGIHandler, Lifespan
+from trio_httpchannel.server import bind
 
 
 def starlette_app(events: list[str]) -> Starlette:

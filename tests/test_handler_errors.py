@@ -6,8 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-
 from conftest import GET
+
 from trio_httpchannel import Request, Response
 
 

@@ -64,7 +64,10 @@ CONNECTION_ERRORS = {
     # RFC 9113 section 6.5 asks FRAME_SIZE_ERROR here, and section 4.3 COMPRESSION_ERROR for a
     # block that cannot be decoded; h2 sends PROTOCOL_ERROR for both (it queues its GOAWAY
     # itself), so those two are pinned as h2 answers them.
-    "SETTINGS ACK with a payload": (lambda raw: frame(SETTINGS, ACK, 0, b"\0\x03\0\0\0\x01"), ErrorCodes.PROTOCOL_ERROR),
+    "SETTINGS ACK with a payload": (
+        lambda raw: frame(SETTINGS, ACK, 0, b"\0\x03\0\0\0\x01"),
+        ErrorCodes.PROTOCOL_ERROR,
+    ),
     # stream states
     "DATA on an idle stream": (lambda raw: frame(DATA, 0, 1, b"x"), ErrorCodes.PROTOCOL_ERROR),
     "HEADERS on stream 0": (lambda raw: headers_block(raw, 0), ErrorCodes.PROTOCOL_ERROR),
@@ -89,13 +92,19 @@ CONNECTION_ERRORS = {
         ErrorCodes.FLOW_CONTROL_ERROR,
     ),
     # HPACK
-    "an HPACK index out of the table": (lambda raw: frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\xff\x7f"), ErrorCodes.PROTOCOL_ERROR),
+    "an HPACK index out of the table": (
+        lambda raw: frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\xff\x7f"),
+        ErrorCodes.PROTOCOL_ERROR,
+    ),
     # SETTINGS
     "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1": (
         lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 2**31)),
         ErrorCodes.FLOW_CONTROL_ERROR,
     ),
-    "SETTINGS_ENABLE_PUSH of 2": (lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 2, 2)), ErrorCodes.PROTOCOL_ERROR),
+    "SETTINGS_ENABLE_PUSH of 2": (
+        lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 2, 2)),
+        ErrorCodes.PROTOCOL_ERROR,
+    ),
     "SETTINGS_MAX_FRAME_SIZE under 16384": (
         lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 5, 16383)),
         ErrorCodes.PROTOCOL_ERROR,
@@ -120,8 +129,11 @@ async def test_a_connection_error_gets_goaway_with_its_code_and_a_clean_close(se
 
 STREAM_ERRORS = {
     "HEADERS on a half-closed stream": (
-        lambda raw: headers_block(raw, 1, POST, END_HEADERS) + frame(DATA, END_STREAM, 1, b"")
-        + frame(HEADERS, END_HEADERS, 1, raw.block([("x-late", "1")])),
+        lambda raw: (
+            headers_block(raw, 1, POST, END_HEADERS)
+            + frame(DATA, END_STREAM, 1, b"")
+            + frame(HEADERS, END_HEADERS, 1, raw.block([("x-late", "1")]))
+        ),
         1,
         ErrorCodes.STREAM_CLOSED,
     ),

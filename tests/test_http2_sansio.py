@@ -98,7 +98,9 @@ def test_options_asterisk_and_connect_authority_are_targets():
     assert parse_request_head(connect, max_header_count=10).target == "x:443"
 
 
-@pytest.mark.parametrize("field", [(b"x-bad", b"a\x00b"), (b"X-Upper", b"v"), (b"connection", b"close"), (b"te", b"gzip")])
+@pytest.mark.parametrize(
+    "field", [(b"x-bad", b"a\x00b"), (b"X-Upper", b"v"), (b"connection", b"close"), (b"te", b"gzip")]
+)
 def test_a_malformed_field_is_refused_every_time_though_checked_fields_are_remembered(field):
     parse_request_head(GET + [(b"x-bad", b"fine"), (b"te", b"trailers")], max_header_count=10)
     for _ in range(2):

@@ -10,7 +10,9 @@ from trio_httpchannel import Request, Response
 
 async def echo(request: Request) -> Response:
     body = await request.read()
-    text = f"{request.method} {request.target} HTTP/{request.http_version} host={request.headers.get('host')} {len(body)}"
+    text = (
+        f"{request.method} {request.target} HTTP/{request.http_version} host={request.headers.get('host')} {len(body)}"
+    )
     return Response(200, {"content-type": "text/plain"}, text.encode())
 
 

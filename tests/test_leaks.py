@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-
 from conftest import GET, Books, Client, open_fds, read_to_eof, run_served
+
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.asgi import ASGIHandler
 
@@ -31,6 +31,7 @@ async def app(request: Request) -> Response:
 
 
 # The bad clients -------------------------------------------------------------------------------
+
 
 async def connect(port: int) -> trio.SocketStream:
     return await trio.open_tcp_stream("127.0.0.1", port)

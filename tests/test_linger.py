@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import trio
 import trio.testing
-
 from conftest import MB
+
 from trio_httpchannel import HTTPChannel, Request, Response
 
 

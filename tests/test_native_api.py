@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
-
 from conftest import GET
+
 from trio_httpchannel import Headers, ProtocolError, Request, RequestBody, Response
 
 

@@ -10,17 +10,16 @@ import ipaddress
 import struct
 
 import pytest
+from conftest import GET, inet, tlv, v2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import GET, inet, tlv, v2
 from trio_httpchannel.server.proxy_parser import (
     MAX_V1_LENGTH,
     ProxyHeader,
     ProxyProtocolError,
     parse_proxy_header,
 )
-
 
 # Version 1 -----------------------------------------------------------------------------------------
 
@@ -120,8 +119,15 @@ def test_v2_needs_more_data_until_its_announced_length() -> None:
 
 
 def test_v2_tlvs_we_understand_are_parsed_and_all_are_kept() -> None:
-    ssl = struct.pack("!BI", 0x01 | 0x02 | 0x04, 0) + tlv(0x21, b"TLSv1.3") + tlv(0x22, b"alice") + tlv(0x23, b"TLS_AES_128_GCM_SHA256")
-    payload = inet() + tlv(0x01, b"h2") + tlv(0x02, b"example.com") + tlv(0x05, b"id-1") + tlv(0x20, ssl) + tlv(0xE0, b"own")
+    ssl = (
+        struct.pack("!BI", 0x01 | 0x02 | 0x04, 0)
+        + tlv(0x21, b"TLSv1.3")
+        + tlv(0x22, b"alice")
+        + tlv(0x23, b"TLS_AES_128_GCM_SHA256")
+    )
+    payload = (
+        inet() + tlv(0x01, b"h2") + tlv(0x02, b"example.com") + tlv(0x05, b"id-1") + tlv(0x20, ssl) + tlv(0xE0, b"own")
+    )
     header, _ = parse_proxy_header(v2(payload=payload)) or (None, 0)
     assert header is not None
     assert (header.alpn, header.authority, header.unique_id) == (b"h2", "example.com", b"id-1")

@@ -65,7 +65,9 @@ async def test_v1_header_gives_the_request_its_client_and_server(proxied: Any) -
 
 async def test_v2_header_gives_the_request_its_client_and_server(proxied: Any) -> None:
     client = await (await proxied("v2"))()
-    assert (await ask(client, v2(payload=inet()) + GET)).startswith(b"('203.0.113.7', 51000) ('198.51.100.1', 443) http")
+    assert (await ask(client, v2(payload=inet()) + GET)).startswith(
+        b"('203.0.113.7', 51000) ('198.51.100.1', 443) http"
+    )
 
 
 async def test_auto_accepts_either_version(proxied: Any) -> None:

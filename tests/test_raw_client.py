@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import trio.testing
-
 from conftest import RawClient, ws_upgrade
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -19,7 +19,9 @@ from cli_apps.harness import Processes, ServerProcess
 from conftest import GET, connect_tcp, websockets_client
 
 README = Path(__file__).parent.parent / "README.md"
-EXAMPLES = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL) if "trio.run(" in block]
+EXAMPLES = [
+    block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL) if "trio.run(" in block
+]
 
 HARNESS = """
 import sys

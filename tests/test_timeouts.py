@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import trio
 import trio.testing
-
 from conftest import GET, echo
+
 from trio_httpchannel import HTTPChannel, Request, Response
 
 

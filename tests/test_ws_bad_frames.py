@@ -10,8 +10,6 @@ import zlib
 from typing import Any
 
 import pytest
-
-
 from conftest import (
     BINARY,
     CLOSE,
@@ -63,7 +61,10 @@ BAD_INPUT = {
     "unmasked frame": (ws_frame(TEXT, b"x", mask=False), 1002),
     "16-bit length for a short payload": (masked(0x81, bytes([0x80 | 126, 0, 5]), b"hello"), 1002),
     "64-bit length for a short payload": (masked(0x81, bytes([0x80 | 127]) + (5).to_bytes(8, "big"), b"hello"), 1002),
-    "64-bit length with its top bit set": (masked(0x82, bytes([0x80 | 127]) + (1 << 63 | 70000).to_bytes(8, "big"), b""), 1002),
+    "64-bit length with its top bit set": (
+        masked(0x82, bytes([0x80 | 127]) + (1 << 63 | 70000).to_bytes(8, "big"), b""),
+        1002,
+    ),
     # pings and pongs
     "ping of 126 bytes": (ws_frame(PING, b"p" * 126), 1002),
     "fragmented ping": (ws_frame(PING, b"p", fin=False) + ws_frame(CONTINUATION, b"q"), 1002),

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-
-from trio_httpchannel import HTTPChannel
-
 from conftest import (
     BINARY,
     DEFLATE,
@@ -26,8 +23,16 @@ from conftest import (
     ws_upgrade,
 )
 
+from trio_httpchannel import HTTPChannel
+
 N = 6
-SETTINGS = {"ws_ping_interval": 5.0, "ws_ping_timeout": 5.0, "ws_close_timeout": 5.0, "linger_timeout": 5.0, "send_timeout": 10.0}
+SETTINGS = {
+    "ws_ping_interval": 5.0,
+    "ws_ping_timeout": 5.0,
+    "ws_close_timeout": 5.0,
+    "linger_timeout": 5.0,
+    "send_timeout": 10.0,
+}
 
 
 async def opened(port: int, *extra: str) -> trio.SocketStream:
@@ -83,13 +88,16 @@ async def refused(port: int) -> None:
 
 
 KINDS: dict[str, Client] = {
-    client.__name__: client for client in (protocol_error, vanish_mid_frame, silent, bomb, flood_without_reading, clean, refused)
+    client.__name__: client
+    for client in (protocol_error, vanish_mid_frame, silent, bomb, flood_without_reading, clean, refused)
 }
 
 
 async def run_clients(clients: list[Client]) -> None:
     books = Books()
-    await run_served(HTTPChannel(http_handler, websocket_handler=books.count(ws_echo), **SETTINGS), books, clients, settle=30)
+    await run_served(
+        HTTPChannel(http_handler, websocket_handler=books.count(ws_echo), **SETTINGS), books, clients, settle=30
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

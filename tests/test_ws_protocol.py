@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import tracemalloc
 
+from conftest import BINARY, CONTINUATION, PING, PONG, RSV1, TEXT, deflated, ws_close_frame, ws_frame
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from trio_httpchannel.websocket import CloseReason
 from trio_httpchannel.websocket._deflate import negotiate_deflate
 from trio_httpchannel.websocket._protocol import Closed, Message, PongReceived, Reply, State, WebSocketProtocol
-
-from conftest import BINARY, CONTINUATION, PING, PONG, RSV1, TEXT, deflated, ws_close_frame, ws_frame
 
 
 def protocol(max_size: int = 1000, *, deflate: bool = False, trailing_data: bytes = b"") -> WebSocketProtocol:
@@ -34,7 +33,11 @@ def test_a_text_frame_is_a_text_message():
 
 def test_fragments_are_joined_into_one_message():
     proto = protocol()
-    frames = [ws_frame(BINARY, b"ab", fin=False), ws_frame(CONTINUATION, b"cd", fin=False), ws_frame(CONTINUATION, b"e")]
+    frames = [
+        ws_frame(BINARY, b"ab", fin=False),
+        ws_frame(CONTINUATION, b"cd", fin=False),
+        ws_frame(CONTINUATION, b"e"),
+    ]
     assert feed(proto, *frames) == [Message(b"abcde")]
 
 
@@ -210,4 +213,3 @@ def test_a_ping_owed_is_not_encoded_after_our_close():
     assert close is not None
     proto.encode(close)
     assert proto.encode(Ping(b"x")) is None
-

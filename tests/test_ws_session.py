@@ -10,12 +10,6 @@ from typing import Any
 
 import pytest
 import trio
-from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
-from websockets.extensions.permessage_deflate import PerMessageDeflate as ClientDeflate
-
-from trio_httpchannel import Response
-from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
-
 from conftest import (
     CLOSE,
     TEXT,
@@ -27,6 +21,11 @@ from conftest import (
     ws_frame,
     ws_upgrade,
 )
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from websockets.extensions.permessage_deflate import PerMessageDeflate as ClientDeflate
+
+from trio_httpchannel import Response
+from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
 
 WebSocketHandler = Callable[[WebSocketRequest], Awaitable[None]]
 
@@ -319,4 +318,3 @@ async def test_one_websocket_does_not_block_another(serve_ws):
         await first.send("one")
         await second.send("two")
         assert (await second.recv(), await first.recv()) == ("two", "one")
-

@@ -8,9 +8,6 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-
-from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
-
 from conftest import (
     CLOSE,
     PING,
@@ -24,6 +21,8 @@ from conftest import (
     ws_echo,
     ws_frame,
 )
+
+from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
 
 
 async def open_client(serve_memory: Any, handler: Any = ws_echo, **settings: Any) -> Any:

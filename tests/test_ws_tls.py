@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import trio
 import trustme
+from conftest import http_handler
 from websockets.exceptions import ConnectionClosedError
 from websockets.trio.client import connect
 
-from conftest import http_handler
 from trio_httpchannel import HTTPChannel
 from trio_httpchannel.asgi import ASGIHandler
 from trio_httpchannel.websocket import CloseReason, WebSocketRequest

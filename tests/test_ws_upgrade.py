@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import CLOSE, TEXT, get, open_raw_websocket, read_frame, ws_echo, ws_frame, ws_upgrade
+
 from trio_httpchannel import Request, Response
 from trio_httpchannel.websocket import WebSocketRequest
-
-from conftest import CLOSE, TEXT, get, open_raw_websocket, read_frame, ws_echo, ws_frame, ws_upgrade
 
 
 async def hello(request: Request) -> Response:

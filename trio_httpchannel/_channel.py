@@ -106,7 +106,9 @@ class HTTPChannel:
         """Serve ``stream`` in HTTP/2: a connection that opened with HTTP/2 (``received``: the
         bytes read to know it), or an HTTP/1.1 one whose request asked ``Upgrade: h2c``
         (``upgraded``: that request, answered as stream 1)."""
-        connection = HTTP2Connection(stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded)
+        connection = HTTP2Connection(
+            stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded
+        )
         self._http2_connections.add(connection)
         try:
             if self.shutting_down:

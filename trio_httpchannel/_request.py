@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import trio
 
-from ._target import split_target
 from ._headers import Headers
+from ._target import split_target
 
 if TYPE_CHECKING:
     from ._response import Response

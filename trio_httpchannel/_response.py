@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 HeaderPairs = Union[
-    Mapping[Union[str, bytes], Union[str, bytes]],
-    Iterable[Union[tuple[Union[str, bytes], Union[str, bytes]], list[Union[str, bytes]]]],
+    Mapping[str | bytes, str | bytes],
+    Iterable[tuple[str | bytes, str | bytes] | list[str | bytes]],
 ]
 """Header fields as a mapping, or ``(name, value)`` pairs, of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]

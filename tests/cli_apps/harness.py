@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import trio
-
 from _raw_client import RawResponse, ask
 from _requests import GET
 

@@ -84,7 +84,7 @@ def positional_parameters(app: Callable[..., Any]) -> int | None:
 def is_async_callable(app: object) -> bool:
     """Whether calling ``app`` (a function, or an object with an async ``__call__``) gives a
     coroutine."""
-    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004 (its __call__, not whether it is callable)
 
 
 class ASGIHandler:

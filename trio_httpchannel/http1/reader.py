@@ -257,7 +257,9 @@ class Reader:
         else:
             await lone.wait_done()
 
-    def _exchange(self, head: RequestHead | None, dispatch: Dispatch, *, refused: bool = False) -> Exchange[RequestHead]:
+    def _exchange(
+        self, head: RequestHead | None, dispatch: Dispatch, *, refused: bool = False
+    ) -> Exchange[RequestHead]:
         """The exchange of ``head``, with its request (none when the head could not be parsed;
         one without a body when the request is refused)."""
         connection = self._connection

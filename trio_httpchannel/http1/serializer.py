@@ -154,9 +154,7 @@ def _framing(
     body = response.body
     if isinstance(body, WHOLE):
         if content_length is not None and content_length != len(body) and method != "HEAD":
-            raise ValueError(
-                f"Content-Length {content_length} does not match the {len(body)}-byte response body"
-            )
+            raise ValueError(f"Content-Length {content_length} does not match the {len(body)}-byte response body")
         content_length = len(body) if content_length is None else content_length
     if method == "HEAD":
         return NONE, content_length, keep_alive

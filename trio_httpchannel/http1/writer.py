@@ -203,7 +203,9 @@ class Writer:
             await self._outbox.flush()
         return serialized.keep_alive
 
-    async def _send_stream(self, exchange: Exchange[RequestHead], head: ResponseHead, body: AsyncIterable[bytes]) -> None:
+    async def _send_stream(
+        self, exchange: Exchange[RequestHead], head: ResponseHead, body: AsyncIterable[bytes]
+    ) -> None:
         """Write a streamed body as the client takes it; a stream that fails, ends early or
         breaks its Content-Length aborts the connection (never a complete wrong response)."""
         outbox = self._outbox

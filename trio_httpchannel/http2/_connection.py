@@ -238,7 +238,11 @@ class HTTP2Connection:
         if not self._exchanges.streams and self._state is State.OPEN and now >= self._idle_since + settings.timeout:
             self._close(ErrorCodes.NO_ERROR, "idle for longer than timeout")
             return
-        stalled = [s for s in self._sender.blocked if s.blocked_since is not None and s.blocked_since + settings.send_timeout <= now]
+        stalled = [
+            s
+            for s in self._sender.blocked
+            if s.blocked_since is not None and s.blocked_since + settings.send_timeout <= now
+        ]
         for stream in stalled:
             logger.debug("stream %d of %s: the client's window stayed shut for send_timeout", stream.id, self._peer)
             self._exchanges.reset(stream, ErrorCodes.CANCEL)
@@ -345,4 +349,3 @@ class HTTP2Connection:
 def _peer(stream: trio.abc.Stream) -> str:
     client = addresses(stream)[1]
     return str(client) if client is not None else "an unknown peer"
-

@@ -164,7 +164,9 @@ def supervise(options: Options) -> None:
         reload_dirs=reload_dirs,
     )
     spec = options.app or DEMO
-    how = f"{options.workers} worker(s)" + (f", reloading on changes in {', '.join(reload_dirs)}" if reload_dirs else "")
+    how = f"{options.workers} worker(s)" + (
+        f", reloading on changes in {', '.join(reload_dirs)}" if reload_dirs else ""
+    )
     message = f"serving {spec} on {_where(first, options.certfile is not None)} with {how} - press Ctrl-C to stop"
     try:
         trio.run(partial(supervisor.run, task_status=_Started(message)))
