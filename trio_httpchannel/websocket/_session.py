@@ -12,7 +12,8 @@ socket ◀──bytes── writer ◀──(0-size channel)── send(), ping(
   stops reading, and TCP pushes back on the client. It hands the frames the protocol owes
   (pongs, close frames) to the writer.
 - The writer is the only task that writes. It encodes each frame when it writes it (so frames
-  are compressed in the order the client reads them), each write bounded by ``send_timeout``.
+  are compressed in the order the client reads them), at once when the socket takes it (through
+  ``Wire``, as the HTTP outbox writes: no scheduler pass), else waiting at most ``send_timeout``.
   A frame is handed over through a zero-size channel: handing it over is all or nothing, so a
   cancelled sender never leaves half a frame.
 - The keepalive pings every ``ws_ping_interval`` and closes with 1011 when no pong comes within
@@ -38,6 +39,7 @@ import trio
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 
 from .._config import Settings
+from ..http1.wire import Wire
 from ._errors import CloseReason, ConnectionClosed
 from ._going_away import GOING_AWAY, OpenWebSockets
 from ._protocol import (
@@ -81,6 +83,7 @@ class Session:
         open_websockets: OpenWebSockets | None = None,
     ) -> None:
         self._stream = stream
+        self._wire = Wire(stream)
         self._protocol = protocol
         self._settings = settings
         self._open_websockets = open_websockets
@@ -325,15 +328,20 @@ class Session:
                     return
 
     async def _send_all(self, data: bytes) -> None:
-        with trio.move_on_after(self._settings.send_timeout):
-            try:
-                await self._stream.send_all(data)
-                self.sent += len(data)
-                return
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                self._abort(f"writing failed: {error!r}")
-                return
-        self._abort("the client did not read within send_timeout")
+        """Write ``data``: at once when the socket takes it (no scheduler pass, the common case),
+        else waiting up to ``send_timeout`` for the client to read."""
+        try:
+            written = self._wire.write_at_once(data)
+            if written < len(data):
+                with trio.move_on_after(self._settings.send_timeout) as waiting:
+                    await self._wire.write_rest(data, written)
+                if waiting.cancelled_caught:
+                    self._abort("the client did not read within send_timeout")
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+            self._abort(f"writing failed: {error!r}")
+            return
+        self.sent += len(data)
 
     async def _linger(self) -> None:
         """Half-close and read until the client closes its end: closing with unread bytes would
