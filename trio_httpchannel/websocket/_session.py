@@ -242,22 +242,28 @@ class Session:
         protocol = self._protocol
         try:
             await self._handle(protocol.events())
-            while protocol.reading:
-                try:
-                    data = await self._stream.receive_some(_RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if not data:
-                    self._lost = True
-                    protocol.connection_lost()
-                    self._begin_closing()
-                    return
-                protocol.receive_data(bytes(data))
-                await self._handle(protocol.events())
+            while protocol.reading and await self._read_once():
+                pass
         finally:
             protocol.connection_lost()
             self._messages_send.close()
             self._read_over.set()
+
+    async def _read_once(self) -> bool:
+        """Read once and act on what it means; False at the end of the connection. (Its own
+        frame, so that an idle WebSocket holds none of the bytes it last read.)"""
+        try:
+            data = await self._stream.receive_some(_RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            self._lost = True
+            self._protocol.connection_lost()
+            self._begin_closing()
+            return False
+        self._protocol.receive_data(bytes(data))
+        await self._handle(self._protocol.events())
+        return True
 
     async def _handle(self, events: Iterable[ProtocolEvent]) -> None:
         for event in events:
@@ -318,14 +324,24 @@ class Session:
     async def _write(self) -> None:
         """Write every frame handed over, in order, until our close frame is out."""
         with self._outbox_receive:
-            async for event in self._outbox_receive:
-                data = self._protocol.encode(event)
-                if data is None:
-                    continue
-                await self._send_all(data)
-                if isinstance(event, CloseConnection):
-                    self._close_written.set()
-                    return
+            while await self._write_next():
+                pass
+
+    async def _write_next(self) -> bool:
+        """Write the next frame handed over; False once our close frame is out. (Its own frame,
+        so that an idle WebSocket holds nothing of the message it last sent.)"""
+        try:
+            event = await self._outbox_receive.receive()
+        except trio.EndOfChannel:
+            return False
+        data = self._protocol.encode(event)
+        if data is None:
+            return True
+        await self._send_all(data)
+        if isinstance(event, CloseConnection):
+            self._close_written.set()
+            return False
+        return True
 
     async def _send_all(self, data: bytes) -> None:
         """Write ``data``: at once when the socket takes it (no scheduler pass, the common case),
