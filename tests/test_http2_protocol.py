@@ -158,6 +158,38 @@ async def test_a_stream_error_resets_the_stream_and_the_connection_goes_on(serve
     assert (b":status", b"200") in raw.decode(await raw.until(HeadersFrame, 7))
 
 
+async def test_data_in_flight_on_a_refused_stream_is_ignored_not_reset_again(serve_h2):
+    async def handler(request: Request) -> Response:
+        return Response(200, body=await request.read())
+
+    server = await serve_h2(handler, h2_max_concurrent_streams=1)
+    raw = await server.raw()
+    await raw.handshake()
+    await raw.send_frames(raw.headers(1, POST, end_stream=False), raw.headers(3, POST, end_stream=False))
+    assert (await raw.until(RstStreamFrame, 3)).error_code == ErrorCodes.REFUSED_STREAM
+    await raw.send_frames(DataFrame(3, data=b"x" * 1000), DataFrame(1, data=b"done", flags=["END_STREAM"]))
+    seen = []
+    while not (seen and isinstance(seen[-1], DataFrame) and "END_STREAM" in seen[-1].flags):
+        seen.append(await raw.frame())
+    assert [f for f in seen if isinstance(f, RstStreamFrame)] == []
+    assert seen[-1].stream_id == 1 and seen[-1].data == b"done"
+
+
+async def test_data_after_the_client_reset_its_stream_is_a_stream_error(serve_h2):
+    never = trio.Event()
+
+    async def handler(request: Request) -> Response:
+        await never.wait()
+        return Response(200)
+
+    server = await serve_h2(handler)
+    raw = await server.raw()
+    await raw.handshake()
+    await raw.send_frames(raw.headers(1, POST, end_stream=False), RstStreamFrame(1, error_code=ErrorCodes.CANCEL))
+    await raw.send_frames(DataFrame(1, data=b"late"), PingFrame(0, opaque_data=b"roundtr1"))
+    assert (await raw.until(RstStreamFrame, 1)).error_code == ErrorCodes.STREAM_CLOSED
+
+
 async def test_an_invalid_preface_is_answered_by_http11_505_and_closed(serve_h2):
     server = await serve_h2(hello)
     raw = await server.raw()
