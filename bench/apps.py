@@ -2,7 +2,9 @@
 
 ``GET /`` (any path but ``/sleep``) answers ``200``, ``content-type: text/plain`` and the 13
 bytes ``Hello, world!``; ``GET /sleep`` answers the same after sleeping ``SLEEP`` seconds, for
-the pipelining scenario. Nothing is logged.
+the pipelining scenario. The WebSocket scenarios serve ``asgi_websocket_app`` and
+``native_websocket_app`` instead: the same, and a WebSocket that echoes every message (so the
+HTTP scenarios' apps carry no WebSocket branch). Nothing is logged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import sniffio
 
 from trio_httpchannel import Request, Response
+from trio_httpchannel.websocket import WebSocketRequest
 
 BODY = b"Hello, world!"
 HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
@@ -69,3 +72,45 @@ async def native_app(request: Request) -> Response:
     if request.path == "/sleep":
         await sleep(SLEEP)
     return Response(200, [("content-type", "text/plain")], BODY)
+
+
+async def asgi_websocket_app(
+    scope: Scope,
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
+    """:func:`asgi_app`, and a ``websocket`` scope that accepts and echoes every message until
+    the client leaves."""
+    if scope["type"] != "websocket":
+        await asgi_app(scope, receive, send)
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("bytes") is not None:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+        else:
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
+async def native_websocket_echo(request: WebSocketRequest) -> None:
+    """The native WebSocket handler: accept, echo every message."""
+    ws = await request.accept()
+    async for message in ws:
+        await ws.send(message)
+
+
+class NativeWebSocketApp:
+    """:func:`native_app` with :func:`native_websocket_echo` as its ``websocket_handler``, the
+    attribute the command line (as ``HTTPChannel``) looks for."""
+
+    websocket_handler = staticmethod(native_websocket_echo)
+
+    async def __call__(self, request: Request) -> Response:
+        return await native_app(request)
+
+
+native_websocket_app = NativeWebSocketApp()

@@ -12,15 +12,18 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench import http2
 
 if TYPE_CHECKING:
     from bench.run import Plan, Record
 
 OURS = ["ours-asgi", "ours-native"]
-PEERS = ["hypercorn-trio", "uvicorn-h11"]
-PACKAGES = ["trio", "h11", "hypercorn", "uvicorn", "httptools", "twisted"]
+PEERS = ["hypercorn-trio", "uvicorn-h11", "uvicorn-wsproto"]
+PACKAGES = ["trio", "h11", "wsproto", "hypercorn", "uvicorn", "httptools", "websockets", "twisted"]
 BUSY = 0.10
 """Share of all CPUs used by other processes during a load run above which it is measured
 again, and flagged if it stays above."""
@@ -30,7 +33,7 @@ def fmt(value: float | None, unit: str) -> str:
     """``value`` as the table shows it in ``unit``."""
     if value is None:
         return "–"
-    if unit == "req/s":
+    if unit in ("req/s", "msg/s"):
         return f"{value:,.0f}"
     if unit == "s":
         return f"{value:.2f}"
@@ -66,7 +69,9 @@ def _git(*args: str) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of the project (with its git commit), the peers, the libraries and the tools."""
-    found = {"trio-httpchannel": f"{importlib.metadata.version('trio-httpchannel')} ({_git('describe', '--always', '--dirty')})"}
+    found = {
+        "trio-httpchannel": f"{importlib.metadata.version('trio-httpchannel')} ({_git('describe', '--always', '--dirty')})"
+    }
     for name in PACKAGES:
         try:
             found[name] = importlib.metadata.version(name)
@@ -136,12 +141,38 @@ def targets(plan: Plan, summary: dict[str, Any], ceiling: dict[str, float]) -> l
         return summary.get(server, {}).get(column, {}).get("median")
 
     checks: list[tuple[str, float | None, str, float | None]] = [
-        ("c50: ours-asgi ≥ 1.5 × uvicorn-h11", median("ours-asgi", "c50"), "≥", _times(1.5, median("uvicorn-h11", "c50"))),
-        ("c50: ours-asgi ≥ 6 × hypercorn-trio", median("ours-asgi", "c50"), "≥", _times(6, median("hypercorn-trio", "c50"))),
-        ("pipe16: ours-asgi ≥ 2 × uvicorn-h11", median("ours-asgi", "pipe16"), "≥", _times(2, median("uvicorn-h11", "pipe16"))),
-        ("pipe16: ours-asgi ≥ 0.6 × twisted", median("ours-asgi", "pipe16"), "≥", _times(0.6, median("twisted", "pipe16"))),
-        ("c50: ours-native ≥ 0.5 × h11 parse-only ceiling", median("ours-native", "c50"), "≥", _times(0.5, ceiling.get("parse_only"))),
+        (
+            "c50: ours-asgi ≥ 1.5 × uvicorn-h11",
+            median("ours-asgi", "c50"),
+            "≥",
+            _times(1.5, median("uvicorn-h11", "c50")),
+        ),
+        (
+            "c50: ours-asgi ≥ 6 × hypercorn-trio",
+            median("ours-asgi", "c50"),
+            "≥",
+            _times(6, median("hypercorn-trio", "c50")),
+        ),
+        (
+            "pipe16: ours-asgi ≥ 2 × uvicorn-h11",
+            median("ours-asgi", "pipe16"),
+            "≥",
+            _times(2, median("uvicorn-h11", "pipe16")),
+        ),
+        (
+            "pipe16: ours-asgi ≥ 0.6 × twisted",
+            median("ours-asgi", "pipe16"),
+            "≥",
+            _times(0.6, median("twisted", "pipe16")),
+        ),
+        (
+            "c50: ours-native ≥ 0.5 × h11 parse-only ceiling",
+            median("ours-native", "c50"),
+            "≥",
+            _times(0.5, ceiling.get("parse_only")),
+        ),
     ]
+    checks.extend(http2.targets(median))
     for server in OURS:
         checks.append((f"slow8: {server} ≤ 0.6 s", median(server, "slow8"), "≤", 0.6))
         checks.extend(
@@ -149,11 +180,47 @@ def targets(plan: Plan, summary: dict[str, Any], ceiling: dict[str, float]) -> l
             for column in plan.columns
             if column.scenario == "idle"
         )
+    checks.extend(websocket_checks(plan, median))
     return [
         {"target": label, "value": value, "bound": bound, "met": (value >= bound if op == "≥" else value <= bound)}
         for label, value, op, bound in checks
         if value is not None and bound is not None
     ]
+
+
+def websocket_checks(
+    plan: Plan, median: Callable[[str, str], float | None]
+) -> list[tuple[str, float | None, str, float | None]]:
+    """Issue 13's targets: echo at least 2 × Hypercorn-trio's and Uvicorn-wsproto's, and an idle
+    WebSocket no larger than an idle HTTP keep-alive connection of the same server and count."""
+    checks: list[tuple[str, float | None, str, float | None]] = []
+    for column in plan.columns:
+        name = column.name
+        if column.scenario == "ws-echo":
+            hypercorn = _times(2, median("hypercorn-trio", name))
+            checks.append(
+                (f"{name}: ours-asgi ≥ 2 × hypercorn-trio (issue 13)", median("ours-asgi", name), "≥", hypercorn)
+            )
+            checks.append(
+                (
+                    f"{name}: ours-asgi ≥ uvicorn-wsproto (issue 13)",
+                    median("ours-asgi", name),
+                    "≥",
+                    median("uvicorn-wsproto", name),
+                )
+            )
+        elif column.scenario in ("ws-idle", "ws-idle-deflate"):
+            for server in OURS:
+                http = median(server, f"idle {column.size:,}")
+                checks.append(
+                    (
+                        f"{name}: {server} ≤ its idle {column.size:,} (HTTP keep-alive) (issue 13)",
+                        median(server, name),
+                        "≤",
+                        http,
+                    )
+                )
+    return checks
 
 
 def _times(factor: float, value: float | None) -> float | None:
@@ -179,7 +246,11 @@ def disturbance(records: list[Record]) -> dict[str, Any]:
     counted = kept(records)
     loads = [record["loadavg"][0] for record in counted]
     others = [record["other_cpu"] for record in counted if "other_cpu" in record]
-    busy = [f"round {r['round']} {r['column']} {r['server']} ({r['other_cpu']:.0%})" for r in counted if r.get("other_cpu", 0) > BUSY]
+    busy = [
+        f"round {r['round']} {r['column']} {r['server']} ({r['other_cpu']:.0%})"
+        for r in counted
+        if r.get("other_cpu", 0) > BUSY
+    ]
     return {
         "loadavg_1min": _spread(loads) if loads else None,
         "other_cpu": _spread(others) if others else None,
@@ -261,10 +332,14 @@ def markdown(result: dict[str, Any]) -> str:
         "open while measured; ours with its defaults, and `--max-pipeline 8` for slow8",
         *(f"- note: {note}" for note in meta["notes"]),
         "",
-        "Cells: median (min–max) over the rounds. ↑ higher is better (req/s), ↓ lower is better "
+        "Cells: median (min–max) over the rounds. ↑ higher is better (req/s, msg/s), ↓ lower is better "
         "(slow8: seconds until 8 pipelined 0.5 s requests on one connection are answered; idle: server RSS "
-        "per idle keep-alive connection). Ratio rows: ours ÷ peer of the medians, so above 1 is better in ↑ "
-        "columns and below 1 is better in ↓ columns.",
+        "per idle keep-alive connection; ws-echo: 1 KiB binary messages echoed per second, each WebSocket "
+        "sending its next once the echo is back; ws-idle: server RSS per open idle WebSocket that exchanged "
+        "one message, ws-idle-deflate the same with permessage-deflate negotiated). Ratio rows: ours ÷ peer of "
+        "the medians, so above 1 is better in ↑ columns and below 1 is better in ↓ columns. The two "
+        "uvicorn-websockets/-wsproto rows are Uvicorn-httptools with that WebSocket backend, measured in the "
+        "WebSocket columns only; twisted and the other Uvicorn rows take no part in them.",
         "",
         *table(result),
         "",
@@ -292,7 +367,7 @@ def ceiling_lines(ceiling: dict[str, float]) -> list[str]:
 def target_lines(found: list[dict[str, Any]]) -> list[str]:
     if not found:
         return []
-    lines = ["Targets of issue 6:", ""]
+    lines = ["Targets of issues 6, 13 (WebSocket) and 14 (HTTP/2):", ""]
     for target in found:
         verdict = "met" if target["met"] else "NOT met"
         lines.append(f"- {target['target']}: {verdict} ({target['value']:,.2f} vs {target['bound']:,.2f})")
@@ -305,7 +380,9 @@ def trust_lines(result: dict[str, Any]) -> list[str]:
     disturbed = result["disturbance"]
     if disturbed["loadavg_1min"]:
         load = disturbed["loadavg_1min"]
-        lines.append(f"Load average (1 min) before the measurements: {load['min']:.2f}–{load['max']:.2f}, median {load['median']:.2f}.")
+        lines.append(
+            f"Load average (1 min) before the measurements: {load['min']:.2f}–{load['max']:.2f}, median {load['median']:.2f}."
+        )
     if disturbed["other_cpu"]:
         other = disturbed["other_cpu"]
         lines.append(
@@ -314,5 +391,7 @@ def trust_lines(result: dict[str, Any]) -> list[str]:
     if disturbed["discarded"]:
         lines.append(f"{disturbed['discarded']} disturbed load run(s) were measured again and discarded.")
     if disturbed["busy_runs"]:
-        lines.append(f"Still disturbed (other processes above {BUSY:.0%} of the CPUs): " + "; ".join(disturbed["busy_runs"]))
+        lines.append(
+            f"Still disturbed (other processes above {BUSY:.0%} of the CPUs): " + "; ".join(disturbed["busy_runs"])
+        )
     return lines

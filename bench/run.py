@@ -6,13 +6,23 @@ Scenarios: c1 and c50 (wrk -t1 with 1 and 50 connections), pipe16 (h2load --h1, 
 connections with 16 pipelined GETs each), slow8 (8 pipelined GET /sleep of 0.5 s on one
 connection: seconds until all are answered), idle (RSS per idle keep-alive connection with
 1,000, 5,000 and 10,000 of them open) and ceiling (h11 alone on the servers' CPU, in
-requests per second). Each measurement starts a fresh server and warms it up; the rounds visit
-every scenario and server in turn so that drift hits all alike. Prints a Markdown table (the
-median and min-max of the rounds) and writes every round to bench-results/bench-*.json.
+requests per second). The WebSocket scenarios (issue 13), against Hypercorn's trio worker and
+Uvicorn with its websockets and wsproto backends: ws-echo (1 KiB binary messages echoed per
+second over 1 and 50 connections, each waiting for its echo before sending again, by
+bench/ws_clients.py), ws-idle (RSS per open idle WebSocket, each having exchanged one
+message, with 1,000 and 10,000 open) and ws-idle-deflate (the same with permessage-deflate
+negotiated, whose zlib contexts the server then holds). Each measurement starts a fresh
+server and warms it up; the rounds visit every scenario and server in turn so that drift hits
+all alike. Prints a Markdown table (the median and min-max of the rounds) and writes every
+round to bench-results/bench-*.json.
 Run it through scripts/bench, which sets up .bench-venv/, wrk and h2load.
 
 --workers-scaling measures instead how ``--workers`` scales: c50 and pipe16 against ours with
 one and two worker processes, unpinned (on a 2-core machine the load tool shares the cores).
+
+--http2 measures the HTTP/2 scenarios of issue 14 (bench/http2.py) against ours and Hypercorn's
+trio worker: h2load over cleartext prior knowledge and TLS, 10 connections x 100 streams and
+1 x 100, beside our HTTP/1.1 with 100 requests pipelined on one connection.
 """
 
 from __future__ import annotations
@@ -33,12 +43,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import clients, load, report  # noqa: E402
-from bench.servers import SERVERS, WORKER_SERVERS, Server  # noqa: E402
+from bench import clients, http2, load, report, ws_clients  # noqa: E402
+from bench.servers import SERVERS, WORKER_SERVERS, Server, serves  # noqa: E402
 
-SCENARIOS = ["c1", "c50", "pipe16", "slow8", "idle", "ceiling"]
-TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load"}
+SCENARIOS = ["c1", "c50", "pipe16", "slow8", "idle", "ceiling", "ws-echo", "ws-idle", "ws-idle-deflate"]
+TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load", **{scenario: "h2load" for scenario in http2.SCENARIOS}}
+KNOWN_SCENARIOS = SCENARIOS + http2.SCENARIOS
+"""What --scenarios may name; without it a run measures SCENARIOS (--http2: the HTTP/2 ones)."""
 IDLE_SIZES = [1000, 5000, 10000]
+WS_IDLE_SIZES = [1000, 10000]
+WS_ECHO_CONNECTIONS = [1, 50]
 SLOW_DEPTH = 8
 RETRY_PAUSE = 5.0
 """Seconds to wait before measuring again after a disturbed measurement."""
@@ -94,6 +108,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help=f"c50 and pipe16 against {', '.join(WORKER_SERVERS)}, unpinned (other --servers/--scenarios ignored)",
     )
+    parser.add_argument(
+        "--http2",
+        action="store_true",
+        help=f"the HTTP/2 scenarios ({','.join(http2.SCENARIOS)}) against {', '.join(sorted(http2.SERVERS))} "
+        "(--servers and --scenarios may narrow them)",
+    )
     parser.add_argument("--idle-max", type=int, default=10000, help="most idle connections to open (default 10000)")
     parser.add_argument("--output", type=Path, default=REPO / "bench-results", help="directory of the JSON file")
     return parser.parse_args(argv)
@@ -115,7 +135,12 @@ def make_plan(args: argparse.Namespace, log: Path) -> Plan:
     notes: list[str] = []
     if args.workers_scaling:
         args.scenarios, args.servers = "c50,pipe16", None
-    scenarios = subset(args.scenarios, SCENARIOS, "scenarios")
+    if args.http2:
+        args.scenarios = args.scenarios or ",".join(http2.SCENARIOS)
+        args.servers = args.servers or ",".join(name for name in SERVERS if name in http2.SERVERS)
+    scenarios = list(SCENARIOS) if args.scenarios is None else subset(args.scenarios, KNOWN_SCENARIOS, "scenarios")
+    if any(scenario in http2.SCENARIOS for scenario in scenarios):
+        notes.append(http2.NOTE)
     for scenario in [s for s in scenarios if s in TOOLS and shutil.which(TOOLS[s]) is None]:
         notes.append(f"{scenario} skipped: {TOOLS[scenario]} is not installed")
         scenarios.remove(scenario)
@@ -125,9 +150,11 @@ def make_plan(args: argparse.Namespace, log: Path) -> Plan:
     else:
         server_pin, load_pin = pinning(notes)
         servers = subset(args.servers, list(SERVERS), "servers")
+    planned = columns(scenarios, idle_sizes(args, IDLE_SIZES, notes), idle_sizes(args, WS_IDLE_SIZES, notes))
+    servers = [name for name in servers if any(serves(name, column.scenario) for column in planned)]
     return Plan(
         servers=servers,
-        columns=columns(scenarios, idle_sizes(args, notes)),
+        columns=planned,
         ceiling="ceiling" in scenarios,
         rounds=args.rounds or (1 if args.quick else 3),
         duration=args.duration or (3.0 if args.quick else 10.0),
@@ -150,28 +177,32 @@ def pinning(notes: list[str]) -> tuple[list[str], list[str]]:
     return ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 
 
-def idle_sizes(args: argparse.Namespace, notes: list[str]) -> list[int]:
-    """The idle connection counts this run can hold: up to ``--idle-max`` and within the
-    open-file limit, which is raised to its hard limit (the servers inherit it)."""
+def idle_sizes(args: argparse.Namespace, known: list[int], notes: list[str]) -> list[int]:
+    """The idle connection counts of ``known`` this run can hold: up to ``--idle-max`` and within
+    the open-file limit, which is raised to its hard limit (the servers inherit it)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    wanted = [n for n in IDLE_SIZES if n <= args.idle_max][: 1 if args.quick else None]
+    wanted = [n for n in known if n <= args.idle_max][: 1 if args.quick else None]
     sizes = [n for n in wanted if n + 200 <= hard]
     if sizes != wanted:
         notes.append(f"idle at {', '.join(str(n) for n in wanted if n not in sizes)} skipped: open-file limit {hard}")
     return sizes
 
 
-def columns(scenarios: list[str], sizes: list[int]) -> list[Column]:
-    """The table's columns for ``scenarios``, one per idle size."""
+def columns(scenarios: list[str], sizes: list[int], ws_sizes: list[int]) -> list[Column]:
+    """The table's columns for ``scenarios``, one per idle size and echo connection count."""
     result = []
     for scenario in scenarios:
-        if scenario in ("c1", "c50", "pipe16"):
+        if scenario in ("c1", "c50", "pipe16") or scenario in http2.SCENARIOS:
             result.append(Column(scenario, scenario, "req/s", lower_is_better=False))
         elif scenario == "slow8":
             result.append(Column(scenario, scenario, "s", lower_is_better=True))
         elif scenario == "idle":
             result.extend(Column(f"idle {n:,}", "idle", "KiB/conn", True, n) for n in sizes)
+        elif scenario == "ws-echo":
+            result.extend(Column(f"ws-echo c{n}", scenario, "msg/s", False, n) for n in WS_ECHO_CONNECTIONS)
+        elif scenario in ("ws-idle", "ws-idle-deflate"):
+            result.extend(Column(f"{scenario} {n:,}", scenario, "KiB/conn", True, n) for n in ws_sizes)
     return result
 
 
@@ -206,15 +237,21 @@ LOADS: dict[str, Callable[[int, float, list[str]], load.Load]] = {
     "c1": lambda port, seconds, pin: load.wrk(port, 1, seconds, pin),
     "c50": lambda port, seconds, pin: load.wrk(port, 50, seconds, pin),
     "pipe16": lambda port, seconds, pin: load.h2load(port, 10, 16, seconds, pin),
+    **http2.LOADS,
 }
 
 
 def throughput(server: Server, column: Column, plan: Plan) -> Record:
-    """Requests per second under the column's load, after a warm-up with the same load."""
+    """Requests per second under the column's load, after a warm-up with the same load (none
+    with ``--warmup 0``). A server that died under the load fails the measurement, rather than
+    passing the rate of a dead server for its own."""
     run = LOADS[column.scenario]
-    run(server.port, plan.warmup, plan.load_pin)
+    if plan.warmup > 0:
+        run(server.port, plan.warmup, plan.load_pin)
+        server.check_alive("the warm-up")
     watch = CpuWatch(server)
     result = run(server.port, plan.duration, plan.load_pin)
+    server.check_alive("the measurement")
     return {"value": result.rate, "other_cpu": watch.other_share(), **result.as_json()}
 
 
@@ -247,12 +284,62 @@ def idle(server: Server, column: Column, plan: Plan) -> Record:
     }
 
 
+def ws_echo_load(port: int, connections: int, seconds: float, pin: list[str]) -> dict[str, float]:
+    """``bench/ws_clients.py``'s echo load, run as a load tool is (a process of its own,
+    pinned to the load's CPU)."""
+    command = pin + [sys.executable, "-m", "bench.ws_clients", str(port), str(connections), f"{seconds:g}"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"the WebSocket echo load failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def ws_echo(server: Server, column: Column, plan: Plan) -> Record:
+    """1 KiB messages echoed per second over ``column.size`` WebSockets, after a warm-up."""
+    ws_echo_load(server.port, column.size, plan.warmup, plan.load_pin)
+    watch = CpuWatch(server)
+    result = ws_echo_load(server.port, column.size, plan.duration, plan.load_pin)
+    return {"value": result["rate"], "other_cpu": watch.other_share(), **result}
+
+
+def ws_idle(server: Server, column: Column, plan: Plan) -> Record:
+    """KiB of server RSS per open idle WebSocket, with ``column.size`` of them open, each having
+    exchanged one 1 KiB message (with permessage-deflate for ws-idle-deflate, when the server
+    accepts it: ``deflated`` counts those that did)."""
+    deflate = column.scenario == "ws-idle-deflate"
+    warm, _ = ws_clients.open_websockets(server.port, 20, deflate)
+    for sock in warm:
+        sock.close()
+    time.sleep(0.5)
+    rss_before, fds_before = server.rss_kib(), server.fd_count()
+    socks, deflated = ws_clients.open_websockets(server.port, column.size, deflate)
+    try:
+        time.sleep(1.0)
+        rss_after, fds_after = server.rss_kib(), server.fd_count()
+    finally:
+        for sock in socks:
+            sock.close()
+    held = fds_after - fds_before
+    return {
+        "value": (rss_after - rss_before) / column.size,
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "connections_held": held,
+        "deflated": deflated,
+        "errors": max(0, column.size - held),
+    }
+
+
 MEASURES: dict[str, Callable[[Server, Column, Plan], Record]] = {
     "c1": throughput,
     "c50": throughput,
     "pipe16": throughput,
     "slow8": slow_pipeline,
     "idle": idle,
+    **{scenario: throughput for scenario in http2.SCENARIOS},
+    "ws-echo": ws_echo,
+    "ws-idle": ws_idle,
+    "ws-idle-deflate": ws_idle,
 }
 
 
@@ -284,9 +371,19 @@ def ceiling(plan: Plan, quick: bool) -> dict[str, float]:
 def estimate_minutes(plan: Plan) -> float:
     """A rough length of the run, to print before it starts."""
     under_load = 2 + plan.warmup + plan.duration
-    seconds = {"c1": under_load, "c50": under_load, "pipe16": under_load, "slow8": 7.0}
-    per_round = sum(seconds.get(column.scenario, 3 + column.size / 2000) for column in plan.columns)
-    return (per_round * len(plan.servers) * plan.rounds + (14 if plan.ceiling else 0)) / 60
+    seconds = {"c1": under_load, "c50": under_load, "pipe16": under_load, "slow8": 7.0, "ws-echo": under_load}
+    seconds.update((scenario, under_load) for scenario in http2.SCENARIOS)
+    per_round = sum(
+        seconds.get(column.scenario, 3 + column.size / 2000)
+        * sum(_runs(name, column.scenario) for name in plan.servers)
+        for column in plan.columns
+    )
+    return (per_round * plan.rounds + (14 if plan.ceiling else 0)) / 60
+
+
+def _runs(name: str, scenario: str) -> bool:
+    """Whether server ``name`` is measured in ``scenario`` (WebSocket and HTTP/2 have fewer peers)."""
+    return serves(name, scenario) and http2.runs(name, scenario)
 
 
 def measure_undisturbed(name: str, column: Column, plan: Plan, round_: int) -> list[Record]:
@@ -299,7 +396,10 @@ def measure_undisturbed(name: str, column: Column, plan: Plan, round_: int) -> l
             time.sleep(RETRY_PAUSE)
         attempts.append(measure(name, column, plan, round_))
         retry = f" (retry {len(attempts) - 1})" if len(attempts) > 1 else ""
-        print(f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(attempts[-1])}{retry}", file=sys.stderr)
+        print(
+            f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(attempts[-1])}{retry}",
+            file=sys.stderr,
+        )
     kept = min(attempts, key=lambda record: record.get("other_cpu", 0))
     for attempt in attempts:
         attempt["discarded"] = attempt is not kept
@@ -311,7 +411,7 @@ def run_rounds(plan: Plan) -> list[Record]:
     records = []
     for round_ in range(1, plan.rounds + 1):
         for column in plan.columns:
-            for name in plan.servers:
+            for name in [name for name in plan.servers if _runs(name, column.scenario)]:
                 records.extend(measure_undisturbed(name, column, plan, round_))
     return records
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import clients
+from bench import clients, http2
 
 BIN = Path(sys.executable).parent
 KEEP_ALIVE = "300"
@@ -25,35 +25,55 @@ idle scenario's connections stay open while it measures. Ours and Twisted keep t
 default for 75 s and 12 h."""
 
 
+WEBSOCKET_SCENARIOS = frozenset({"ws-echo", "ws-idle", "ws-idle-deflate"})
+
+
+def app_for(scenario: str, http_app: str) -> str:
+    """``bench.apps``' app for ``scenario``: the WebSocket scenarios' echo, or ``http_app``."""
+    if scenario not in WEBSOCKET_SCENARIOS:
+        return f"bench.apps:{http_app}"
+    return "bench.apps:native_websocket_app" if http_app == "native_app" else "bench.apps:asgi_websocket_app"
+
+
 def ours(app: str, workers: int = 1) -> Callable[[int, str], list[str]]:
     """Our CLI serving ``bench.apps:<app>`` with ``workers`` processes; for slow8 with
-    ``--max-pipeline 8`` (default 4)."""
+    ``--max-pipeline 8`` (default 4); over TLS in the HTTP/2 scenarios that ask for it."""
 
     def argv(port: int, scenario: str) -> list[str]:
-        command = [sys.executable, "-m", "trio_httpchannel", f"bench.apps:{app}", "--port", str(port), "--no-access-log"]
+        command = [
+            sys.executable,
+            "-m",
+            "trio_httpchannel",
+            app_for(scenario, app),
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
         command += ["--workers", str(workers)] if workers > 1 else []
+        command += http2.tls_options(scenario)
         return command + (["--max-pipeline", "8"] if scenario == "slow8" else [])
 
     return argv
 
 
-def uvicorn(http: str) -> Callable[[int, str], list[str]]:
-    """Uvicorn on asyncio with the ``http`` protocol implementation (h11 or httptools)."""
+def uvicorn(http: str, ws: str | None = None) -> Callable[[int, str], list[str]]:
+    """Uvicorn on asyncio with the ``http`` protocol implementation (h11 or httptools) and, when
+    given, the ``ws`` WebSocket one (websockets or wsproto)."""
 
     def argv(port: int, scenario: str) -> list[str]:
         return [
-            str(BIN / "uvicorn"), "--http", http, "--loop", "asyncio", "--no-access-log",
-            "--port", str(port), "--timeout-keep-alive", KEEP_ALIVE, "bench.apps:asgi_app",
+            str(BIN / "uvicorn"), "--http", http, *(["--ws", ws] if ws else []), "--loop", "asyncio",
+            "--no-access-log", "--port", str(port), "--timeout-keep-alive", KEEP_ALIVE, app_for(scenario, "asgi_app"),
         ]  # fmt: skip
 
     return argv
 
 
 def hypercorn(port: int, scenario: str) -> list[str]:
-    """Hypercorn's trio worker."""
+    """Hypercorn's trio worker (over TLS in the HTTP/2 scenarios that ask for it)."""
     return [
         str(BIN / "hypercorn"), "-k", "trio", "--bind", f"127.0.0.1:{port}",
-        "--keep-alive", KEEP_ALIVE, "bench.apps:asgi_app",
+        "--keep-alive", KEEP_ALIVE, *http2.hypercorn_options(scenario), app_for(scenario, "asgi_app"),
     ]  # fmt: skip
 
 
@@ -68,9 +88,23 @@ SERVERS: dict[str, Callable[[int, str], list[str]]] = {
     "hypercorn-trio": hypercorn,
     "uvicorn-h11": uvicorn("h11"),
     "uvicorn-httptools": uvicorn("httptools"),
+    "uvicorn-websockets": uvicorn("httptools", "websockets"),
+    "uvicorn-wsproto": uvicorn("httptools", "wsproto"),
     "twisted": twisted,
 }
 """Every server by name, as a function of (port, scenario) giving its command line."""
+
+WEBSOCKET_SERVERS = frozenset({"ours-asgi", "ours-native", "hypercorn-trio", "uvicorn-websockets", "uvicorn-wsproto"})
+"""The servers of the WebSocket scenarios; the two Uvicorn WebSocket entries are Uvicorn-httptools
+for HTTP, so they take no part in the HTTP scenarios."""
+
+
+def serves(name: str, scenario: str) -> bool:
+    """Whether server ``name`` is measured in ``scenario``."""
+    if scenario in WEBSOCKET_SCENARIOS:
+        return name in WEBSOCKET_SERVERS
+    return name not in ("uvicorn-websockets", "uvicorn-wsproto")
+
 
 WORKER_SERVERS: dict[str, Callable[[int, str], list[str]]] = {
     "ours-native-1w": ours("native_app"),
@@ -96,6 +130,7 @@ class Server:
         self.name = name
         self.port = free_port()
         self.argv = {**SERVERS, **WORKER_SERVERS}[name](self.port, scenario)
+        self.tls = scenario in http2.TLS_SCENARIOS
         with log.open("ab") as sink:
             sink.write(f"=== {name} {scenario}: {' '.join(self.argv)}\n".encode())
             self.process = subprocess.Popen(
@@ -111,11 +146,16 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
             try:
-                clients.get(self.port, timeout=2.0)
+                clients.get(self.port, timeout=2.0, tls=self.tls)
                 return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
+
+    def check_alive(self, during: str) -> None:
+        """Raise RuntimeError if the server process has exited (crashed) during ``during``."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode} during {during}; see {self.log}")
 
     def pids(self) -> list[int]:
         """The server process and its descendants."""

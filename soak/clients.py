@@ -27,6 +27,7 @@ HOST = "127.0.0.1"
 @dataclasses.dataclass
 class Tally:
     good: int = 0
+    ws_messages: int = 0
     wrong: list[str] = dataclasses.field(default_factory=list)
     outcomes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 

@@ -1,12 +1,14 @@
-"""The soak: a real server process, 1,000 keep-alive clients, 200 slowloris connections, 50
-oversize uploaders and 50 vanishing clients at once, on loopback, bounded in time.
+"""The soak: a real server process, 1,000 keep-alive clients, 1,000 open WebSockets exchanging
+messages, 200 slowloris connections, 50 oversize uploaders and 50 vanishing clients at once, on
+loopback, bounded in time.
 
 Phases: start the server; warm up with the full mix for ``--warmup`` seconds (so that the
 allocator reaches its working size), let everything close, then take the baseline ("start")
 RSS and fd count of the idle server; run the full mix for ``--duration`` seconds; close every
 client, wait for the server's fd count to come back; compare. Fails (exit 1) when a good
-request was not answered correctly, RSS is more than 10 % above the baseline, an fd leaked,
-or the server log holds a traceback or an ERROR line. Prints the figures either way.
+request or WebSocket message was not answered correctly, a WebSocket did not close cleanly, RSS
+is more than 10 % above the baseline, an fd leaked, or the server log holds a traceback or an
+ERROR line. Prints the figures either way.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from soak import clients  # noqa: E402
+import trio.lowlevel
+
+from soak import clients, ws_clients  # noqa: E402
 
 SERVER = [sys.executable, str(Path(__file__).with_name("server.py"))]
 MAX_BODY_SIZE = 256 * 1024
@@ -52,6 +56,7 @@ async def run_mix(port: int, seconds: float, args: argparse.Namespace, tally: cl
     deadline = trio.current_time() + seconds
     kinds = [
         (functools.partial(clients.keepalive, think=args.think), args.keepalive),
+        (functools.partial(ws_clients.websocket, think=args.think), args.websockets),
         (clients.slowloris, args.slowloris),
         (functools.partial(clients.oversize, limit=MAX_BODY_SIZE), args.oversize),
         (clients.vanish, args.vanish),
@@ -60,7 +65,7 @@ async def run_mix(port: int, seconds: float, args: argparse.Namespace, tally: cl
         for kind, count in kinds:
             for seed in range(count):
                 nursery.start_soon(kind, port, deadline, tally, seed)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
 
 async def settle(pid: int, baseline_fds: int, limit: float) -> tuple[int, float]:
@@ -115,6 +120,8 @@ async def _phases(pid: int, port: int, args: argparse.Namespace) -> tuple[dict[s
     end_rss = rss_kib(pid)
     figures = dict(
         good_requests=tally.good,
+        websockets=args.websockets,
+        websocket_messages=tally.ws_messages,
         wrong=tally.outcomes["wrong answers"],
         base_rss_kib=base_rss,
         peak_rss_kib=peak_rss,
@@ -126,7 +133,8 @@ async def _phases(pid: int, port: int, args: argparse.Namespace) -> tuple[dict[s
         end_fds=end_fds,
         settle_s=round(settle_time, 1),
         total_s=round(time.monotonic() - started, 1),
-        malloc_mmap_threshold=os.environ.get("MALLOC_MMAP_THRESHOLD_", SERVER_ENV["MALLOC_MMAP_THRESHOLD_"]) or "default",
+        malloc_mmap_threshold=os.environ.get("MALLOC_MMAP_THRESHOLD_", SERVER_ENV["MALLOC_MMAP_THRESHOLD_"])
+        or "default",
     )
     return figures, tally
 
@@ -155,6 +163,8 @@ def report(figures: dict[str, object], tally: clients.Tally, problems: list[str]
     failures = []
     if tally.wrong or not tally.good:
         failures.append(f"good requests not answered correctly: {tally.wrong[:5]}")
+    if figures["websockets"] and not tally.ws_messages:
+        failures.append("no WebSocket message was echoed")
     if int(figures["end_rss_kib"]) > 1.1 * int(figures["base_rss_kib"]):  # type: ignore[call-overload]
         failures.append("RSS more than 10 % above the baseline")
     if not figures["end_fds"] == figures["base_fds"] == figures["fresh_fds"]:
@@ -168,6 +178,7 @@ def report(figures: dict[str, object], tally: clients.Tally, problems: list[str]
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keepalive", type=int, default=1000)
+    parser.add_argument("--websockets", type=int, default=1000, help="open WebSockets exchanging messages")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between a keep-alive client's requests")
     parser.add_argument("--slowloris", type=int, default=200)
     parser.add_argument("--oversize", type=int, default=50)

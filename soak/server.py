@@ -1,5 +1,5 @@
-"""The server under soak: ``HTTPChannel(echo, ...)`` on a loopback port, served by
-``trio_httpchannel.Server`` (its accept loop and EMFILE policy).
+"""The server under soak: ``HTTPChannel(echo, websocket_handler=echo_websocket, ...)`` on a
+loopback port, served by ``trio_httpchannel.Server`` (its accept loop and EMFILE policy).
 
 Prints ``port N SERVER`` on stdout once listening; logs (INFO and up, and anything uncaught) go to
 stderr, which the driver sends to the log it searches for tracebacks.
@@ -14,6 +14,7 @@ import resource
 import trio
 
 from trio_httpchannel import HTTPChannel, Request, Response, Server
+from trio_httpchannel.websocket import WebSocketRequest
 
 
 async def echo(request: Request) -> Response:
@@ -23,9 +24,17 @@ async def echo(request: Request) -> Response:
     return Response(200, [], request.query.encode())
 
 
+async def echo_websocket(request: WebSocketRequest) -> None:
+    """Every message back."""
+    ws = await request.accept()
+    async for message in ws:
+        await ws.send(message)
+
+
 async def main(args: argparse.Namespace) -> None:
     channel = HTTPChannel(
         echo,
+        websocket_handler=echo_websocket,
         timeout=args.timeout,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,

@@ -219,7 +219,9 @@ class RawH2:
     def block(self, fields: list[tuple[bytes, bytes]] | list[tuple[str, str]]) -> bytes:
         return bytes(self.encoder.encode(fields))
 
-    def headers(self, stream_id: int, fields: Any, *, end_stream: bool = True, end_headers: bool = True) -> HeadersFrame:
+    def headers(
+        self, stream_id: int, fields: Any, *, end_stream: bool = True, end_headers: bool = True
+    ) -> HeadersFrame:
         frame = HeadersFrame(stream_id)
         frame.data = self.block(fields)
         if end_stream:

@@ -26,7 +26,20 @@ SETTING_OPTIONS = {
     "--max-request-line": ("max_request_line", "800", 800),
     "--max-header-count": ("max_header_count", "12", 12),
     "--max-body-size": ("max_body_size", "13", 13),
+    "--ws-max-size": ("ws_max_size", "1000", 1000),
+    "--ws-max-queue": ("ws_max_queue", "3", 3),
+    "--ws-ping-interval": ("ws_ping_interval", "2.5", 2.5),
+    "--ws-ping-timeout": ("ws_ping_timeout", "off", None),
+    "--ws-per-message-deflate": ("ws_per_message_deflate", "off", False),
+    "--ws-close-timeout": ("ws_close_timeout", "3", 3.0),
+    "--h2-max-concurrent-streams": ("h2_max_concurrent_streams", "14", 14),
+    "--h2-max-header-list-size": ("h2_max_header_list_size", "15000", 15000),
+    "--h2-initial-window-size": ("h2_initial_window_size", "160000", 160000),
+    "--h2-max-resets-per-second": ("h2_max_resets_per_second", "17", 17),
+    "--h2-max-control-frames-per-second": ("h2_max_control_frames_per_second", "18", 18),
 }
+SWITCH_SETTINGS = {"h2"}
+"""Settings that are switches (``--h2``/``--no-h2``), tested on their own below."""
 
 
 @pytest.mark.parametrize("flag", sorted(SETTING_OPTIONS))
@@ -43,18 +56,48 @@ def test_every_limit_option_has_an_environment_variable(flag: str) -> None:
     assert options.settings == {name: value}
 
 
-NOT_YET_OPTIONS = {"ws_max_size", "ws_max_queue", "ws_ping_interval", "ws_ping_timeout", "ws_per_message_deflate", "ws_close_timeout"}
-"""The WebSocket settings get their options (--ws-max-size, ...) when the command line moves to
-server/ (issue 13); until then they are HTTPChannel keywords only."""
-
-
 def test_every_setting_but_max_discard_is_an_option() -> None:
-    # The HTTP/2 settings get their options (--h2/--no-h2, --h2-max-concurrent-streams, ...)
-    # when the HTTP/2 package is integrated with the command line (issue 14); until then they
-    # are set through HTTPChannel and Settings only.
-    http2 = {field.name for field in dataclasses.fields(Settings) if field.name.startswith("h2")}
-    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"} - NOT_YET_OPTIONS - http2
-    assert names == {name for name, _, _ in SETTING_OPTIONS.values()}
+    names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"}
+    assert names == {name for name, _, _ in SETTING_OPTIONS.values()} | SWITCH_SETTINGS
+
+
+def test_h2_is_left_to_the_channel_unless_asked() -> None:
+    assert "h2" not in parse_options([], {}).settings
+    assert HTTPChannel(handler, **parse_options([], {}).settings).settings.h2 is True
+
+
+@pytest.mark.parametrize(("argv", "environ", "value"), [
+    (["--no-h2"], {}, False),
+    (["--h2"], {"TRIO_HTTPCHANNEL_H2": "false"}, True),
+    ([], {"TRIO_HTTPCHANNEL_H2": "off"}, False),
+    ([], {"TRIO_HTTPCHANNEL_H2": "yes"}, True),
+])  # fmt: skip
+def test_h2_switch_reaches_the_channel_from_the_command_line_or_the_environment(
+    argv: list[str], environ: dict[str, str], value: bool
+) -> None:
+    assert HTTPChannel(handler, **parse_options(argv, environ).settings).settings.h2 is value
+
+
+@pytest.mark.parametrize("word", ["none", "off", "None", "OFF"])
+def test_ping_interval_and_timeout_take_none_or_off_for_none(word: str) -> None:
+    options = parse_options(["--ws-ping-interval", word], {"TRIO_HTTPCHANNEL_WS_PING_TIMEOUT": word})
+    settings = HTTPChannel(handler, **options.settings).settings
+    assert (settings.ws_ping_interval, settings.ws_ping_timeout) == (None, None)
+
+
+def test_websocket_settings_not_given_keep_the_channels_defaults() -> None:
+    assert parse_options([], {}).settings == {}
+
+
+@pytest.mark.parametrize(("text", "value"), [("on", True), ("off", False), ("true", True), ("0", False)])
+def test_per_message_deflate_takes_on_and_off(text: str, value: bool) -> None:
+    assert parse_options(["--ws-per-message-deflate", text], {}).settings == {"ws_per_message_deflate": value}
+
+
+def test_ws_is_auto_unless_none_is_asked_and_comes_from_the_environment_too() -> None:
+    assert parse_options([], {}).ws == "auto"
+    assert parse_options([], {"TRIO_HTTPCHANNEL_WS": "None"}).ws == "none"
+    assert parse_options(["--ws", "auto"], {"TRIO_HTTPCHANNEL_WS": "none"}).ws == "auto"
 
 
 def test_the_command_line_wins_over_the_environment() -> None:
@@ -93,6 +136,27 @@ def test_app_comes_from_the_environment_too() -> None:
         (["--limit-max-requests", "0"], {}, "--limit-max-requests"),
         (["--limit-max-requests", "5", "--limit-max-requests-jitter", "-1"], {}, "--limit-max-requests-jitter"),
         (["--limit-max-requests-jitter", "5"], {}, "--limit-max-requests-jitter needs --limit-max-requests"),
+        (["--ws", "websockets"], {}, "--ws"),
+        ([], {"TRIO_HTTPCHANNEL_WS": "wsproto"}, "TRIO_HTTPCHANNEL_WS"),
+        (["--ws-max-size", "0"], {}, "ws_max_size"),
+        (["--ws-max-size", "16MiB"], {}, "--ws-max-size"),
+        ([], {"TRIO_HTTPCHANNEL_WS_MAX_QUEUE": "0"}, "ws_max_queue"),
+        (["--ws-ping-interval", "soon"], {}, "--ws-ping-interval"),
+        (["--ws-ping-interval", "0"], {}, "ws_ping_interval"),
+        (["--ws-ping-timeout", "-1"], {}, "ws_ping_timeout"),
+        ([], {"TRIO_HTTPCHANNEL_WS_PING_TIMEOUT": "never"}, "TRIO_HTTPCHANNEL_WS_PING_TIMEOUT"),
+        (["--ws-per-message-deflate", "maybe"], {}, "--ws-per-message-deflate"),
+        (["--ws-per-message-deflate", ""], {}, "--ws-per-message-deflate"),
+        (["--ws-close-timeout", "nan"], {}, "ws_close_timeout"),
+        (["--ws-close-timeout", "none"], {}, "--ws-close-timeout"),
+        ([], {"TRIO_HTTPCHANNEL_H2": "maybe"}, "TRIO_HTTPCHANNEL_H2"),
+        (["--h2-max-concurrent-streams", "0"], {}, "h2_max_concurrent_streams must be at least 1"),
+        (["--h2-max-concurrent-streams", "many"], {}, "--h2-max-concurrent-streams"),
+        (["--h2-max-header-list-size", "100"], {}, "h2_max_header_list_size must be at least 1024"),
+        (["--h2-initial-window-size", "65534"], {}, "h2_initial_window_size must be at least 65535"),
+        (["--h2-initial-window-size", str(2**31)], {}, "h2_initial_window_size must be at most"),
+        (["--h2-max-resets-per-second", "0"], {}, "h2_max_resets_per_second"),
+        ([], {"TRIO_HTTPCHANNEL_H2_MAX_CONTROL_FRAMES_PER_SECOND": "0"}, "h2_max_control_frames_per_second"),
     ],
 )
 def test_impossible_options_are_usage_errors_naming_the_culprit(

@@ -36,6 +36,11 @@ def test_forwarded_wins_and_carries_port_and_proto() -> None:
     assert rewritten("127.0.0.1", *fields) == (("2001:db8::1", 4711), "https")
 
 
+@pytest.mark.parametrize(("proto", "scheme"), [("wss", "https"), ("ws", "http"), ("WSS", "https")])
+def test_a_websocket_proto_names_the_scheme_it_runs_over(proto: str, scheme: str) -> None:
+    assert rewritten("127.0.0.1", ("X-Forwarded-Proto", proto))[1] == scheme
+
+
 def test_an_unknown_proto_is_ignored() -> None:
     assert rewritten("127.0.0.1", ("X-Forwarded-Proto", "gopher"))[1] == "http"
 

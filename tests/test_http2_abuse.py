@@ -204,7 +204,10 @@ async def test_a_body_that_stalls_gets_408_after_body_timeout(serve_h2_memory, a
     "fields",
     [
         pytest.param(GET + [(":foo", "bar")], id="unknown pseudo-header"),
-        pytest.param([(":path", "/"), (":method", "GET"), (":scheme", "http"), ("a", "b"), (":authority", "x")], id="pseudo after regular"),
+        pytest.param(
+            [(":path", "/"), (":method", "GET"), (":scheme", "http"), ("a", "b"), (":authority", "x")],
+            id="pseudo after regular",
+        ),
         pytest.param([(":method", "GET"), (":scheme", "http"), (":authority", "x")], id="no :path"),
         pytest.param(GET + [(":method", "POST")], id="repeated :method"),
         pytest.param(GET + [(":status", "200")], id="response pseudo-header"),

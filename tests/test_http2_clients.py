@@ -30,7 +30,11 @@ needs_h2load = pytest.mark.skipif(
 
 async def echo(request: Request) -> Response:
     body = await request.read()
-    return Response(200, {"content-type": "text/plain"}, f"{request.method} {request.target} {request.http_version} {len(body)}".encode())
+    return Response(
+        200,
+        {"content-type": "text/plain"},
+        f"{request.method} {request.target} {request.http_version} {len(body)}".encode(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +52,19 @@ def server_context(authority: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-async def serve(nursery: trio.Nursery, handler, context: ssl.SSLContext | None = None, **settings) -> tuple[HTTPChannel, int]:
+async def serve(
+    nursery: trio.Nursery, handler, context: ssl.SSLContext | None = None, **settings
+) -> tuple[HTTPChannel, int]:
     channel = HTTPChannel(handler, **settings)
     if context is None:
         listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
     else:
-        listeners = await nursery.start(functools.partial(trio.serve_ssl_over_tcp, channel, 0, context, host="127.0.0.1"))
-    return channel, listeners[0].transport_listener.socket.getsockname()[1] if context else listeners[0].socket.getsockname()[1]
+        listeners = await nursery.start(
+            functools.partial(trio.serve_ssl_over_tcp, channel, 0, context, host="127.0.0.1")
+        )
+    return channel, listeners[0].transport_listener.socket.getsockname()[1] if context else listeners[
+        0
+    ].socket.getsockname()[1]
 
 
 async def curl(*args: str) -> str:
@@ -163,7 +173,9 @@ async def test_h2load_with_as_many_streams_as_the_limit_gets_every_request_answe
     assert H2LOAD is not None
     with trio.fail_after(120):
         done = await trio.run_process(
-            [H2LOAD, "-n", "2000", "-c", "2", "-m", "100", f"http://127.0.0.1:{port}/"], capture_stdout=True, check=False
+            [H2LOAD, "-n", "2000", "-c", "2", "-m", "100", f"http://127.0.0.1:{port}/"],
+            capture_stdout=True,
+            check=False,
         )
     out = done.stdout.decode()
     assert "2000 succeeded, 0 failed, 0 errored" in out, out

@@ -64,7 +64,10 @@ CONNECTION_ERRORS = {
     # RFC 9113 section 6.5 asks FRAME_SIZE_ERROR here, and section 4.3 COMPRESSION_ERROR for a
     # block that cannot be decoded; h2 sends PROTOCOL_ERROR for both (it queues its GOAWAY
     # itself), so those two are pinned as h2 answers them.
-    "SETTINGS ACK with a payload": (lambda raw: frame(SETTINGS, ACK, 0, b"\0\x03\0\0\0\x01"), ErrorCodes.PROTOCOL_ERROR),
+    "SETTINGS ACK with a payload": (
+        lambda raw: frame(SETTINGS, ACK, 0, b"\0\x03\0\0\0\x01"),
+        ErrorCodes.PROTOCOL_ERROR,
+    ),
     # stream states
     "DATA on an idle stream": (lambda raw: frame(DATA, 0, 1, b"x"), ErrorCodes.PROTOCOL_ERROR),
     "HEADERS on stream 0": (lambda raw: headers_block(raw, 0), ErrorCodes.PROTOCOL_ERROR),
@@ -89,13 +92,19 @@ CONNECTION_ERRORS = {
         ErrorCodes.FLOW_CONTROL_ERROR,
     ),
     # HPACK
-    "an HPACK index out of the table": (lambda raw: frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\xff\x7f"), ErrorCodes.PROTOCOL_ERROR),
+    "an HPACK index out of the table": (
+        lambda raw: frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\xff\x7f"),
+        ErrorCodes.PROTOCOL_ERROR,
+    ),
     # SETTINGS
     "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1": (
         lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 2**31)),
         ErrorCodes.FLOW_CONTROL_ERROR,
     ),
-    "SETTINGS_ENABLE_PUSH of 2": (lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 2, 2)), ErrorCodes.PROTOCOL_ERROR),
+    "SETTINGS_ENABLE_PUSH of 2": (
+        lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 2, 2)),
+        ErrorCodes.PROTOCOL_ERROR,
+    ),
     "SETTINGS_MAX_FRAME_SIZE under 16384": (
         lambda raw: frame(SETTINGS, 0, 0, struct.pack(">HI", 5, 16383)),
         ErrorCodes.PROTOCOL_ERROR,
@@ -120,8 +129,11 @@ async def test_a_connection_error_gets_goaway_with_its_code_and_a_clean_close(se
 
 STREAM_ERRORS = {
     "HEADERS on a half-closed stream": (
-        lambda raw: headers_block(raw, 1, POST, END_HEADERS) + frame(DATA, END_STREAM, 1, b"")
-        + frame(HEADERS, END_HEADERS, 1, raw.block([("x-late", "1")])),
+        lambda raw: (
+            headers_block(raw, 1, POST, END_HEADERS)
+            + frame(DATA, END_STREAM, 1, b"")
+            + frame(HEADERS, END_HEADERS, 1, raw.block([("x-late", "1")]))
+        ),
         1,
         ErrorCodes.STREAM_CLOSED,
     ),
@@ -144,6 +156,38 @@ async def test_a_stream_error_resets_the_stream_and_the_connection_goes_on(serve
     assert (await raw.until(RstStreamFrame, stream_id)).error_code == code
     await raw.send_frames(raw.headers(7, GET))
     assert (b":status", b"200") in raw.decode(await raw.until(HeadersFrame, 7))
+
+
+async def test_data_in_flight_on_a_refused_stream_is_ignored_not_reset_again(serve_h2):
+    async def handler(request: Request) -> Response:
+        return Response(200, body=await request.read())
+
+    server = await serve_h2(handler, h2_max_concurrent_streams=1)
+    raw = await server.raw()
+    await raw.handshake()
+    await raw.send_frames(raw.headers(1, POST, end_stream=False), raw.headers(3, POST, end_stream=False))
+    assert (await raw.until(RstStreamFrame, 3)).error_code == ErrorCodes.REFUSED_STREAM
+    await raw.send_frames(DataFrame(3, data=b"x" * 1000), DataFrame(1, data=b"done", flags=["END_STREAM"]))
+    seen = []
+    while not (seen and isinstance(seen[-1], DataFrame) and "END_STREAM" in seen[-1].flags):
+        seen.append(await raw.frame())
+    assert [f for f in seen if isinstance(f, RstStreamFrame)] == []
+    assert seen[-1].stream_id == 1 and seen[-1].data == b"done"
+
+
+async def test_data_after_the_client_reset_its_stream_is_a_stream_error(serve_h2):
+    never = trio.Event()
+
+    async def handler(request: Request) -> Response:
+        await never.wait()
+        return Response(200)
+
+    server = await serve_h2(handler)
+    raw = await server.raw()
+    await raw.handshake()
+    await raw.send_frames(raw.headers(1, POST, end_stream=False), RstStreamFrame(1, error_code=ErrorCodes.CANCEL))
+    await raw.send_frames(DataFrame(1, data=b"late"), PingFrame(0, opaque_data=b"roundtr1"))
+    assert (await raw.until(RstStreamFrame, 1)).error_code == ErrorCodes.STREAM_CLOSED
 
 
 async def test_an_invalid_preface_is_answered_by_http11_505_and_closed(serve_h2):

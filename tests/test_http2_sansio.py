@@ -8,9 +8,9 @@ import trio
 import trio.testing
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame, WindowUpdateFrame
 
-from trio_httpchannel import Settings
+from trio_httpchannel import Response, Settings
 from trio_httpchannel.http2._guard import Abuse, InboundGuard
-from trio_httpchannel.http2._head import MalformedRequest, parse_request_head
+from trio_httpchannel.http2._head import MalformedRequest, parse_request_head, response_fields
 from trio_httpchannel.http2._negotiation import PREFACE, opening
 
 BLOCK = b"\x82\x86\x84\x41\x8a\x08\x9d\x5c\x0b\x81\x70\xdc\x78\x0f\x03"  # a GET's HPACK block
@@ -96,6 +96,23 @@ def test_options_asterisk_and_connect_authority_are_targets():
     assert parse_request_head(options, max_header_count=10).target == "*"
     connect = [(b":method", b"CONNECT"), (b":authority", b"x:443")]
     assert parse_request_head(connect, max_header_count=10).target == "x:443"
+
+
+@pytest.mark.parametrize(
+    "field", [(b"x-bad", b"a\x00b"), (b"X-Upper", b"v"), (b"connection", b"close"), (b"te", b"gzip")]
+)
+def test_a_malformed_field_is_refused_every_time_though_checked_fields_are_remembered(field):
+    parse_request_head(GET + [(b"x-bad", b"fine"), (b"te", b"trailers")], max_header_count=10)
+    for _ in range(2):
+        with pytest.raises(MalformedRequest):
+            parse_request_head(GET + [field], max_header_count=10)
+
+
+def test_a_response_header_refused_once_is_refused_again_though_checked_ones_are_remembered():
+    assert (b"x-ok", b"v") in response_fields(Response(200, [("X-OK", " v ")]), "GET").fields
+    for _ in range(2):
+        with pytest.raises(ValueError, match="illegal value"):
+            response_fields(Response(200, [("x-ok", "v\r\nx: y")]), "GET")
 
 
 def test_a_path_that_is_neither_absolute_nor_asterisk_is_malformed():

@@ -10,7 +10,9 @@ from trio_httpchannel import Request, Response
 
 async def echo(request: Request) -> Response:
     body = await request.read()
-    text = f"{request.method} {request.target} HTTP/{request.http_version} host={request.headers.get('host')} {len(body)}"
+    text = (
+        f"{request.method} {request.target} HTTP/{request.http_version} host={request.headers.get('host')} {len(body)}"
+    )
     return Response(200, {"content-type": "text/plain"}, text.encode())
 
 
@@ -184,6 +186,60 @@ async def test_a_response_given_before_the_body_is_read_resets_the_rest_with_no_
         await client.receive()
     assert response.reset == ErrorCodes.NO_ERROR
     assert (await client.get("/again")).status == 413
+
+
+async def test_a_body_read_after_the_response_is_sent_raises_rather_than_looking_complete(serve_h2):
+    outcome: list[object] = []
+    done = trio.Event()
+
+    async def read_late(request: Request) -> None:
+        try:
+            outcome.append(len(await request.read()))
+        except trio.ClosedResourceError as error:
+            outcome.append(error)
+        done.set()
+
+    async def handler(request: Request) -> Response:
+        assert request.nursery is not None
+        request.nursery.start_soon(read_late, request)
+        return Response(200, body=b"answered first")
+
+    server = await serve_h2(handler)
+    client = await server.connect()
+    stream_id = await client.request("/", method="POST", end=False)
+    await client.push(stream_id, b"x" * 1000)
+    assert (await client.response(stream_id)).status == 200
+    with trio.fail_after(10):
+        await done.wait()
+    assert len(outcome) == 1 and isinstance(outcome[0], trio.ClosedResourceError)
+
+
+async def test_a_handler_reading_a_body_its_client_reset_never_sees_it_complete(serve_h2):
+    reading = trio.Event()
+    outcome: list[object] = []
+
+    async def handler(request: Request) -> Response:
+        if request.target == "/after":
+            return Response(200)
+        try:
+            async for chunk in request.body:
+                outcome.append(len(chunk))
+                reading.set()
+        except trio.Cancelled:
+            outcome.append("cancelled")
+            raise
+        outcome.append("complete")
+        return Response(200)
+
+    server = await serve_h2(handler)
+    client = await server.connect()
+    stream_id = await client.request("/", method="POST", end=False)
+    await client.push(stream_id, b"x" * 1000)
+    await reading.wait()
+    client.conn.reset_stream(stream_id, ErrorCodes.CANCEL)
+    await client.flush()
+    assert (await client.get("/after")).status == 200
+    assert outcome == [1000, "cancelled"]
 
 
 async def test_a_head_request_gets_the_length_and_no_body(serve_h2):

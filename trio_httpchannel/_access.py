@@ -22,6 +22,12 @@ class ResponseRecord:
     them. ``complete`` is false when the response was cut short: the connection was aborted
     (the client went away, did not read within ``send_timeout``, or a streamed body failed)
     before all of it was written.
+
+    A WebSocket upgrade request gets one record too: its refusal (``400``, ``426``, or the
+    handler's response) once it is written, or, for an accepted WebSocket, status ``101`` once
+    the WebSocket has ended, with ``sent`` counting every byte of the connection after the
+    request (the ``101`` head and every frame), ``seconds`` the WebSocket's whole life, and
+    ``complete`` false when the connection was lost or aborted before our close frame went out.
     """
 
     client: Address

@@ -18,7 +18,7 @@ from ._handling import Handler
 from ._response import HeaderPairs, error_response
 from .http1 import HTTP1Connection, refuse
 from .http2 import HTTP2Connection, Upgraded, opening
-from .websocket import WebSocketHandler
+from .websocket import OpenWebSockets, WebSocketHandler
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -67,6 +67,7 @@ class HTTPChannel:
         self.shutting_down = False
         """Whether :meth:`shutdown` was called: connections take no new request (read-only)."""
         self._connections: set[HTTP1Connection] = set()
+        self.websockets = OpenWebSockets()
         self._http2_connections: set[HTTP2Connection] = set()
         self._openings: set[trio.CancelScope] = set()
 
@@ -119,7 +120,8 @@ class HTTPChannel:
     def shutdown(self) -> None:
         """Stop taking new requests: idle connections close now, busy ones after their last
         in-flight response (which carries ``Connection: close``; over HTTP/2, after GOAWAY). A
-        connection that has not said anything yet gets ``header_timeout`` for its first request."""
+        connection that has not said anything yet gets ``header_timeout`` for its first request,
+        and every open WebSocket starts its close handshake with 1001 ("going away")."""
         self.shutting_down = True
         for connection in list(self._connections):
             connection.reader.shut_down()
@@ -128,6 +130,7 @@ class HTTPChannel:
         deadline = trio.current_time() + self.settings.header_timeout
         for scope in list(self._openings):
             scope.deadline = min(scope.deadline, deadline)
+        self.websockets.going_away()
 
     async def refuse(
         self,

@@ -10,11 +10,21 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Union
 
-__all__ = ["Response", "HeaderPairs", "Body", "WHOLE", "check_body_chunk", "close_body", "error_response", "http_date"]
+__all__ = [
+    "Response",
+    "HeaderPairs",
+    "Body",
+    "WHOLE",
+    "check_body_chunk",
+    "close_body",
+    "error_response",
+    "header_pairs",
+    "http_date",
+]
 
 HeaderPairs = Union[
-    Mapping[Union[str, bytes], Union[str, bytes]],
-    Iterable[Union[tuple[Union[str, bytes], Union[str, bytes]], list[Union[str, bytes]]]],
+    Mapping[str | bytes, str | bytes],
+    Iterable[tuple[str | bytes, str | bytes] | list[str | bytes]],
 ]
 """Header fields as a mapping, or ``(name, value)`` pairs, of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]
@@ -44,7 +54,7 @@ class Response:
         if isinstance(body, str):
             raise TypeError("a response body is bytes or an async iterable of bytes; encode the str first")
         self.status = status
-        self.headers = _header_pairs(headers)
+        self.headers = header_pairs(headers)
         self.body = body
 
     def __repr__(self) -> str:
@@ -55,7 +65,7 @@ _STRINGS = (str, bytes)
 _HEADERS_EXPECTED = "response headers are a mapping or an iterable of (name, value) pairs of str or bytes"
 
 
-def _header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
+def header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
     """``headers`` as a list of pairs, or a ``TypeError`` saying what was expected instead.
     A list, the common case, skips the slower abstract-class checks (~0.3 µs)."""
     if type(headers) is list:
@@ -106,7 +116,7 @@ def error_response(status: int, message: str, headers: HeaderPairs = ()) -> Resp
     with ``headers`` (``Retry-After``, say) after its own."""
     return Response(
         status,
-        [("content-type", "text/plain; charset=utf-8"), ("connection", "close"), *_header_pairs(headers)],
+        [("content-type", "text/plain; charset=utf-8"), ("connection", "close"), *header_pairs(headers)],
         f"{status} {http.HTTPStatus(status).phrase}: {message}\n".encode(),
     )
 

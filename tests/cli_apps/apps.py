@@ -92,3 +92,26 @@ class ASGI2:
             return
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"asgi2"})
+
+
+async def websocket_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI 3 app with WebSocket routes: ``/who`` says who asked (the client host and the
+    scheme, as the app sees them) and closes; any other path echoes every message and prints
+    how the client's end was told (``disconnect CODE``). Its HTTP route says ``plain http``."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"plain http"})
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    if scope["path"] == "/who":
+        client = scope["client"][0] if scope.get("client") else "-"
+        await send({"type": "websocket.send", "text": f"{client} {scope['scheme']}"})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
+    print(f"disconnect {message['code']}", flush=True)

@@ -1,10 +1,10 @@
 """Serve ASGI applications (Starlette, FastAPI, Quart-trio, ...) on :class:`HTTPChannel`::
 
-    from trio_httpchannel import serve
-    from trio_httpchannel.asgi import ASGIHandler, Lifespan
+from trio_httpchannel import serve
+from trio_httpchannel.asgi import ASGIHandler, Lifespan
 
-    lifespan = Lifespan(app)
-    trio.run(partial(serve, ASGIHandler(app, state=lifespan.state), port=8000, lifespan=lifespan))
+lifespan = Lifespan(app)
+trio.run(partial(serve, ASGIHandler(app, state=lifespan.state), port=8000, lifespan=lifespan))
 """
 
 from .._errors import ClientDisconnected

@@ -59,7 +59,7 @@ def as_asgi3(app: Any) -> ASGIApp:
     if not callable(app):
         raise TypeError(f"an ASGI app must be callable, got {app!r}")
     is_asgi2 = inspect.isclass(app) or (not is_async_callable(app) and positional_parameters(app) == 1)
-    return asgi2_as_3(app) if is_asgi2 else app  # type: ignore[no-any-return]
+    return asgi2_as_3(app) if is_asgi2 else app
 
 
 def asgi2_as_3(app: Callable[[Scope], Any]) -> ASGIApp:
@@ -84,7 +84,7 @@ def positional_parameters(app: Callable[..., Any]) -> int | None:
 def is_async_callable(app: object) -> bool:
     """Whether calling ``app`` (a function, or an object with an async ``__call__``) gives a
     coroutine."""
-    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004 (its __call__, not whether it is callable)
 
 
 class ASGIHandler:

@@ -202,7 +202,15 @@ class HTTP1Connection:
             client=self.client,
             server=self.server,
         )
-        await serve_upgrade(self.wire.stream, request, self.reader.parser.trailing_data, self.settings, handler)
+        await serve_upgrade(
+            self.wire.stream,
+            request,
+            self.reader.parser.trailing_data,
+            self.settings,
+            handler,
+            open_websockets=self.channel.websockets,
+            on_response=self.hook,
+        )
 
 
 async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> None:

@@ -126,13 +126,16 @@ def _target_authority(method: str, target: str) -> bytes | None:
     match = ABSOLUTE_FORM.fullmatch(target)
     if match is None:
         raise ProtocolError(
-            400, f"malformed request-target {target[:100]!r}: expected a path, an absolute http(s) URI, or * for OPTIONS"
+            400,
+            f"malformed request-target {target[:100]!r}: expected a path, an absolute http(s) URI, or * for OPTIONS",
         )
     if match.group(1).lower() not in _HTTP_SCHEMES:
         raise ProtocolError(400, f"the request-target {target[:100]!r} is not an http or https URI")
     authority = match.group(2)
     if not _AUTHORITY.fullmatch(authority):
-        raise ProtocolError(400, f"the request-target's authority {authority[:100]!r} is not a host and an optional port")
+        raise ProtocolError(
+            400, f"the request-target's authority {authority[:100]!r} is not a host and an optional port"
+        )
     return authority.encode("ascii")
 
 

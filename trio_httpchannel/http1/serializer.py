@@ -13,7 +13,7 @@ import http
 import re
 from typing import Final
 
-from .._response import WHOLE, HeaderPairs, Response, http_date
+from .._response import WHOLE, HeaderPairs, Response, header_pairs, http_date
 
 __all__ = [
     "Framing",
@@ -115,7 +115,7 @@ def serialize_informational(status: int, headers: HeaderPairs) -> bytes:
     Raises ``ValueError`` for a status that is not 1xx or a header that could split the response."""
     if not 100 <= status <= 199:
         raise ValueError(f"an informational status is from 100 to 199, got {status!r}")
-    return b"".join([_status_line(status), *(_field(name, value)[1] for name, value in headers), b"\r\n"])
+    return b"".join([_status_line(status), *(_field(name, value)[1] for name, value in header_pairs(headers)), b"\r\n"])
 
 
 def _field(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:
@@ -154,9 +154,7 @@ def _framing(
     body = response.body
     if isinstance(body, WHOLE):
         if content_length is not None and content_length != len(body) and method != "HEAD":
-            raise ValueError(
-                f"Content-Length {content_length} does not match the {len(body)}-byte response body"
-            )
+            raise ValueError(f"Content-Length {content_length} does not match the {len(body)}-byte response body")
         content_length = len(body) if content_length is None else content_length
     if method == "HEAD":
         return NONE, content_length, keep_alive

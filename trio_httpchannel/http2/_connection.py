@@ -238,7 +238,11 @@ class HTTP2Connection:
         if not self._exchanges.streams and self._state is State.OPEN and now >= self._idle_since + settings.timeout:
             self._close(ErrorCodes.NO_ERROR, "idle for longer than timeout")
             return
-        stalled = [s for s in self._sender.blocked if s.blocked_since is not None and s.blocked_since + settings.send_timeout <= now]
+        stalled = [
+            s
+            for s in self._sender.blocked
+            if s.blocked_since is not None and s.blocked_since + settings.send_timeout <= now
+        ]
         for stream in stalled:
             logger.debug("stream %d of %s: the client's window stayed shut for send_timeout", stream.id, self._peer)
             self._exchanges.reset(stream, ErrorCodes.CANCEL)
@@ -333,13 +337,15 @@ class HTTP2Connection:
                 pass
 
     def _streams_changed(self) -> None:
-        """A stream ended: with none left, the connection is idle from now."""
+        """A stream ended: with none left, the connection is idle from now, and the read in
+        progress waits until the idle deadline. With streams left no timer can fall due
+        sooner, so the deadline stays (a send_timeout of a stream now gone may fire early: it
+        finds nothing due and the next read is timed anew), sparing a reschedule per stream."""
         if not self._exchanges.streams:
             self._idle_since = trio.current_time()
-        self._retime()
+            self._retime()
 
 
 def _peer(stream: trio.abc.Stream) -> str:
     client = addresses(stream)[1]
     return str(client) if client is not None else "an unknown peer"
-

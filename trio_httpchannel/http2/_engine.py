@@ -14,6 +14,9 @@ here:
   acknowledged it; it is applied from the first frame.
 - h2 cannot send a GOAWAY and go on serving the streams below it (its state machine closes at
   once, python-hyper/h2#1181): a graceful GOAWAY is serialized here, outside h2's state.
+- h2 answers DATA that arrives on a stream it has reset (refused, say) with another
+  RST_STREAM (STREAM_CLOSED); RFC 9113 section 5.1 wants such frames, which the client sent
+  before it saw our reset, ignored. The connection's window is still credited for them.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from __future__ import annotations
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
+from h2.events import Event
+from h2.exceptions import StreamClosedError
 from h2.settings import SettingCodes, Settings
-from hyperframe.frame import GoAwayFrame
+from h2.stream import StreamClosedBy
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame
 
 from .._config import Settings as ChannelSettings
 
@@ -39,7 +45,7 @@ def new_engine(settings: ChannelSettings, *, upgrade_settings: bytes | None = No
     ``upgrade_settings`` is the client's ``HTTP2-Settings`` header of an ``Upgrade: h2c``
     request: stream 1 then exists, its request complete.
     """
-    engine = H2Connection(
+    engine = _Engine(
         H2Configuration(
             client_side=False,
             header_encoding=None,
@@ -59,6 +65,18 @@ def new_engine(settings: ChannelSettings, *, upgrade_settings: bytes | None = No
     if window > _DEFAULT_WINDOW:
         engine.increment_flow_control_window(window - _DEFAULT_WINDOW)
     return engine
+
+
+class _Engine(H2Connection):
+    """h2's connection, silent about DATA on a stream it reset (see the module's notes)."""
+
+    def _handle_data_on_closed_stream(
+        self, events: list[Event], exc: StreamClosedError, frame: DataFrame
+    ) -> tuple[list[Frame], list[Event]]:
+        frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
+        if self._stream_closed_by(frame.stream_id) is StreamClosedBy.SEND_RST_STREAM:
+            frames = [sent for sent in frames if not isinstance(sent, RstStreamFrame)]
+        return frames, events
 
 
 def _local_settings(settings: ChannelSettings, max_streams: int) -> Settings:

@@ -18,6 +18,7 @@ from .._errors import ProtocolError
 from .._headers import Headers
 from .._request import Address, Request, RequestBody
 from .._response import Response, error_response
+from ._body import BodyReader
 from ._guard import InboundGuard
 from ._head import MalformedRequest, parse_request_head
 from ._sending import Sender
@@ -141,12 +142,7 @@ class Exchanges:
         return stream
 
     def _request(self, stream: Stream, method: str, target: str, fields: list[tuple[bytes, bytes]]) -> Request:
-        body: RequestBody
-        if stream.request_ended:
-            body = RequestBody(None)
-        else:
-            send, receive = trio.open_memory_channel[bytes](0)
-            body = RequestBody(receive, lambda: self.nursery.start_soon(self._pump_body, stream, send))
+        body = RequestBody(None if stream.request_ended else BodyReader(stream, self._settings.body_timeout))
         request = Request(
             method,
             target,
@@ -160,29 +156,6 @@ class Exchanges:
         )
         request._exchange = stream
         return request
-
-    async def _pump_body(self, stream: Stream, send: trio.MemorySendChannel[bytes]) -> None:
-        """Hand the body to the handler chunk by chunk, reopening the window for each chunk
-        only once the handler took it: the client sends as fast as the handler reads."""
-        assert stream.request is not None
-        with send:
-            while True:
-                try:
-                    chunk = await stream.next_chunk(self._settings.body_timeout)
-                except ProtocolError as error:
-                    logger.debug("bad request body on stream %d from %s: %s", stream.id, self._peer, error.message)
-                    stream.request.body._fail(error)
-                    return
-                if chunk is None:
-                    return
-                data, flow = chunk
-                if data:
-                    try:
-                        await send.send(data)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        self.acknowledge(stream.id, flow + stream.take_unread())
-                        return
-                self.acknowledge(stream.id, flow)
 
     # Handler tasks -----------------------------------------------------------------------------
 
@@ -214,13 +187,14 @@ class Exchanges:
         return response
 
     async def respond_early(self, stream: Stream, response: Response) -> None:
-        """Give ``response`` before the handler returns. A whole body is queued at once; a
-        stream is sent by a task of its own, since the handler's task is producing it."""
+        """Give ``response`` before the handler returns. A whole body is queued at once,
+        without a scheduler pass (as HTTP/1.1 sets a pipelined response aside): the handler
+        goes on in the same step; a stream is sent by a task of its own, since the handler's
+        task is producing it."""
         if stream.response is not None:
             raise RuntimeError("the response to this request was already given")
         if isinstance(response.body, (bytes, bytearray, memoryview)):
             self.sender.give(stream, response)
-            await trio.lowlevel.checkpoint()
             return
         stream.response = response
         self.nursery.start_soon(self._send_in_own_task, stream, response)

@@ -27,6 +27,12 @@ _PSEUDO = frozenset({b":method", b":scheme", b":authority", b":path"})
 _CONNECTION_SPECIFIC = frozenset({b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 _RESPONSE_DROPPED = _CONNECTION_SPECIFIC | {b"content-length"}
 _SERVER = (b"server", b"trio-httpchannel")
+_CACHE_SIZE = 512
+_CACHED_REQUEST_FIELD = 512
+"""Bytes of name and value up to which a request field that passed is remembered, so that
+what clients send can make the memory hold at most 256 KiB."""
+_checked_request_fields: set[Field] = set()
+_checked_response_fields: dict[tuple[str | bytes, str | bytes], Field] = {}
 
 
 class MalformedRequest(Exception):
@@ -66,7 +72,8 @@ def parse_request_head(fields: Sequence[Field], *, max_header_count: int) -> Req
             _check_value(name, value)
             pseudo[name] = value
             continue
-        _check_field(name, value)
+        if (name, value) not in _checked_request_fields:
+            _check_field(name, value)
         if name == b"host":
             if host is not None:
                 raise MalformedRequest("more than one host field")
@@ -110,6 +117,11 @@ def _method_and_target(pseudo: dict[bytes, bytes]) -> tuple[str, str]:
 
 
 def _check_field(name: bytes, value: bytes) -> None:
+    """Raise :class:`MalformedRequest` unless ``name: value`` is a field HTTP/2 allows.
+
+    Clients send the same fields on every request (user-agent, accept, ...): a short field
+    that passed is remembered (at most ``_CACHE_SIZE`` of them, then the memory starts
+    afresh), so that seeing it again costs one set lookup."""
     if not _NAME.fullmatch(name):
         raise MalformedRequest(f"malformed field name {_show(name)} (HTTP/2 names are lower-case tokens)")
     if name in _CONNECTION_SPECIFIC:
@@ -117,6 +129,10 @@ def _check_field(name: bytes, value: bytes) -> None:
     if name == b"te" and value.lower() != b"trailers":
         raise MalformedRequest("te other than trailers")
     _check_value(name, value)
+    if len(name) + len(value) <= _CACHED_REQUEST_FIELD:
+        if len(_checked_request_fields) >= _CACHE_SIZE:
+            _checked_request_fields.clear()
+        _checked_request_fields.add((name, value))
 
 
 def _check_value(name: bytes, value: bytes) -> None:
@@ -149,12 +165,7 @@ def response_fields(response: Response, method: str) -> ResponseFields:
     declared: int | None = None
     has_date = has_server = False
     for name, value in response.headers:
-        raw_name = _to_bytes(name).lower()
-        raw_value = _to_bytes(value).strip(b" \t")
-        if not _NAME.fullmatch(raw_name):
-            raise ValueError(f"illegal response header name {raw_name!r}")
-        if not _VALUE.fullmatch(raw_value):
-            raise ValueError(f"illegal value for response header {raw_name!r}: {raw_value!r}")
+        raw_name, raw_value = _checked_response_fields.get((name, value)) or _response_field(name, value)
         if raw_name in _RESPONSE_DROPPED:
             if raw_name == b"content-length":
                 declared = _parse_length(raw_value, declared)
@@ -170,6 +181,22 @@ def response_fields(response: Response, method: str) -> ResponseFields:
     if not has_server:
         fields.append(_SERVER)
     return ResponseFields(fields, length, has_body)
+
+
+def _response_field(name: str | bytes, value: str | bytes) -> Field:
+    """One response header as HTTP/2 sends it (the name lower-cased, the value stripped),
+    checked. Handlers send the same few headers again and again, so a checked one is
+    remembered (at most ``_CACHE_SIZE`` of them): seeing it again costs one dict lookup."""
+    raw_name = _to_bytes(name).lower()
+    raw_value = _to_bytes(value).strip(b" \t")
+    if not _NAME.fullmatch(raw_name):
+        raise ValueError(f"illegal response header name {raw_name!r}")
+    if not _VALUE.fullmatch(raw_value):
+        raise ValueError(f"illegal value for response header {raw_name!r}: {raw_value!r}")
+    if len(_checked_response_fields) >= _CACHE_SIZE:
+        _checked_response_fields.clear()
+    field = _checked_response_fields[(name, value)] = (raw_name, raw_value)
+    return field
 
 
 def _framing(response: Response, method: str, declared: int | None) -> tuple[int | None, bool]:

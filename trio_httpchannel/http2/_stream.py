@@ -57,7 +57,6 @@ class Stream:
         "inbox_changed",
         "received",
         "body_error",
-        "reading",
         "outbox",
         "out_end",
         "drained",
@@ -82,7 +81,6 @@ class Stream:
         self.inbox_changed: trio.Event | None = None
         self.received = 0
         self.body_error: ProtocolError | None = None
-        self.reading = False
         self.outbox: memoryview | None = None
         self.out_end = False
         self.drained: trio.Event | None = None
@@ -157,12 +155,15 @@ class Stream:
 
     async def next_chunk(self, timeout: float) -> tuple[bytes, int] | None:
         """The next chunk of the body and its flow-controlled size, ``None`` at its end; raises
-        the body's error, or 408 when nothing comes within ``timeout`` seconds."""
+        the body's error, 408 when nothing comes within ``timeout`` seconds, and
+        ``trio.ClosedResourceError`` when the stream is over before the client ended the body."""
         while not self.inbox:
             if self.body_error is not None:
                 raise self.body_error
-            if self.request_ended or self.phase is Phase.CLOSED:
+            if self.request_ended:
                 return None
+            if self.phase is Phase.CLOSED:
+                raise trio.ClosedResourceError("the stream is over: the rest of the request body is discarded")
             changed = self.inbox_changed = trio.Event()
             with trio.move_on_after(timeout):
                 await changed.wait()

@@ -29,7 +29,7 @@ from .app_loading import build_handler, interface_of, load_app
 from .errors import CommandError, UsageError
 from .logs import access_log, configure_logging
 from .options import PROG, Options, parse_options
-from .proxy_headers import ProxyHeaders, TrustedProxies
+from .proxy_headers import ProxyHeaders, ProxyHeadersWebSocket, TrustedProxies
 from .proxy_protocol import ProxyProtocol
 from .request_limit import RequestLimit, jittered
 from .serving import Server, serve
@@ -105,12 +105,17 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
     app = demo if options.app is None else load_app(spec, app_dir=options.app_dir, factory=options.factory)
     kind = interface_of(app, options.interface)
     handler, lifespan = build_handler(app, kind, root_path=options.root_path)
+    websocket_handler = getattr(handler, "websocket_handler", None) if options.ws == "auto" else None
     if options.proxy_headers:
-        handler = ProxyHeaders(handler, TrustedProxies(options.forwarded_allow_ips))
+        trusted = TrustedProxies(options.forwarded_allow_ips)
+        handler = ProxyHeaders(handler, trusted)
+        if websocket_handler is not None:
+            websocket_handler = ProxyHeadersWebSocket(websocket_handler, trusted)
     limit = None
     if options.limit_max_requests is not None:
         handler = limit = RequestLimit(handler, jittered(options.limit_max_requests, options.limit_max_requests_jitter))
     channel = HTTPChannel(handler, on_response=access_log if options.access_log else None, **options.settings)
+    channel.websocket_handler = websocket_handler  # --ws none: none, though an ASGIHandler has one
     context = _ssl_context(options)
     sockets = handoff.sockets if handoff is not None else _listen(options)
     where = _where(sockets, context is not None)
@@ -159,7 +164,9 @@ def supervise(options: Options) -> None:
         reload_dirs=reload_dirs,
     )
     spec = options.app or DEMO
-    how = f"{options.workers} worker(s)" + (f", reloading on changes in {', '.join(reload_dirs)}" if reload_dirs else "")
+    how = f"{options.workers} worker(s)" + (
+        f", reloading on changes in {', '.join(reload_dirs)}" if reload_dirs else ""
+    )
     message = f"serving {spec} on {_where(first, options.certfile is not None)} with {how} - press Ctrl-C to stop"
     try:
         trio.run(partial(supervisor.run, task_status=_Started(message)))

@@ -25,14 +25,16 @@ from .proxy_headers import TrustedProxies
 from .proxy_protocol import PROXY_PROTOCOL_MODES
 from .serving import DEFAULT_GRACEFUL_TIMEOUT
 
-__all__ = ["ENV_PREFIX", "INTERFACES", "LOG_LEVELS", "PROG", "Options", "parse_options"]
+__all__ = ["ENV_PREFIX", "INTERFACES", "LOG_LEVELS", "PROG", "WS_MODES", "Options", "parse_options"]
 
 PROG = "trio-httpchannel"
 ENV_PREFIX = "TRIO_HTTPCHANNEL_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 INTERFACES = ("auto", "asgi", "native")
+WS_MODES = ("auto", "none")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+_NONE = frozenset({"none", "off"})
 _SETTING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Settings)}
 
 
@@ -65,6 +67,7 @@ class Options:
     app_dir: str
     factory: bool
     interface: str
+    ws: str
 
 
 def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
@@ -72,8 +75,7 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     parser = _Parser()
     parser.set_defaults(**parser.read_environ(environ))
     values = vars(parser.parse_args(argv))
-    settings = {name: values.pop(name, None) for name in _SETTING_DEFAULTS}
-    values["settings"] = {name: value for name, value in settings.items() if value is not None}
+    values["settings"] = {name: values.pop(name) for name in _SETTING_DEFAULTS if name in values}
     if values["access_log"] is None:
         values["access_log"] = values["workers"] == 1
     options = Options(**values)
@@ -104,14 +106,14 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self) -> None:
         super().__init__(
             prog=PROG,
-            description="Serve an ASGI app or a native trio-httpchannel handler over HTTP/1.1. "
+            description="Serve an ASGI app or a native trio-httpchannel handler over HTTP/1.1 and HTTP/2. "
             f"Every option can also be set as an environment variable {ENV_PREFIX}<NAME>, "
             f"as in {ENV_PREFIX}MAX_BODY_SIZE; the command line wins.",
         )
         self._from_environ: list[argparse.Action] = []
         self.add_argument("app", nargs="?", metavar="APP", help="module:attribute to serve (default: a demo app)")
         self.add_argument("--version", action="version", version=_version())
-        for add_group in (_listening, _limits, _processes, _application, _proxies, _logging):
+        for add_group in (_listening, _limits, _websocket, _http2, _processes, _application, _proxies, _logging):
             add_group(self)
 
     def group(self, title: str) -> Callable[..., None]:
@@ -191,13 +193,53 @@ def _limits(parser: _Parser) -> None:
     _setting(add, "--max-body-size", int, " bytes", "request body: 413")
 
 
-def _setting(add: Callable[..., None], flag: str, kind: type, unit: str, help: str) -> None:
-    """An option for a :class:`Settings` field: unset unless given, so the channel's default
-    applies, and its value checked by :class:`Settings` itself."""
+def _websocket(parser: _Parser) -> None:
+    add = parser.group("WebSocket (the names are Uvicorn's)")
+    add(
+        "--ws",
+        type=str.lower,
+        choices=WS_MODES,
+        default="auto",
+        metavar="MODE",
+        help="auto: serve the app's WebSocket routes; none: an upgrade request is an ordinary request "
+        "for the app, as without WebSocket support (default %(default)s)",
+    )
+    _setting(add, "--ws-max-size", int, " bytes", "one message, all its fragments, after decompression: close 1009")
+    _setting(add, "--ws-max-queue", int, "", "received messages waiting for the app; then reading stops")
+    _setting(add, "--ws-ping-interval", _optional_seconds, " s", "between keepalive pings; none or off: no pings")
+    _setting(add, "--ws-ping-timeout", _optional_seconds, " s", "for a ping's pong: close 1011; none or off: no wait")
+    _setting(add, "--ws-per-message-deflate", _on_off, "", "accept permessage-deflate compression: on or off")
+    _setting(add, "--ws-close-timeout", float, " s", "for the close handshake, then TCP is closed")
+
+
+def _http2(parser: _Parser) -> None:
+    add = parser.group("HTTP/2 (trio_httpchannel.Settings)")
+    add(
+        "--h2",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="serve HTTP/2 too: to a cleartext connection opening with its preface, and over TLS by ALPN; "
+        "--no-h2 serves HTTP/1.1 only (default on)",
+    )
+    _setting(add, "--h2-max-concurrent-streams", int, "", "streams of one connection at once; one more is refused")
+    _setting(add, "--h2-max-header-list-size", int, " bytes", "a request's decoded header list: GOAWAY")
+    _setting(add, "--h2-initial-window-size", int, " bytes", "request body a stream may send before it is read")
+    _setting(add, "--h2-max-resets-per-second", int, "", "streams reset or refused per second (Rapid Reset): GOAWAY")
+    _setting(add, "--h2-max-control-frames-per-second", int, "", "idle frames (SETTINGS, PING...) a second: GOAWAY")
+
+
+def _setting(add: Callable[..., None], flag: str, kind: Callable[[str], Any], unit: str, help: str) -> None:
+    """An option for a :class:`Settings` field: unset unless given (not even ``None``), so the
+    channel's default applies, and its value checked by :class:`Settings` itself."""
     default = _SETTING_DEFAULTS[flag[2:].replace("-", "_")]
-    shown = "unlimited" if default is None else f"{default:g}{unit}"
     metavar = "S" if unit == " s" else "N"
-    add(flag, type=kind, metavar=metavar, help=f"{help} (default {shown})")
+    if default is None:
+        shown = "unlimited"
+    elif isinstance(default, bool):
+        shown, metavar = ("on" if default else "off"), "ON|OFF"
+    else:
+        shown = f"{default:g}{unit}" if isinstance(default, float) else f"{default}{unit}"
+    add(flag, type=kind, default=argparse.SUPPRESS, metavar=metavar, help=f"{help} (default {shown})")
 
 
 def _processes(parser: _Parser) -> None:
@@ -325,6 +367,24 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _optional_seconds(text: str) -> float | None:
+    """An argparse ``type``: a number of seconds, or ``none``/``off`` for ``None`` (not at all)."""
+    if text.strip().lower() in _NONE:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, or none or off, got {text!r}") from None
+
+
+def _on_off(text: str) -> bool:
+    """An argparse ``type``: on or off (also true/false, yes/no, 1/0), as a switch's variable."""
+    lowered = text.strip().lower()
+    if lowered not in _TRUE | _FALSE or not lowered:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return lowered in _TRUE
 
 
 def _seconds(text: str) -> float:

@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from .._handling import Handler
 from .._request import Address, Request
 from .._response import Response
+from ..websocket import WebSocketHandler, WebSocketRequest
 
-__all__ = ["ProxyHeaders", "TrustedProxies"]
+__all__ = ["ProxyHeaders", "ProxyHeadersWebSocket", "TrustedProxies"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_SCHEMES = frozenset({"http", "https"})
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+"""The schemes a proxy may name, as the request's (a WebSocket's ``ws``/``wss`` follow from it)."""
 
 
 class TrustedProxies:
@@ -72,6 +74,20 @@ class ProxyHeaders:
         return await self.handler(request)
 
 
+class ProxyHeadersWebSocket:
+    """:class:`ProxyHeaders` for a WebSocket handler: the upgrade request's client and scheme
+    (``wss`` behind a TLS proxy) from the proxy headers of a trusted peer."""
+
+    def __init__(self, handler: WebSocketHandler, trusted: TrustedProxies) -> None:
+        self.handler = handler
+        self.trusted = trusted
+
+    async def __call__(self, request: WebSocketRequest) -> None:
+        if self.trusted.trusts_peer(request.client):
+            apply_proxy_headers(request.request, self.trusted)
+        await self.handler(request)
+
+
 def apply_proxy_headers(request: Request, trusted: TrustedProxies) -> None:
     """Rewrite ``request``'s client and scheme from ``Forwarded`` when present, else from
     ``X-Forwarded-For`` and ``X-Forwarded-Proto`` (whose rightmost value, set by the nearest
@@ -102,9 +118,9 @@ def _client_hop(
 
 
 def _set_scheme(request: Request, proto: str) -> None:
-    proto = proto.strip().lower()
-    if proto in _SCHEMES:
-        request.scheme = proto
+    scheme = _SCHEMES.get(proto.strip().lower())
+    if scheme is not None:
+        request.scheme = scheme
 
 
 def _items(values: Iterable[str]) -> list[str]:

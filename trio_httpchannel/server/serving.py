@@ -128,7 +128,9 @@ class Server:
             )
             connections.cancel_scope.deadline = trio.current_time() + self.graceful_timeout
         if connections.cancel_scope.cancelled_caught:
-            logger.warning("graceful_timeout (%gs) passed: the connections still open were aborted", self.graceful_timeout)
+            logger.warning(
+                "graceful_timeout (%gs) passed: the connections still open were aborted", self.graceful_timeout
+            )
 
     async def _accept(self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery) -> None:
         backoff = _FIRST_BACKOFF
@@ -304,7 +306,9 @@ async def _serve_app(
         await server.serve_listeners(listeners, task_status=task_status)
 
 
-async def _shutdown_after(trigger: Callable[[], Awaitable[object]], server: Server, *, task_status: trio.TaskStatus[None]) -> None:
+async def _shutdown_after(
+    trigger: Callable[[], Awaitable[object]], server: Server, *, task_status: trio.TaskStatus[None]
+) -> None:
     task_status.started()
     await trigger()
     server.shutdown()

@@ -4,6 +4,7 @@ ASGI adapter. ``serve_upgrade`` is the one entry point an HTTP/1.1 connection ca
 from ._api import WebSocket, WebSocketHandler, WebSocketRequest
 from ._asgi import WEBSOCKET_ASGI_VERSIONS, ASGIWebSocketHandler
 from ._errors import CloseReason, ConnectionClosed, HandshakeError
+from ._going_away import OpenWebSockets
 from ._handshake import is_websocket_upgrade
 from ._upgrade import serve_upgrade
 
@@ -13,6 +14,7 @@ __all__ = [
     "CloseReason",
     "ConnectionClosed",
     "HandshakeError",
+    "OpenWebSockets",
     "WebSocket",
     "WebSocketHandler",
     "WebSocketRequest",

@@ -25,13 +25,15 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from .._access import ResponseRecord
 from .._config import Settings
 from .._headers import Headers
 from .._request import Address, Request
 from .._response import HeaderPairs, Response
 from ._errors import CloseReason, ConnectionClosed
+from ._going_away import OpenWebSockets
 from ._handshake import Handshake
-from ._http import linger, refusal_bytes, send_head
+from ._http import refusal_bytes, send_head
 from ._protocol import Data, WebSocketProtocol
 from ._session import Session
 
@@ -57,10 +59,14 @@ class WebSocketRequest:
     """
 
     __slots__ = (
+        "_answered_at",
         "_decision",
         "_handshake",
+        "_head_sent",
         "_nursery",
+        "_open_websockets",
         "_settings",
+        "_status",
         "_stream",
         "_trailing_data",
         "_websocket",
@@ -76,6 +82,7 @@ class WebSocketRequest:
         trailing_data: bytes,
         settings: Settings,
         nursery: trio.Nursery,
+        open_websockets: OpenWebSockets | None = None,
     ) -> None:
         self.request = request
         self.subprotocols = handshake.subprotocols
@@ -84,8 +91,12 @@ class WebSocketRequest:
         self._trailing_data = trailing_data
         self._settings = settings
         self._nursery = nursery
+        self._open_websockets = open_websockets
         self._decision = _Decision.PENDING
         self._websocket: WebSocket | None = None
+        self._status = 0
+        self._head_sent = 0
+        self._answered_at = 0.0
 
     @property
     def path(self) -> str:
@@ -126,10 +137,12 @@ class WebSocketRequest:
             max_size=settings.ws_max_size,
         )
         self._decision = _Decision.ACCEPTED
+        self._status = 101
         if not await send_head(self._stream, accepted.head, settings):
             raise ConnectionClosed(CloseReason(1006, "the client did not take the handshake's response"))
+        self._head_sent = len(accepted.head)
         protocol = WebSocketProtocol(accepted.extensions, settings.ws_max_size, self._trailing_data)
-        session = Session(self._stream, protocol, settings)
+        session = Session(self._stream, protocol, settings, self._open_websockets)
         self._nursery.start_soon(session.run)
         self._websocket = WebSocket(self, session, subprotocol)
         return self._websocket
@@ -140,24 +153,45 @@ class WebSocketRequest:
         self._require_pending()
         data = refusal_bytes(response)
         self._decision = _Decision.REJECTED
-        await send_head(self._stream, data, self._settings)
+        self._status = response.status
+        if await send_head(self._stream, data, self._settings):
+            self._head_sent = len(data)
+        self._answered_at = trio.current_time()
+
+    @property
+    def _rejected(self) -> bool:
+        return self._decision is _Decision.REJECTED
 
     async def _finish(self, failed: bool) -> None:
         """The handler is done: answer a handshake it left undecided with a ``500``, close an
-        open WebSocket with 1011 if it ``failed``, else 1000; after a refusal, close lingering."""
+        open WebSocket with 1011 if it ``failed``, else 1000."""
         if self._decision is _Decision.PENDING:
             if not failed:
                 logger.error("the WebSocket handler returned without accepting or rejecting %r", self)
             await self.reject(
                 Response(500, [("content-type", "text/plain; charset=utf-8")], b"500 Internal Server Error\n")
             )
-        if self._decision is _Decision.REJECTED:
-            await linger(self._stream, self._settings)
         elif self._websocket is not None:
             if failed:
                 await self._websocket.close(1011, "internal error", wait=False)
             else:
                 await self._websocket.close(1000, wait=False)
+
+    def _record(self, client: Address, started: float) -> ResponseRecord | None:
+        """The access record of what answered this request, ``None`` if nothing did. A refusal
+        is recorded as the HTTP response it is; an accepted WebSocket as status 101 whose
+        ``sent`` is every byte the connection wrote (the ``101`` head and all frames), whose
+        ``seconds`` run to the end of the WebSocket, and which is ``complete`` when our close
+        frame was written (not when the connection was lost or aborted first)."""
+        if self._decision is _Decision.PENDING:
+            return None
+        if self._websocket is None:
+            complete = self._head_sent > 0
+            ended = self._answered_at if self._rejected else trio.current_time()
+            return ResponseRecord(client, self.request, self._status, self._head_sent, ended - started, complete)
+        session = self._websocket._session
+        sent = self._head_sent + session.sent
+        return ResponseRecord(client, self.request, 101, sent, trio.current_time() - started, session.close_written)
 
     def _require_pending(self) -> None:
         if self._decision is not _Decision.PENDING:

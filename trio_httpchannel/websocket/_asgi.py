@@ -105,7 +105,8 @@ class _Call:
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
-        await self._decided.wait()
+        if not self._decided.is_set():
+            await self._decided.wait()
         websocket = self._websocket
         if websocket is None:
             return {"type": "websocket.disconnect", "code": 1006, "reason": ""}

@@ -12,7 +12,8 @@ socket ◀──bytes── writer ◀──(0-size channel)── send(), ping(
   stops reading, and TCP pushes back on the client. It hands the frames the protocol owes
   (pongs, close frames) to the writer.
 - The writer is the only task that writes. It encodes each frame when it writes it (so frames
-  are compressed in the order the client reads them), each write bounded by ``send_timeout``.
+  are compressed in the order the client reads them), at once when the socket takes it (through
+  ``Wire``, as the HTTP outbox writes: no scheduler pass), else waiting at most ``send_timeout``.
   A frame is handed over through a zero-size channel: handing it over is all or nothing, so a
   cancelled sender never leaves half a frame.
 - The keepalive pings every ``ws_ping_interval`` and closes with 1011 when no pong comes within
@@ -22,6 +23,8 @@ socket ◀──bytes── writer ◀──(0-size channel)── send(), ping(
   out, the client's close frame in, then the client's end of the TCP connection (after our
   ``send_eof``, so that unread bytes cannot make the kernel reset our close frame away). Then the
   connection is closed, whatever is left.
+- While it runs, the session is in its channel's :class:`OpenWebSockets`, whose graceful shutdown
+  starts the close handshake with 1001 (:meth:`Session.going_away`).
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ import logging
 import math
 import os
 from collections.abc import Iterable
+from functools import partial
 
 import trio
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 
 from .._config import Settings
+from ..http1.wire import Wire
 from ._errors import CloseReason, ConnectionClosed
+from ._going_away import GOING_AWAY, OpenWebSockets
 from ._protocol import (
     Closed,
     Data,
@@ -66,12 +72,23 @@ _SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 class Session:
     """One WebSocket after its ``101``: :meth:`run` serves it until the close handshake is over
     and then closes the stream; the application meanwhile calls :meth:`receive`, :meth:`send`,
-    :meth:`ping` and :meth:`close`, from any task."""
+    :meth:`ping` and :meth:`close`, from any task. While it runs it is in ``open_websockets``
+    (its channel's), which closes it with 1001 when the server shuts down."""
 
-    def __init__(self, stream: trio.abc.Stream, protocol: WebSocketProtocol, settings: Settings) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        protocol: WebSocketProtocol,
+        settings: Settings,
+        open_websockets: OpenWebSockets | None = None,
+    ) -> None:
         self._stream = stream
+        self._wire = Wire(stream)
         self._protocol = protocol
         self._settings = settings
+        self._open_websockets = open_websockets
+        self.sent = 0
+        """Bytes of frames written to the client so far."""
         self._messages_send, self._messages_receive = trio.open_memory_channel[Data](settings.ws_max_queue - 1)
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[Event](0)
         self._pings: dict[bytes, trio.Event] = {}
@@ -91,6 +108,11 @@ class Session:
     def close_reason(self) -> CloseReason | None:
         """Why the WebSocket ended (see :attr:`WebSocketProtocol.close_reason`), once it has."""
         return self._protocol.close_reason
+
+    @property
+    def close_written(self) -> bool:
+        """Whether our close frame was written: the WebSocket ended without being cut short."""
+        return self._close_written.is_set()
 
     # What the application calls ------------------------------------------------------------------
 
@@ -156,6 +178,12 @@ class Session:
         if wait:
             await self._finished.wait()
 
+    def going_away(self) -> None:
+        """The server is shutting down: start the close handshake with 1001, in a task of the
+        session's own (unless it is under way already)."""
+        if self._nursery is not None and self._protocol.state is State.OPEN:
+            self._nursery.start_soon(partial(self.close, GOING_AWAY, "server shutting down", wait=False))
+
     async def _hand_over(self, event: Event) -> None:
         if self._protocol.state is not State.OPEN:
             raise ConnectionClosed(self._reason())
@@ -175,6 +203,8 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._open_websockets is not None:
+                    self._open_websockets.add(self)
                 nursery.start_soon(self._read)
                 nursery.start_soon(self._write)
                 if self._settings.ws_ping_interval is not None:
@@ -187,6 +217,8 @@ class Session:
                         await self._linger()
                 nursery.cancel_scope.cancel()
         finally:
+            if self._open_websockets is not None:
+                self._open_websockets.discard(self)
             self._protocol.connection_lost()
             self._finished.set()
             for pong in self._pings.values():
@@ -210,22 +242,28 @@ class Session:
         protocol = self._protocol
         try:
             await self._handle(protocol.events())
-            while protocol.reading:
-                try:
-                    data = await self._stream.receive_some(_RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if not data:
-                    self._lost = True
-                    protocol.connection_lost()
-                    self._begin_closing()
-                    return
-                protocol.receive_data(bytes(data))
-                await self._handle(protocol.events())
+            while protocol.reading and await self._read_once():
+                pass
         finally:
             protocol.connection_lost()
             self._messages_send.close()
             self._read_over.set()
+
+    async def _read_once(self) -> bool:
+        """Read once and act on what it means; False at the end of the connection. (Its own
+        frame, so that an idle WebSocket holds none of the bytes it last read.)"""
+        try:
+            data = await self._stream.receive_some(_RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            self._lost = True
+            self._protocol.connection_lost()
+            self._begin_closing()
+            return False
+        self._protocol.receive_data(bytes(data))
+        await self._handle(self._protocol.events())
+        return True
 
     async def _handle(self, events: Iterable[ProtocolEvent]) -> None:
         for event in events:
@@ -286,24 +324,40 @@ class Session:
     async def _write(self) -> None:
         """Write every frame handed over, in order, until our close frame is out."""
         with self._outbox_receive:
-            async for event in self._outbox_receive:
-                data = self._protocol.encode(event)
-                if data is None:
-                    continue
-                await self._send_all(data)
-                if isinstance(event, CloseConnection):
-                    self._close_written.set()
-                    return
+            while await self._write_next():
+                pass
+
+    async def _write_next(self) -> bool:
+        """Write the next frame handed over; False once our close frame is out. (Its own frame,
+        so that an idle WebSocket holds nothing of the message it last sent.)"""
+        try:
+            event = await self._outbox_receive.receive()
+        except trio.EndOfChannel:
+            return False
+        data = self._protocol.encode(event)
+        if data is None:
+            return True
+        await self._send_all(data)
+        if isinstance(event, CloseConnection):
+            self._close_written.set()
+            return False
+        return True
 
     async def _send_all(self, data: bytes) -> None:
-        with trio.move_on_after(self._settings.send_timeout):
-            try:
-                await self._stream.send_all(data)
-                return
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                self._abort(f"writing failed: {error!r}")
-                return
-        self._abort("the client did not read within send_timeout")
+        """Write ``data``: at once when the socket takes it (no scheduler pass, the common case),
+        else waiting up to ``send_timeout`` for the client to read."""
+        try:
+            written = self._wire.write_at_once(data)
+            if written < len(data):
+                with trio.move_on_after(self._settings.send_timeout) as waiting:
+                    await self._wire.write_rest(data, written)
+                if waiting.cancelled_caught:
+                    self._abort("the client did not read within send_timeout")
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+            self._abort(f"writing failed: {error!r}")
+            return
+        self.sent += len(data)
 
     async def _linger(self) -> None:
         """Half-close and read until the client closes its end: closing with unread bytes would

@@ -10,20 +10,25 @@ the session and its close.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
+from .._access import ResponseRecord
 from .._config import Settings
 from .._request import Request
 from .._response import error_response
 from ._api import WebSocketHandler, WebSocketRequest
 from ._errors import ConnectionClosed, HandshakeError
+from ._going_away import OpenWebSockets
 from ._handshake import parse_handshake
 from ._http import linger, refusal_bytes, send_head
 
 __all__ = ["serve_upgrade"]
 
 logger = logging.getLogger("trio_httpchannel.websocket")
+
+ResponseHook = Callable[[ResponseRecord], None]
 
 
 async def serve_upgrade(
@@ -32,6 +37,9 @@ async def serve_upgrade(
     trailing_data: bytes,
     settings: Settings,
     handler: WebSocketHandler,
+    *,
+    open_websockets: OpenWebSockets | None = None,
+    on_response: ResponseHook | None = None,
 ) -> None:
     """Answer the upgrade ``request`` on ``stream`` and serve the WebSocket until it ends.
 
@@ -42,20 +50,54 @@ async def serve_upgrade(
     WebSocket is closed; the caller then closes the stream. Nothing the client or the handler does
     makes it raise: handler errors are logged once and answered (``500`` before accepting, close
     1011 after).
+
+    The WebSocket joins ``open_websockets`` (the channel's, whose shutdown closes it with 1001).
+    ``on_response`` gets one :class:`ResponseRecord` (see ``WebSocketRequest._record``): a refusal's
+    once it is written, a ``101``'s when the WebSocket has ended.
     """
+    started = trio.current_time()
+    client = request.client
     try:
         handshake = parse_handshake(request.method, request.http_version, request.headers)
     except HandshakeError as error:
         logger.debug("refusing a WebSocket handshake from %s: %s %s", request.client, error.status, error.message)
         response = error_response(error.status, error.message)
         response.headers.extend(error.headers)
-        if await send_head(stream, refusal_bytes(response), settings):
+        data = refusal_bytes(response)
+        written = await send_head(stream, data, settings)
+        if on_response is not None:
+            seconds = trio.current_time() - started
+            _report(
+                on_response,
+                ResponseRecord(client, request, error.status, len(data) if written else 0, seconds, written),
+            )
+        if written:
             await linger(stream, settings)
         return
-    async with trio.open_nursery() as nursery:
-        websocket_request = WebSocketRequest(request, handshake, stream, trailing_data, settings, nursery)
-        failed = await _call_handler(handler, websocket_request)
-        await websocket_request._finish(failed)
+    websocket_request: WebSocketRequest | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            websocket_request = WebSocketRequest(
+                request, handshake, stream, trailing_data, settings, nursery, open_websockets
+            )
+            failed = await _call_handler(handler, websocket_request)
+            await websocket_request._finish(failed)
+    finally:
+        if on_response is not None and websocket_request is not None:
+            record = websocket_request._record(client, started)
+            if record is not None:
+                _report(on_response, record)
+    assert websocket_request is not None
+    if websocket_request._rejected:
+        await linger(stream, settings)
+
+
+def _report(on_response: ResponseHook, record: ResponseRecord) -> None:
+    """Call the access-log hook; its failure is logged, not the connection's."""
+    try:
+        on_response(record)
+    except Exception:
+        logger.exception("the on_response hook failed on %r", record)
 
 
 async def _call_handler(handler: WebSocketHandler, request: WebSocketRequest) -> bool:
