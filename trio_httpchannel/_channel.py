@@ -97,7 +97,7 @@ class HTTPChannel:
         with trio.CancelScope() as scope:
             self._openings.add(scope)
             try:
-                return await opening(stream, timeout)
+                return await opening(stream, timeout, self.settings.header_timeout)
             finally:
                 self._openings.discard(scope)
         return None

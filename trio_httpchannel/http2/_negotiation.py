@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import h2.exceptions
@@ -25,15 +26,19 @@ SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\
 _RECEIVE_SIZE = 65536
 
 
-async def opening(stream: trio.abc.Stream, timeout: float) -> tuple[bool, bytes] | None:
+async def opening(
+    stream: trio.abc.Stream, timeout: float, header_timeout: float = math.inf
+) -> tuple[bool, bytes] | None:
     """Whether the client on ``stream`` speaks HTTP/2, and the bytes read to find out (they
     belong to whichever protocol serves the connection); ``None`` when the client left, or said
-    nothing within ``timeout`` seconds.
+    nothing within ``timeout`` seconds. Once its first bytes have come, the rest of them (a
+    request split after its ``P``, say) get ``header_timeout`` from the first, as a request head
+    does in HTTP/1.1, instead of what is left of ``timeout``.
 
     Under TLS the handshake decides (ALPN) and nothing is read. In cleartext the first bytes
     are read until they either are the preface or cannot become it, which for HTTP/1.1 is the
     first read (no request starts with ``PRI *``)."""
-    with trio.move_on_after(timeout):
+    with trio.move_on_after(timeout) as scope:
         try:
             if isinstance(stream, trio.SSLStream):
                 await stream.do_handshake()
@@ -43,6 +48,8 @@ async def opening(stream: trio.abc.Stream, timeout: float) -> tuple[bool, bytes]
                 data = await stream.receive_some(_RECEIVE_SIZE)
                 if not data:
                     return (False, received) if received else None
+                if not received:
+                    scope.deadline = trio.current_time() + header_timeout
                 received += data
             return received.startswith(PREFACE), received
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
