@@ -9,6 +9,7 @@ import os
 import re
 import selectors
 import socket
+import ssl
 import time
 
 HOST = "127.0.0.1"
@@ -47,9 +48,18 @@ def read_responses(sock: socket.socket, count: int) -> None:
         data += chunk
 
 
-def get(port: int, timeout: float) -> None:
-    """One GET / on a new connection; returns once its 200 has arrived."""
+def get(port: int, timeout: float, *, tls: bool = False) -> None:
+    """One GET / on a new connection (over TLS, unverified, if ``tls``); returns once its 200
+    has arrived."""
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            with context.wrap_socket(sock) as secure:
+                secure.sendall(GET)
+                read_responses(secure, 1)
+            return
         sock.sendall(GET)
         read_responses(sock, 1)
 

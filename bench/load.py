@@ -41,6 +41,20 @@ def h2load(port: int, clients: int, depth: int, seconds: float, pin: list[str]) 
     return parse_h2load(_run(pin, command, seconds))
 
 
+def h2load_h2(url: str, clients: int, streams: int, seconds: float, pin: list[str]) -> Load:
+    """``h2load`` in HTTP/2: ``clients`` connections each keeping ``streams`` GETs of ``url``
+    in flight as concurrent streams, for ``seconds``. An http:// URL is spoken with prior
+    knowledge (h2load says ``h2c``), an https:// one by ALPN (``h2``); a run that spoke
+    anything else raises."""
+    command = ["h2load", "-t1", f"-c{clients}", f"-m{streams}", f"-D{seconds:g}", url]
+    output = _run(pin, command, seconds)
+    expected = "h2" if url.startswith("https:") else "h2c"
+    protocol = re.search(r"Application protocol: (\S+)", output)
+    if protocol is None or protocol[1] != expected:
+        raise RuntimeError(f"h2load did not speak {expected} to {url}: {protocol[1] if protocol else 'no connection'}")
+    return parse_h2load(output)
+
+
 def _run(pin: list[str], command: list[str], seconds: float) -> str:
     """The standard output of ``command`` run under ``pin``; it must succeed within
     ``seconds`` + 30 s."""

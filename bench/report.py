@@ -12,9 +12,11 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench import http2
 
 if TYPE_CHECKING:
     from bench.run import Plan, Record
@@ -69,7 +71,9 @@ def _git(*args: str) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of the project (with its git commit), the peers, the libraries and the tools."""
-    found = {"trio-httpchannel": f"{importlib.metadata.version('trio-httpchannel')} ({_git('describe', '--always', '--dirty')})"}
+    found = {
+        "trio-httpchannel": f"{importlib.metadata.version('trio-httpchannel')} ({_git('describe', '--always', '--dirty')})"
+    }
     for name in PACKAGES:
         try:
             found[name] = importlib.metadata.version(name)
@@ -139,12 +143,38 @@ def targets(plan: Plan, summary: dict[str, Any], ceiling: dict[str, float]) -> l
         return summary.get(server, {}).get(column, {}).get("median")
 
     checks: list[tuple[str, float | None, str, float | None]] = [
-        ("c50: ours-asgi ≥ 1.5 × uvicorn-h11", median("ours-asgi", "c50"), "≥", _times(1.5, median("uvicorn-h11", "c50"))),
-        ("c50: ours-asgi ≥ 6 × hypercorn-trio", median("ours-asgi", "c50"), "≥", _times(6, median("hypercorn-trio", "c50"))),
-        ("pipe16: ours-asgi ≥ 2 × uvicorn-h11", median("ours-asgi", "pipe16"), "≥", _times(2, median("uvicorn-h11", "pipe16"))),
-        ("pipe16: ours-asgi ≥ 0.6 × twisted", median("ours-asgi", "pipe16"), "≥", _times(0.6, median("twisted", "pipe16"))),
-        ("c50: ours-native ≥ 0.5 × h11 parse-only ceiling", median("ours-native", "c50"), "≥", _times(0.5, ceiling.get("parse_only"))),
+        (
+            "c50: ours-asgi ≥ 1.5 × uvicorn-h11",
+            median("ours-asgi", "c50"),
+            "≥",
+            _times(1.5, median("uvicorn-h11", "c50")),
+        ),
+        (
+            "c50: ours-asgi ≥ 6 × hypercorn-trio",
+            median("ours-asgi", "c50"),
+            "≥",
+            _times(6, median("hypercorn-trio", "c50")),
+        ),
+        (
+            "pipe16: ours-asgi ≥ 2 × uvicorn-h11",
+            median("ours-asgi", "pipe16"),
+            "≥",
+            _times(2, median("uvicorn-h11", "pipe16")),
+        ),
+        (
+            "pipe16: ours-asgi ≥ 0.6 × twisted",
+            median("ours-asgi", "pipe16"),
+            "≥",
+            _times(0.6, median("twisted", "pipe16")),
+        ),
+        (
+            "c50: ours-native ≥ 0.5 × h11 parse-only ceiling",
+            median("ours-native", "c50"),
+            "≥",
+            _times(0.5, ceiling.get("parse_only")),
+        ),
     ]
+    checks.extend(http2.targets(median))
     for server in OURS:
         checks.append((f"slow8: {server} ≤ 0.6 s", median(server, "slow8"), "≤", 0.6))
         checks.extend(
@@ -170,12 +200,28 @@ def websocket_checks(
         name = column.name
         if column.scenario == "ws-echo":
             hypercorn = _times(2, median("hypercorn-trio", name))
-            checks.append((f"{name}: ours-asgi ≥ 2 × hypercorn-trio (issue 13)", median("ours-asgi", name), "≥", hypercorn))
-            checks.append((f"{name}: ours-asgi ≥ uvicorn-wsproto (issue 13)", median("ours-asgi", name), "≥", median("uvicorn-wsproto", name)))
+            checks.append(
+                (f"{name}: ours-asgi ≥ 2 × hypercorn-trio (issue 13)", median("ours-asgi", name), "≥", hypercorn)
+            )
+            checks.append(
+                (
+                    f"{name}: ours-asgi ≥ uvicorn-wsproto (issue 13)",
+                    median("ours-asgi", name),
+                    "≥",
+                    median("uvicorn-wsproto", name),
+                )
+            )
         elif column.scenario in ("ws-idle", "ws-idle-deflate"):
             for server in OURS:
                 http = median(server, f"idle {column.size:,}")
-                checks.append((f"{name}: {server} ≤ its idle {column.size:,} (HTTP keep-alive) (issue 13)", median(server, name), "≤", http))
+                checks.append(
+                    (
+                        f"{name}: {server} ≤ its idle {column.size:,} (HTTP keep-alive) (issue 13)",
+                        median(server, name),
+                        "≤",
+                        http,
+                    )
+                )
     return checks
 
 
@@ -202,7 +248,11 @@ def disturbance(records: list[Record]) -> dict[str, Any]:
     counted = kept(records)
     loads = [record["loadavg"][0] for record in counted]
     others = [record["other_cpu"] for record in counted if "other_cpu" in record]
-    busy = [f"round {r['round']} {r['column']} {r['server']} ({r['other_cpu']:.0%})" for r in counted if r.get("other_cpu", 0) > BUSY]
+    busy = [
+        f"round {r['round']} {r['column']} {r['server']} ({r['other_cpu']:.0%})"
+        for r in counted
+        if r.get("other_cpu", 0) > BUSY
+    ]
     return {
         "loadavg_1min": _spread(loads) if loads else None,
         "other_cpu": _spread(others) if others else None,
@@ -333,7 +383,7 @@ def ceiling_lines(ceiling: dict[str, float]) -> list[str]:
 def target_lines(found: list[dict[str, Any]]) -> list[str]:
     if not found:
         return []
-    lines = ["Targets (issue 6, and issue 13 for WebSocket):", ""]
+    lines = ["Targets of issues 6, 13 (WebSocket) and 14 (HTTP/2):", ""]
     for target in found:
         verdict = "met" if target["met"] else "NOT met"
         lines.append(f"- {target['target']}: {verdict} ({target['value']:,.2f} vs {target['bound']:,.2f})")
@@ -346,7 +396,9 @@ def trust_lines(result: dict[str, Any]) -> list[str]:
     disturbed = result["disturbance"]
     if disturbed["loadavg_1min"]:
         load = disturbed["loadavg_1min"]
-        lines.append(f"Load average (1 min) before the measurements: {load['min']:.2f}–{load['max']:.2f}, median {load['median']:.2f}.")
+        lines.append(
+            f"Load average (1 min) before the measurements: {load['min']:.2f}–{load['max']:.2f}, median {load['median']:.2f}."
+        )
     if disturbed["other_cpu"]:
         other = disturbed["other_cpu"]
         lines.append(
@@ -355,5 +407,7 @@ def trust_lines(result: dict[str, Any]) -> list[str]:
     if disturbed["discarded"]:
         lines.append(f"{disturbed['discarded']} disturbed load run(s) were measured again and discarded.")
     if disturbed["busy_runs"]:
-        lines.append(f"Still disturbed (other processes above {BUSY:.0%} of the CPUs): " + "; ".join(disturbed["busy_runs"]))
+        lines.append(
+            f"Still disturbed (other processes above {BUSY:.0%} of the CPUs): " + "; ".join(disturbed["busy_runs"])
+        )
     return lines

@@ -19,6 +19,10 @@ Run it through scripts/bench, which sets up .bench-venv/, wrk and h2load.
 
 --workers-scaling measures instead how ``--workers`` scales: c50 and pipe16 against ours with
 one and two worker processes, unpinned (on a 2-core machine the load tool shares the cores).
+
+--http2 measures the HTTP/2 scenarios of issue 14 (bench/http2.py) against ours and Hypercorn's
+trio worker: h2load over cleartext prior knowledge and TLS, 10 connections x 100 streams and
+1 x 100, beside our HTTP/1.1 with 100 requests pipelined on one connection.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import clients, load, report, ws_clients  # noqa: E402
+from bench import clients, http2, load, report, ws_clients  # noqa: E402
 from bench.servers import SERVERS, WORKER_SERVERS, Server, serves  # noqa: E402
 
 SCENARIOS = ["c1", "c50", "pipe16", "slow8", "idle", "ceiling", "ws-echo", "ws-idle", "ws-idle-deflate"]
-TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load"}
+TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load", **{scenario: "h2load" for scenario in http2.SCENARIOS}}
+KNOWN_SCENARIOS = SCENARIOS + http2.SCENARIOS
+"""What --scenarios may name; without it a run measures SCENARIOS (--http2: the HTTP/2 ones)."""
 IDLE_SIZES = [1000, 5000, 10000]
 WS_IDLE_SIZES = [1000, 10000]
 WS_ECHO_CONNECTIONS = [1, 50]
@@ -102,6 +108,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help=f"c50 and pipe16 against {', '.join(WORKER_SERVERS)}, unpinned (other --servers/--scenarios ignored)",
     )
+    parser.add_argument(
+        "--http2",
+        action="store_true",
+        help=f"the HTTP/2 scenarios ({','.join(http2.SCENARIOS)}) against {', '.join(sorted(http2.SERVERS))} "
+        "(--servers and --scenarios may narrow them)",
+    )
     parser.add_argument("--idle-max", type=int, default=10000, help="most idle connections to open (default 10000)")
     parser.add_argument("--output", type=Path, default=REPO / "bench-results", help="directory of the JSON file")
     return parser.parse_args(argv)
@@ -123,7 +135,12 @@ def make_plan(args: argparse.Namespace, log: Path) -> Plan:
     notes: list[str] = []
     if args.workers_scaling:
         args.scenarios, args.servers = "c50,pipe16", None
-    scenarios = subset(args.scenarios, SCENARIOS, "scenarios")
+    if args.http2:
+        args.scenarios = args.scenarios or ",".join(http2.SCENARIOS)
+        args.servers = args.servers or ",".join(name for name in SERVERS if name in http2.SERVERS)
+    scenarios = list(SCENARIOS) if args.scenarios is None else subset(args.scenarios, KNOWN_SCENARIOS, "scenarios")
+    if any(scenario in http2.SCENARIOS for scenario in scenarios):
+        notes.append(http2.NOTE)
     for scenario in [s for s in scenarios if s in TOOLS and shutil.which(TOOLS[s]) is None]:
         notes.append(f"{scenario} skipped: {TOOLS[scenario]} is not installed")
         scenarios.remove(scenario)
@@ -176,7 +193,7 @@ def columns(scenarios: list[str], sizes: list[int], ws_sizes: list[int]) -> list
     """The table's columns for ``scenarios``, one per idle size and echo connection count."""
     result = []
     for scenario in scenarios:
-        if scenario in ("c1", "c50", "pipe16"):
+        if scenario in ("c1", "c50", "pipe16") or scenario in http2.SCENARIOS:
             result.append(Column(scenario, scenario, "req/s", lower_is_better=False))
         elif scenario == "slow8":
             result.append(Column(scenario, scenario, "s", lower_is_better=True))
@@ -220,15 +237,21 @@ LOADS: dict[str, Callable[[int, float, list[str]], load.Load]] = {
     "c1": lambda port, seconds, pin: load.wrk(port, 1, seconds, pin),
     "c50": lambda port, seconds, pin: load.wrk(port, 50, seconds, pin),
     "pipe16": lambda port, seconds, pin: load.h2load(port, 10, 16, seconds, pin),
+    **http2.LOADS,
 }
 
 
 def throughput(server: Server, column: Column, plan: Plan) -> Record:
-    """Requests per second under the column's load, after a warm-up with the same load."""
+    """Requests per second under the column's load, after a warm-up with the same load (none
+    with ``--warmup 0``). A server that died under the load fails the measurement, rather than
+    passing the rate of a dead server for its own."""
     run = LOADS[column.scenario]
-    run(server.port, plan.warmup, plan.load_pin)
+    if plan.warmup > 0:
+        run(server.port, plan.warmup, plan.load_pin)
+        server.check_alive("the warm-up")
     watch = CpuWatch(server)
     result = run(server.port, plan.duration, plan.load_pin)
+    server.check_alive("the measurement")
     return {"value": result.rate, "other_cpu": watch.other_share(), **result.as_json()}
 
 
@@ -281,7 +304,12 @@ def ws_echo(server: Server, column: Column, plan: Plan) -> Record:
     result = ws_echo_load(server.port, column.size, plan.duration, plan.load_pin)
     cpu = server.cpu_seconds() - cpu_before
     per_message = cpu / result["messages"] * 1e6 if result["messages"] else None
-    return {"value": result["rate"], "other_cpu": watch.other_share(), "server_cpu_us_per_message": per_message, **result}
+    return {
+        "value": result["rate"],
+        "other_cpu": watch.other_share(),
+        "server_cpu_us_per_message": per_message,
+        **result,
+    }
 
 
 def ws_idle(server: Server, column: Column, plan: Plan) -> Record:
@@ -318,6 +346,7 @@ MEASURES: dict[str, Callable[[Server, Column, Plan], Record]] = {
     "pipe16": throughput,
     "slow8": slow_pipeline,
     "idle": idle,
+    **{scenario: throughput for scenario in http2.SCENARIOS},
     "ws-echo": ws_echo,
     "ws-idle": ws_idle,
     "ws-idle-deflate": ws_idle,
@@ -353,11 +382,18 @@ def estimate_minutes(plan: Plan) -> float:
     """A rough length of the run, to print before it starts."""
     under_load = 2 + plan.warmup + plan.duration
     seconds = {"c1": under_load, "c50": under_load, "pipe16": under_load, "slow8": 7.0, "ws-echo": under_load}
+    seconds.update((scenario, under_load) for scenario in http2.SCENARIOS)
     per_round = sum(
-        seconds.get(column.scenario, 3 + column.size / 2000) * sum(serves(name, column.scenario) for name in plan.servers)
+        seconds.get(column.scenario, 3 + column.size / 2000)
+        * sum(_runs(name, column.scenario) for name in plan.servers)
         for column in plan.columns
     )
     return (per_round * plan.rounds + (14 if plan.ceiling else 0)) / 60
+
+
+def _runs(name: str, scenario: str) -> bool:
+    """Whether server ``name`` is measured in ``scenario`` (WebSocket and HTTP/2 have fewer peers)."""
+    return serves(name, scenario) and http2.runs(name, scenario)
 
 
 def measure_undisturbed(name: str, column: Column, plan: Plan, round_: int) -> list[Record]:
@@ -370,7 +406,10 @@ def measure_undisturbed(name: str, column: Column, plan: Plan, round_: int) -> l
             time.sleep(RETRY_PAUSE)
         attempts.append(measure(name, column, plan, round_))
         retry = f" (retry {len(attempts) - 1})" if len(attempts) > 1 else ""
-        print(f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(attempts[-1])}{retry}", file=sys.stderr)
+        print(
+            f"round {round_}/{plan.rounds}  {column.name:<11} {name:<18} {report.progress(attempts[-1])}{retry}",
+            file=sys.stderr,
+        )
     kept = min(attempts, key=lambda record: record.get("other_cpu", 0))
     for attempt in attempts:
         attempt["discarded"] = attempt is not kept
@@ -382,9 +421,8 @@ def run_rounds(plan: Plan) -> list[Record]:
     records = []
     for round_ in range(1, plan.rounds + 1):
         for column in plan.columns:
-            for name in plan.servers:
-                if serves(name, column.scenario):
-                    records.extend(measure_undisturbed(name, column, plan, round_))
+            for name in [name for name in plan.servers if _runs(name, column.scenario)]:
+                records.extend(measure_undisturbed(name, column, plan, round_))
     return records
 
 

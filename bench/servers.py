@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import clients
+from bench import clients, http2
 
 BIN = Path(sys.executable).parent
 KEEP_ALIVE = "300"
@@ -37,11 +37,20 @@ def app_for(scenario: str, http_app: str) -> str:
 
 def ours(app: str, workers: int = 1) -> Callable[[int, str], list[str]]:
     """Our CLI serving ``bench.apps:<app>`` with ``workers`` processes; for slow8 with
-    ``--max-pipeline 8`` (default 4)."""
+    ``--max-pipeline 8`` (default 4); over TLS in the HTTP/2 scenarios that ask for it."""
 
     def argv(port: int, scenario: str) -> list[str]:
-        command = [sys.executable, "-m", "trio_httpchannel", app_for(scenario, app), "--port", str(port), "--no-access-log"]
+        command = [
+            sys.executable,
+            "-m",
+            "trio_httpchannel",
+            app_for(scenario, app),
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
         command += ["--workers", str(workers)] if workers > 1 else []
+        command += http2.tls_options(scenario)
         return command + (["--max-pipeline", "8"] if scenario == "slow8" else [])
 
     return argv
@@ -61,10 +70,10 @@ def uvicorn(http: str, ws: str | None = None) -> Callable[[int, str], list[str]]
 
 
 def hypercorn(port: int, scenario: str) -> list[str]:
-    """Hypercorn's trio worker."""
+    """Hypercorn's trio worker (over TLS in the HTTP/2 scenarios that ask for it)."""
     return [
         str(BIN / "hypercorn"), "-k", "trio", "--bind", f"127.0.0.1:{port}",
-        "--keep-alive", KEEP_ALIVE, app_for(scenario, "asgi_app"),
+        "--keep-alive", KEEP_ALIVE, *http2.hypercorn_options(scenario), app_for(scenario, "asgi_app"),
     ]  # fmt: skip
 
 
@@ -96,6 +105,7 @@ def serves(name: str, scenario: str) -> bool:
         return name in WEBSOCKET_SERVERS
     return name not in ("uvicorn-websockets", "uvicorn-wsproto")
 
+
 WORKER_SERVERS: dict[str, Callable[[int, str], list[str]]] = {
     "ours-native-1w": ours("native_app"),
     "ours-native-2w": ours("native_app", workers=2),
@@ -120,6 +130,7 @@ class Server:
         self.name = name
         self.port = free_port()
         self.argv = {**SERVERS, **WORKER_SERVERS}[name](self.port, scenario)
+        self.tls = scenario in http2.TLS_SCENARIOS
         with log.open("ab") as sink:
             sink.write(f"=== {name} {scenario}: {' '.join(self.argv)}\n".encode())
             self.process = subprocess.Popen(
@@ -135,11 +146,16 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
             try:
-                clients.get(self.port, timeout=2.0)
+                clients.get(self.port, timeout=2.0, tls=self.tls)
                 return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
+
+    def check_alive(self, during: str) -> None:
+        """Raise RuntimeError if the server process has exited (crashed) during ``during``."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode} during {during}; see {self.log}")
 
     def pids(self) -> list[int]:
         """The server process and its descendants."""

@@ -140,7 +140,9 @@ def echo_load(port: int, connections: int, seconds: float) -> dict[str, float]:
     return {"messages": echoed, "seconds": elapsed, "rate": echoed / elapsed, "errors": errors}
 
 
-def open_websockets(port: int, count: int, deflate: bool, window: int = 50, timeout: float = 300.0) -> tuple[list[socket.socket], int]:
+def open_websockets(
+    port: int, count: int, deflate: bool, window: int = 50, timeout: float = 300.0
+) -> tuple[list[socket.socket], int]:
     """``count`` open WebSockets to ``port``, each of which has exchanged one 1 KiB message (compressed
     when ``deflate`` and the server accepted the offer), and how many accepted it. At most
     ``window`` are being set up at once. The caller closes them."""

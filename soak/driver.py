@@ -26,6 +26,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import trio.lowlevel
+
 from soak import clients, ws_clients  # noqa: E402
 
 SERVER = [sys.executable, str(Path(__file__).with_name("server.py"))]
@@ -63,7 +65,7 @@ async def run_mix(port: int, seconds: float, args: argparse.Namespace, tally: cl
         for kind, count in kinds:
             for seed in range(count):
                 nursery.start_soon(kind, port, deadline, tally, seed)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
 
 async def settle(pid: int, baseline_fds: int, limit: float) -> tuple[int, float]:
@@ -131,7 +133,8 @@ async def _phases(pid: int, port: int, args: argparse.Namespace) -> tuple[dict[s
         end_fds=end_fds,
         settle_s=round(settle_time, 1),
         total_s=round(time.monotonic() - started, 1),
-        malloc_mmap_threshold=os.environ.get("MALLOC_MMAP_THRESHOLD_", SERVER_ENV["MALLOC_MMAP_THRESHOLD_"]) or "default",
+        malloc_mmap_threshold=os.environ.get("MALLOC_MMAP_THRESHOLD_", SERVER_ENV["MALLOC_MMAP_THRESHOLD_"])
+        or "default",
     )
     return figures, tally
 

@@ -27,26 +27,17 @@ After each example these invariants are checked against a small model of the str
   of the request h11 finds at its place.
 
 ``HTTPCHANNEL_FUZZ_PROFILE=long`` (``scripts/fuzz``) runs the long profile.
+
+This module is the model and the strategies that draw it; ``_fuzz_run`` runs one example and
+``_fuzz_checks`` holds the invariants.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import logging
-from collections.abc import Callable
 from typing import Any
 
-import h11
-import trio
-import trio.testing
-from hypothesis import event
 from hypothesis import strategies as st
-
-from trio_httpchannel import HTTPChannel, Request, Response
-
-HANG_BOUND = 1_000_000.0
-"""MockClock seconds after which an example counts as hung (autojump gets there at once)."""
 
 LIMITS = dict(max_header_length=1024, max_request_line=256, max_header_count=16)
 
@@ -203,12 +194,43 @@ class Example:
 # Strategies ------------------------------------------------------------------------------------
 
 INTERESTING = [
-    b"\x00", b"\r", b"\n", b" ", b"\t", b"\x0b", b"\x0c", b":", b",", b";", b"0", b"9", b"f",
-    b"-", b"+", b"\x7f", b"\x80", b"\xff", b"\r\n", b"\r\n\r\n", b"\r\n ", b"\n\n",
-    b"Transfer-Encoding: chunked\r\n", b"Transfer-Encoding: identity\r\n", b"Content-Length: 5\r\n",
-    b"Content-Length: 99999999999999999999\r\n", b"Connection: close\r\n", b"Expect: 100-continue\r\n",
-    b"Host: y\r\n", b" HTTP/1.1", b"HTTP/2.0", b"ffffffffffffffffff\r\n", b"a" * 300, b"x" * 1100,
-    b"X: y\r\n" * 20, b"GET / HTTP/1.1\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"\x00",
+    b"\r",
+    b"\n",
+    b" ",
+    b"\t",
+    b"\x0b",
+    b"\x0c",
+    b":",
+    b",",
+    b";",
+    b"0",
+    b"9",
+    b"f",
+    b"-",
+    b"+",
+    b"\x7f",
+    b"\x80",
+    b"\xff",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"\r\n ",
+    b"\n\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: identity\r\n",
+    b"Content-Length: 5\r\n",
+    b"Content-Length: 99999999999999999999\r\n",
+    b"Connection: close\r\n",
+    b"Expect: 100-continue\r\n",
+    b"Host: y\r\n",
+    b" HTTP/1.1",
+    b"HTTP/2.0",
+    b"ffffffffffffffffff\r\n",
+    b"a" * 300,
+    b"x" * 1100,
+    b"X: y\r\n" * 20,
+    b"GET / HTTP/1.1\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 ]
 
 
@@ -276,306 +298,3 @@ def examples(draw: st.DrawFn) -> Example:
             max_discard=draw(st.sampled_from([0, 16, 65536])),
         ),
     )
-
-
-# Running one example ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Run:
-    """What happened: bytes the client read, the channel's span, sleeps, handler tasks, logs,
-    and the bodies the handlers took as complete (target, body)."""
-
-    received: bytearray = dataclasses.field(default_factory=bytearray)
-    complete_bodies: list[tuple[str, bytes]] = dataclasses.field(default_factory=list)
-    slept: float = 0.0
-    read_slept: float = 0.0
-    served_from: float = 0.0
-    served_until: float | None = None
-    handlers_started: int = 0
-    handlers_ended: int = 0
-    warnings: list[logging.LogRecord] = dataclasses.field(default_factory=list)
-    connections_left: int = -1
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept += seconds
-        await trio.sleep(seconds)
-
-
-def echo_handler(example: Example, run: Run) -> Callable[[Request], Any]:
-    """Echo ``target\\n`` and the body (unless the path starts with ``/n``), after a delay."""
-
-    async def echo(request: Request) -> Response:
-        run.handlers_started += 1
-        try:
-            await run.sleep(example.handler_delays.get(request.target, 0.0))
-            body = b""
-            if not request.path.startswith("/n"):
-                body = await request.read()
-                run.complete_bodies.append((request.target, body))
-            return Response(200, [("x-method", request.method)], request.target.encode() + b"\n" + body)
-        finally:
-            run.handlers_ended += 1
-
-    return echo
-
-
-async def serve_one(channel: HTTPChannel, stream: trio.abc.Stream, run: Run) -> None:
-    run.served_from = trio.current_time()
-    await channel(stream)
-    run.served_until = trio.current_time()
-    run.connections_left = channel.connection_count
-
-
-async def send_pieces(stream: trio.abc.HalfCloseableStream, example: Example, run: Run) -> None:
-    try:
-        for (_, piece), pause in zip(example.pieces, example.pauses):
-            await run.sleep(pause)
-            await stream.send_all(piece)
-        if example.finish == "half_close":
-            await stream.send_eof()
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        return
-    if example.finish == "abort":
-        await stream.aclose()
-
-
-async def read_all(stream: trio.abc.Stream, example: Example, run: Run) -> None:
-    reads = 0
-    try:
-        while True:
-            pause = example.read_pauses[reads % len(example.read_pauses)]
-            run.read_slept += pause
-            await run.sleep(pause)
-            data = await stream.receive_some(example.read_sizes[reads % len(example.read_sizes)])
-            reads += 1
-            if not data:
-                break
-            run.received += data
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        return
-    await stream.aclose()
-
-
-class _Collect(logging.Handler):
-    def __init__(self, run: Run) -> None:
-        super().__init__(logging.WARNING)
-        self.run = run
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.run.warnings.append(record)
-
-
-HandlerFactory = Callable[[Example, "Run"], Any]
-"""Makes the handler of one example (``echo_handler`` or an ASGI app's ``ASGIHandler``)."""
-
-
-async def exercise(example: Example, make_handler: HandlerFactory = echo_handler) -> Run:
-    run = Run()
-    pair = trio.testing.lockstep_stream_pair if example.lockstep else trio.testing.memory_stream_pair
-    client, server = pair()
-    channel = HTTPChannel(make_handler(example, run), **example.settings)
-    collector = _Collect(run)
-    logger = logging.getLogger("trio_httpchannel")
-    logger.addHandler(collector)
-    try:
-        with trio.fail_after(HANG_BOUND):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(serve_one, channel, server, run)
-                nursery.start_soon(read_all, client, example, run)
-                await send_pieces(client, example, run)
-    finally:
-        logger.removeHandler(collector)
-    return run
-
-
-# Reading the answer back -----------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Answer:
-    status: int
-    headers: dict[bytes, bytes]
-    body: bytes
-
-    @property
-    def closes(self) -> bool:
-        return b"close" in self.headers.get(b"connection", b"").lower()
-
-
-def parse_answers(data: bytes, *, partial: bool, methods: list[str]) -> list[Answer]:
-    """The final responses in ``data`` (interim 1xx skipped), the k-th answering a request of
-    method ``methods[k]`` when known (a response to HEAD has no body, an error response
-    included). Unless ``partial``, ``data`` must be whole responses and nothing else."""
-    answers: list[Answer] = []
-    rest = bytes(data)
-    while rest:
-        head_request = len(answers) < len(methods) and methods[len(answers)] == "HEAD"
-        parsed = _parse_one(rest, head_request)
-        if parsed is None:
-            assert partial, f"incomplete or malformed response bytes: {rest[:300]!r}"
-            break
-        answer, rest = parsed
-        if answer.status >= 200:
-            answers.append(answer)
-    return answers
-
-
-def _parse_one(data: bytes, head_request: bool) -> tuple[Answer, bytes] | None:
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    lines = data[:end].split(b"\r\n")
-    version, status, _ = lines[0].split(b" ", 2)
-    assert version == b"HTTP/1.1", lines[0]
-    fields = (line.split(b": ", 1) for line in lines[1:])
-    headers = {name.lower(): value for name, value in fields}
-    rest = data[end + 4 :]
-    code = int(status)
-    length = int(headers.get(b"content-length", b"-1"))
-    if head_request and code >= 400 and len(rest) == length:
-        head_request = False  # refused before its head was parsed: the server could not tell
-    if code < 200 or code in (204, 304) or head_request or headers.get(b"x-method") == b"HEAD":
-        return Answer(code, headers, b""), rest
-    if length >= 0:
-        return (Answer(code, headers, rest[:length]), rest[length:]) if len(rest) >= length else None
-    assert headers.get(b"transfer-encoding") != b"chunked", "echo bodies have a known length"
-    return Answer(code, headers, rest), b""
-
-
-# The invariants --------------------------------------------------------------------------------
-
-
-def cut_off(example: Example, run: Run) -> bool:
-    """Whether the client may have lost answers it was owed: it aborted, or it read through a
-    lockstep stream (where a write waits for the reader) slowly enough for send_timeout."""
-    slow = example.lockstep and run.read_slept >= example.settings["send_timeout"]
-    return example.finish == "abort" or slow
-
-
-def check_prefix(example: Example, answers: list[Answer], partial: bool) -> None:
-    """The requests before the cut are answered first, in order, each with its own echo."""
-    prefix = example.prefix
-    for position, (request, answer) in enumerate(zip(prefix, answers)):
-        assert answer.status == 200, (position, answer)
-        assert answer.headers[b"x-method"] == request.method.encode()
-        assert answer.closes or request.keep_alive, (position, answer)
-        if request.method != "HEAD":
-            assert answer.body == request.echo, (position, answer.body, request.echo)
-    if partial:
-        return
-    if len(answers) < len(prefix):
-        last = len(answers) - 1
-        assert answers and answers[-1].closes, f"{len(prefix)} requests, {len(answers)} answers"
-        assert prefix[last].may_close_early, f"request {last} closed the connection early"
-
-
-def check_ends(example: Example, answers: list[Answer], partial: bool) -> None:
-    """Close is final; an error response closes; after a closing request, nothing; and an
-    untouched stream gets exactly its answers."""
-    for position, answer in enumerate(answers):
-        if answer.status >= 400:
-            assert answer.closes, answer
-        if answer.closes:
-            assert position == len(answers) - 1, f"answer {position} closes but {len(answers)} were sent"
-    prefix = example.prefix
-    if partial:
-        return
-    if example.untouched or (prefix and not prefix[-1].keep_alive):
-        assert len(answers) <= len(prefix), f"{len(answers)} answers to {len(prefix)} requests"
-
-
-def check_run(example: Example, run: Run) -> None:
-    """The channel ended in bounded MockClock time, with no task and no warning left."""
-    settings = example.settings
-    timeouts = ("timeout", "header_timeout", "body_timeout", "send_timeout")
-    bound = run.slept + max(settings[name] for name in timeouts)
-    bound += settings["linger_timeout"] + 0.001
-    assert run.served_until is not None
-    assert run.served_until - run.served_from <= bound, (run.served_until - run.served_from, bound)
-    assert run.handlers_started == run.handlers_ended
-    assert run.connections_left == 0
-    assert not run.warnings, [record.getMessage() for record in run.warnings]
-
-
-@dataclasses.dataclass(frozen=True)
-class Sent:
-    """One request of the (damaged) stream as h11, an independent parser, reads it: its body
-    is ``None`` when it is malformed or never ends."""
-
-    method: str
-    target: str
-    body: bytes | None
-
-
-def parse_requests(data: bytes) -> list[Sent]:
-    """The requests h11 finds in ``data``, in order, until one it cannot read whole. A fresh
-    ``h11.Connection`` per request (so that no response is needed to go on), and the empty
-    lines before a request line skipped, as RFC 9112 section 2.2 lets a server do."""
-    sent: list[Sent] = []
-    while data:
-        data = data.lstrip(b"\r\n")
-        connection = h11.Connection(h11.SERVER)
-        connection.receive_data(data)
-        try:
-            request = connection.next_event()
-        except h11.RemoteProtocolError:
-            break
-        if not isinstance(request, h11.Request):
-            break
-        body: bytes | None = b""
-        try:
-            while not isinstance(event := connection.next_event(), h11.EndOfMessage):
-                if not isinstance(event, h11.Data):
-                    body = None
-                    break
-                body += event.data
-        except h11.RemoteProtocolError:
-            body = None
-        sent.append(Sent(request.method.decode(), request.target.decode(), body))
-        if body is None:
-            break
-        data = connection.trailing_data[0]
-    return sent
-
-
-def check_bodies(sent: list[Sent], run: Run, answers: list[Answer]) -> None:
-    """What a handler took as a complete body is byte for byte a body the client sent (``sent``,
-    as h11 reads the stream), and a request whose body is malformed never gets a 2xx from a
-    handler that reads it first."""
-    whole = collections.Counter((bare(request.target), request.body) for request in sent if request.body is not None)
-    taken = collections.Counter((bare(target), body) for target, body in run.complete_bodies)
-    assert not taken - whole, (taken - whole, sent)
-    for position, answer in enumerate(answers):
-        if answer.status >= 300 or answer.headers.get(b"x-method") == b"HEAD":
-            continue
-        assert position < len(sent), f"answer {position} is a {answer.status} to a request h11 cannot read"
-        if sent[position].method == "HEAD":
-            continue
-        request = sent[position]
-        if request.target.startswith("/n"):
-            continue
-        assert request.body is not None, f"answer {position} is a {answer.status} to a malformed body"
-        echo = answer.body.partition(b"\n")
-        assert (bare(echo[0].decode()), echo[2]) == (bare(request.target), request.body), (position, answer, request)
-
-
-def bare(target: str) -> str:
-    """``target`` without an empty query (``/a?`` is ``/a``): an ASGI scope cannot tell them
-    apart (its ``query_string`` is empty for both)."""
-    path, _, query = target.partition("?")
-    return f"{path}?{query}" if query else path
-
-
-def check(example: Example, run: Run) -> None:
-    partial = cut_off(example, run)
-    sent = parse_requests(example.stream)
-    answers = parse_answers(run.received, partial=partial, methods=[request.method for request in sent])
-    event(f"finish: {example.finish}, {'untouched' if example.untouched else 'damaged or stalled'}")
-    event(f"client cut off: {partial}")
-    event(f"requests that must be answered: {min(len(example.prefix), 3)}{'+' if len(example.prefix) >= 3 else ''}")
-    event(f"last status: {answers[-1].status if answers else None}")
-    check_run(example, run)
-    check_prefix(example, answers, partial)
-    check_ends(example, answers, partial)
-    check_bodies(sent, run, answers)

@@ -286,7 +286,10 @@ def bad(draw: st.DrawFn, compressor: Compressor | None, max_size: int) -> Item:
         kinds["RSV1 without permessage-deflate"] = ([Frame(TEXT, b"x", rsv=RSV1, key=key)], 1002)
     else:
         kinds["corrupt deflate data"] = ([Frame(BINARY, b"\xff\xff\xff\xff", rsv=RSV1, key=key)], 1007)
-        kinds["RSV1 on a continuation"] = ([Frame(TEXT, b"", fin=False, key=key), Frame(CONTINUATION, b"", rsv=RSV1, key=key)], 1002)
+        kinds["RSV1 on a continuation"] = (
+            [Frame(TEXT, b"", fin=False, key=key), Frame(CONTINUATION, b"", rsv=RSV1, key=key)],
+            1002,
+        )
         kinds["compressed message inflating past ws_max_size"] = (
             [Frame(TEXT, compressor.compress(b"a" * (max_size + 1)), rsv=RSV1, key=key)],
             1009,
@@ -306,7 +309,13 @@ def items(draw: st.DrawFn, compressor: Compressor | None, max_size: int) -> list
             drawn.append(draw(message(compressor, max_size)))
         else:
             payload = draw(st.binary(max_size=125))
-            drawn.append(Item(kind, (Frame(PING if kind == "ping" else PONG, payload, key=draw(KEYS)),), pings=(payload,) if kind == "ping" else ()))
+            drawn.append(
+                Item(
+                    kind,
+                    (Frame(PING if kind == "ping" else PONG, payload, key=draw(KEYS)),),
+                    pings=(payload,) if kind == "ping" else (),
+                )
+            )
     ending = draw(st.sampled_from(["none", "close", "close", "bad", "bad", "bad"]))
     if ending == "close":
         drawn.append(draw(close()))

@@ -219,10 +219,10 @@ def read_frames(data: bytes, deflate: bool, partial: bool, output: Output) -> No
     opcode = compressed = None
     at = 0
     while at < len(data):
-        assert output.close is None, f"bytes after the close frame: {data[at:at + 50]!r}"
+        assert output.close is None, f"bytes after the close frame: {data[at : at + 50]!r}"
         parsed = server_frame(data, at)
         if parsed is None:
-            assert partial, f"an incomplete frame at the end: {data[at:at + 50]!r}"
+            assert partial, f"an incomplete frame at the end: {data[at : at + 50]!r}"
             output.whole = False
             return
         (fin, rsv, code, payload), at = parsed

@@ -22,7 +22,6 @@ settings.register_profile("short", max_examples=300, **_COMMON)
 settings.register_profile("long", max_examples=100_000, **_COMMON)
 
 
-
 def fuzz_settings() -> settings:
     """The settings of the profile named by ``HTTPCHANNEL_FUZZ_PROFILE`` (default ``short``)."""
     profile = settings.get_profile(os.environ.get("HTTPCHANNEL_FUZZ_PROFILE", "short"))

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import RawClient
+from conftest import GUARD, RawClient, connect_tcp, echo
 
 from trio_httpchannel import HTTPChannel, Request, Response, ResponseRecord
 from trio_httpchannel.asgi import ASGIHandler
 
-GUARD = 60
 GET = b"GET /page?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -49,7 +48,7 @@ def logged(nursery: trio.Nursery) -> Callable[..., Awaitable[tuple[Log, Callable
         port = listeners[0].socket.getsockname()[1]
 
         async def connect() -> RawClient:
-            return RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+            return await connect_tcp(port)
 
         return log, connect
 
@@ -58,10 +57,6 @@ def logged(nursery: trio.Nursery) -> Callable[..., Awaitable[tuple[Log, Callable
 
 async def page(request: Request) -> Response:
     return Response(200, [], b"a page")
-
-
-async def echo(request: Request) -> Response:
-    return Response(200, [], await request.read())
 
 
 def client_port(client: RawClient) -> tuple[str, int]:
@@ -115,7 +110,9 @@ async def test_a_413_for_a_content_length_over_the_limit_is_logged_with_its_requ
 async def test_a_413_for_a_chunked_body_over_the_limit_is_logged(logged):
     log, connect = await logged(echo, max_body_size=4)
     client = await connect()
-    await client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n")
+    await client.send(
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n"
+    )
     assert (await client.read_response()).status == 413
     (record,) = await log.wait_for(1)
     assert (record.status, record.complete) == (413, True)
@@ -174,7 +171,7 @@ async def test_a_failing_hook_is_logged_and_the_connection_goes_on(nursery, capl
 
     channel = HTTPChannel(page, on_response=broken)
     listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", listeners[0].socket.getsockname()[1]))
+    client = await connect_tcp(listeners[0].socket.getsockname()[1])
     await client.send(GET * 2)
     assert [(await client.read_response()).body for _ in range(2)] == [b"a page", b"a page"]
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import trio
+from conftest import GUARD
 from fastapi import BackgroundTasks, FastAPI
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -17,8 +18,6 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from trio_httpchannel.asgi import ASGIHandler
-
-GUARD = 60
 
 
 class Relay:

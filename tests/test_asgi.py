@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 import trio
+from conftest import get, post
 
 from trio_httpchannel.asgi import ASGIHandler
 
 Message = dict[str, Any]
-
-
-def get(path: str = "/", *extra: str, method: str = "GET") -> bytes:
-    return "\r\n".join([f"{method} {path} HTTP/1.1", "Host: example.com", *extra, "", ""]).encode()
-
-
-def post(path: str, body: bytes) -> bytes:
-    return get(path, f"Content-Length: {len(body)}", method="POST") + body
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:
@@ -238,7 +231,10 @@ async def test_bad_request_body_gets_its_status_and_the_app_a_disconnect(serve):
         [{"type": "http.response.start", "status": 200}, {"type": "http.response.trailers"}],
         [{"type": "http.response.start", "status": 200, "trailers": True}],
         [{"type": "http.response.start", "status": 101}, {"type": "http.response.body"}],
-        [{"type": "http.response.start", "status": 200, "headers": [(b"bad name", b"x")]}, {"type": "http.response.body"}],
+        [
+            {"type": "http.response.start", "status": 200, "headers": [(b"bad name", b"x")]},
+            {"type": "http.response.body"},
+        ],
     ],
     ids=["body-before-start", "start-twice", "trailers", "trailers-asked", "informational-status", "bad-header"],
 )

@@ -6,28 +6,31 @@ import logging
 
 import pytest
 import trio
+from conftest import H, echo
 
 from trio_httpchannel import Request, Response
 
-
-async def echo(request: Request) -> Response:
-    return Response(200, [], await request.read())
-
-
-H = b"Host: x\r\n"
 BAD_REQUESTS = {
     "malformed request line": (b"GARBAGE\r\n\r\n", {}, 400),
     "malformed header line": (b"GET / HTTP/1.1\r\n" + H + b"No colon here\r\n\r\n", {}, 400),
     "space before colon": (b"GET / HTTP/1.1\r\n" + H + b"X-A : 1\r\n\r\n", {}, 400),
     "missing host on http/1.1": (b"GET / HTTP/1.1\r\n\r\n", {}, 400),
     "repeated host": (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", {}, 400),
-    "conflicting content-length": (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", {}, 400),
+    "conflicting content-length": (
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        {},
+        400,
+    ),
     "content-length with transfer-encoding": (
         b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         {},
         400,
     ),
-    "malformed chunk size": (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", {}, 400),
+    "malformed chunk size": (
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        {},
+        400,
+    ),
     "obs-fold": (b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\r\n  continued\r\n\r\n", {}, 400),
     "request line too long": (b"GET /" + b"a" * 200 + b" HTTP/1.1\r\n" + H + b"\r\n", {"max_request_line": 100}, 414),
     "request line too long, incomplete": (b"GET /" + b"a" * 200, {"max_request_line": 100}, 414),
@@ -42,7 +45,11 @@ BAD_REQUESTS = {
         431,
     ),
     "too many headers": (b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\r\n" * 11 + b"\r\n", {"max_header_count": 10}, 431),
-    "content-length over max_body_size": (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 11\r\n\r\n", {"max_body_size": 10}, 413),
+    "content-length over max_body_size": (
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 11\r\n\r\n",
+        {"max_body_size": 10},
+        413,
+    ),
     "chunked body over max_body_size": (
         b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n",
         {"max_body_size": 10},
@@ -51,7 +58,7 @@ BAD_REQUESTS = {
     "unsupported transfer-encoding": (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n", {}, 501),
     "connect (we are not a proxy)": (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", {}, 501),
     "http/2.0 request line": (b"GET / HTTP/2.0\r\n" + H + b"\r\n", {}, 505),
-    "http/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {}, 505),
+    "http/2 preface with h2 off": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {"h2": False}, 505),
     "http/9.9": (b"GET / HTTP/9.9\r\n" + H + b"\r\n", {}, 505),
     "tls handshake on plain port": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", {}, 400),
 }
@@ -106,7 +113,9 @@ async def test_handler_reading_too_large_chunked_body_sees_protocol_error(serve)
         return Response(200, [], b"unexpected")
 
     client = await (await serve(reader, max_body_size=10))()
-    await client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n")
+    await client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n"
+    )
     assert (await client.read_response()).status == 413
     assert seen == [413]
 

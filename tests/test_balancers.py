@@ -16,7 +16,6 @@ import hashlib
 import json
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,12 @@ import trustme
 from cli_apps.balancers import Balancer, address, balancer, spec  # noqa: F401 (balancer is a fixture)
 from cli_apps.harness import ServerProcess, Start, cli  # noqa: F401 (cli is a fixture)
 from cli_apps.load import Load
-from conftest import RawClient
+from conftest import RawClient, RawClientFactory
 
 CLIENT = "127.0.0.9"
 BALANCER = "127.0.0.1"
 WORKER_HOSTS = ("127.0.0.2", "127.0.0.3")
 TLS_NAME = "balancer.test"
-
-Connect = Callable[[], Awaitable[RawClient]]
 
 
 def get(target: str = "/") -> bytes:
@@ -44,7 +41,7 @@ def who(body: bytes) -> dict[str, Any]:
     return json.loads(body)  # type: ignore[no-any-return]
 
 
-def connector(front: tuple[str, int]) -> Connect:
+def connector(front: tuple[str, int]) -> RawClientFactory:
     async def connect() -> RawClient:
         return RawClient(await trio.open_tcp_stream(*front, local_address=CLIENT))
 
@@ -70,7 +67,7 @@ async def start_worker(cli: Start, where: tuple[str, int], *options: str) -> Ser
 # What each balancer must let through ---------------------------------------------------------------
 
 
-async def check_client_address(connect: Connect, front: tuple[str, int]) -> None:
+async def check_client_address(connect: RawClientFactory, front: tuple[str, int]) -> None:
     client = await connect()
     await client.send(get())
     seen = who((await client.read_response()).body)
@@ -81,7 +78,7 @@ async def check_client_address(connect: Connect, front: tuple[str, int]) -> None
         assert seen["server"] == list(front)
 
 
-async def check_keep_alive_and_pipelining(connect: Connect) -> list[dict[str, Any]]:
+async def check_keep_alive_and_pipelining(connect: RawClientFactory) -> list[dict[str, Any]]:
     """Three requests one after another, then four pipelined in one write, on one connection:
     all answered, in order. The answers, for the caller to check where they came from."""
     client = await connect()
@@ -100,7 +97,7 @@ async def check_keep_alive_and_pipelining(connect: Connect) -> list[dict[str, An
     return answers
 
 
-async def check_slow_upload(connect: Connect, pieces: int = 8, size: int = 3000) -> None:
+async def check_slow_upload(connect: RawClientFactory, pieces: int = 8, size: int = 3000) -> None:
     """A chunked upload sent one piece at a time, each only once the app has acknowledged the
     one before (its answer streams while it reads), then checked whole by its digest."""
     client = await connect()
@@ -130,7 +127,7 @@ async def read_chunk(client: RawClient) -> bytes:
     return data
 
 
-async def check_streamed_download(connect: Connect, chunks: int = 64, size: int = 65536) -> None:
+async def check_streamed_download(connect: RawClientFactory, chunks: int = 64, size: int = 65536) -> None:
     client = await connect()
     await client.send(get(f"/download?chunks={chunks}&size={size}"))
     response = await client.read_response()
@@ -200,7 +197,12 @@ async def test_haproxy_tls_tlvs_reach_the_app(cli: Start, balancer: Balancer, ce
     client = RawClient(trio.SSLStream(raw, context, server_hostname=TLS_NAME))
     await client.send(get())
     seen = who((await client.read_response()).body)
-    assert (seen["client"][0], seen["scheme"], seen["alpn"], seen["authority"]) == (CLIENT, "https", "http/1.1", TLS_NAME)
+    assert (seen["client"][0], seen["scheme"], seen["alpn"], seen["authority"]) == (
+        CLIENT,
+        "https",
+        "http/1.1",
+        TLS_NAME,
+    )
 
 
 async def test_haproxy_rolling_restart_fails_no_request(cli: Start, balancer: Balancer, certificate: Any) -> None:
@@ -222,7 +224,9 @@ async def test_haproxy_rolling_restart_fails_no_request(cli: Start, balancer: Ba
             processes[index] = replacement
         await load.reached(load.done + 500)
         restarted.set()
-    print(f"\nrolling restart through HAProxy: {load.done} requests, {len(load.errors)} failed; by pid {dict(load.pids)}")
+    print(
+        f"\nrolling restart through HAProxy: {load.done} requests, {len(load.errors)} failed; by pid {dict(load.pids)}"
+    )
     print("the stopped workers were " + "; ".join(drains))
     assert load.errors == [], f"{len(load.errors)} of {load.done} requests failed: {load.errors[:5]}"
     assert len(load.pids) == 4, "both first workers and both replacements answered"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from trio_httpchannel import Request, Response
+from conftest import GET, MB
 
-MB = 1024 * 1024
+from trio_httpchannel import Request, Response
 
 
 async def echo(request: Request) -> Response:
@@ -47,7 +47,7 @@ async def test_streamed_response_is_chunked_for_http11(serve):
         return Response(200, [], count_up(3))
 
     client = await (await serve(stream))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     response = await client.read_response()
     assert response.header("transfer-encoding") == "chunked"
     assert response.body == b"0\n1\n2\n"
@@ -70,7 +70,7 @@ async def test_streamed_response_with_content_length_is_not_chunked(serve):
         return Response(200, [("content-length", "6")], count_up(3))
 
     client = await (await serve(stream))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     response = await client.read_response()
     assert response.header("transfer-encoding") is None
     assert response.body == b"0\n1\n2\n"
@@ -123,7 +123,9 @@ async def test_unread_small_body_is_discarded_and_connection_reused(serve):
         return Response(200, [], b"ignored")
 
     client = await (await serve(ignore))()
-    await client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     first = await client.read_response()
     assert first.header("connection") is None
     assert (await client.read_response()).body == b"ignored"
@@ -160,11 +162,11 @@ async def test_large_download_is_produced_as_fast_as_the_client_reads(serve_lock
         return Response(200, [("content-length", str(5 * MB))], chunks())
 
     client = await (await serve_lockstep(produce))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     await client.read_head()
     consumed = 0
     while consumed < 5 * MB:
-        data = await client.stream.receive_some(chunk_size)
+        data = await client.receive_some(chunk_size)
         consumed += len(data)
         assert produced - consumed <= 2 * chunk_size
     assert consumed == 5 * MB
@@ -179,6 +181,6 @@ async def test_five_megabyte_download_over_tcp(serve_tcp):
         return Response(200, [], chunks())
 
     client = await (await serve_tcp(produce))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     response = await client.read_response()
     assert response.body == b"z" * (80 * 65536)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import RawClient
+from conftest import connect_to
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
@@ -80,10 +80,6 @@ def starlette_echo(echoes: Echoes) -> Starlette:
         return StarletteResponse(body)
 
     return Starlette(routes=[Route("/echo", echo, methods=["POST"])])
-
-
-async def connect_to(url: str) -> RawClient:
-    return RawClient(await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1])))
 
 
 def no_errors_logged(caplog: pytest.LogCaptureFixture) -> bool:

@@ -7,20 +7,12 @@ import socket
 
 import trio
 from cli_apps.harness import ServerProcess, Start, cli  # noqa: F401 (cli is a fixture)
-from conftest import RawClient, RawResponse
-
-
-async def get(server: ServerProcess, request: bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") -> RawResponse:
-    """Send ``request`` on a new connection; its response."""
-    client = RawClient(await server.open())
-    await client.send(request)
-    with trio.fail_after(30):
-        return await client.read_response()
+from conftest import GET, RawClient
 
 
 async def test_serves_a_native_app_named_module_colon_attribute(cli: Start) -> None:
     server = await cli("apps:native")
-    response = await get(server)
+    response = await server.ask()
     assert (response.status, response.body) == (200, b"native 127.0.0.1 http")
 
 
@@ -33,55 +25,55 @@ async def test_startup_line_names_the_app_and_a_clickable_url(cli: Start) -> Non
 
 async def test_serves_the_demo_app_without_an_app(cli: Start) -> None:
     server = await cli()
-    page = await get(server)
-    echoed = await get(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    page = await server.ask()
+    echoed = await server.ask(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
     assert page.status == 200 and b"trio-httpchannel is serving" in page.body
     assert (echoed.status, echoed.body) == (200, b"hello")
 
 
 async def test_factory_is_called_for_the_app(cli: Start) -> None:
     server = await cli("--factory", "apps:make_native")
-    assert (await get(server)).body == b"native 127.0.0.1 http"
+    assert (await server.ask()).body == b"native 127.0.0.1 http"
 
 
 async def test_dotted_attribute_path_is_followed(cli: Start) -> None:
     server = await cli("apps:nested.handler")
-    assert (await get(server)).body == b"native 127.0.0.1 http"
+    assert (await server.ask()).body == b"native 127.0.0.1 http"
 
 
 async def test_small_max_header_length_gets_431(cli: Start) -> None:
     server = await cli("apps:native", "--max-header-length", "100", "--max-request-line", "64")
-    response = await get(server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 200 + b"\r\n\r\n")
+    response = await server.ask(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 200 + b"\r\n\r\n")
     assert response.status == 431
 
 
 async def test_small_max_body_size_gets_413(cli: Start) -> None:
     server = await cli("apps:echo", "--max-body-size", "4")
-    response = await get(server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    response = await server.ask(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
     assert response.status == 413
 
 
 async def test_small_max_request_line_gets_414(cli: Start) -> None:
     server = await cli("apps:native", "--max-request-line", "32")
-    response = await get(server, b"GET /" + b"a" * 64 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = await server.ask(b"GET /" + b"a" * 64 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.status == 414
 
 
 async def test_small_max_header_count_gets_431(cli: Start) -> None:
     server = await cli("apps:native", "--max-header-count", "2")
-    response = await get(server, b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n")
+    response = await server.ask(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n")
     assert response.status == 431
 
 
 async def test_short_header_timeout_gets_408(cli: Start) -> None:
     server = await cli("apps:native", "--header-timeout", "0.2")
-    response = await get(server, b"GET / HTTP/1.1\r\nHost: x\r\n")
+    response = await server.ask(b"GET / HTTP/1.1\r\nHost: x\r\n")
     assert response.status == 408
 
 
 async def test_short_body_timeout_gets_408(cli: Start) -> None:
     server = await cli("apps:echo", "--body-timeout", "0.2")
-    response = await get(server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe")
+    response = await server.ask(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe")
     assert response.status == 408
 
 
@@ -94,13 +86,13 @@ async def test_short_timeout_closes_an_idle_connection(cli: Start) -> None:
 
 async def test_environment_variable_sets_a_limit(cli: Start) -> None:
     server = await cli("apps:echo", env={"TRIO_HTTPCHANNEL_MAX_BODY_SIZE": "4"})
-    response = await get(server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    response = await server.ask(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
     assert response.status == 413
 
 
 async def test_access_log_line_per_response_on_stdout(cli: Start) -> None:
     server = await cli("apps:native")
-    await get(server, b"GET /page?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    await server.ask(b"GET /page?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     line = await server.stdout.wait_for(r'"GET /page\?x=1 HTTP/1.1"')
     assert line.string.startswith("127.0.0.1 - - [")
     assert line.string.split('" ')[1].split()[0] == "200"
@@ -109,7 +101,7 @@ async def test_access_log_line_per_response_on_stdout(cli: Start) -> None:
 
 async def test_no_access_log_prints_nothing_per_response(cli: Start) -> None:
     server = await cli("apps:native", "--no-access-log")
-    await get(server)
+    await server.ask()
     server.signal()
     assert await server.exit_status() == 0
     assert server.stdout.lines == []
@@ -129,7 +121,7 @@ async def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(cli: Start
     server = await cli("apps:echo")
     busy = await in_flight(server)
     idle = RawClient(await server.open())
-    await idle.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await idle.send(GET)
     await idle.read_response()
     server.signal(signal.SIGTERM)
     await server.stderr.wait_for("shutting down")
@@ -159,16 +151,18 @@ async def test_third_connection_past_max_connections_2_gets_503(cli: Start) -> N
     server = await cli("apps:native", "--max-connections", "2")
     first, second = RawClient(await server.open()), RawClient(await server.open())
     for client in (first, second):
-        await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await client.send(GET)
         assert (await client.read_response()).status == 200
-    third = await get(server)
+    third = await server.ask()
     assert third.status == 503 and third.header("connection") == "close"
 
 
 async def test_unimportable_app_prints_one_line_and_exits_1(cli: Start) -> None:
     server = await cli("no_such_module:app", wait=False)
     assert await server.exit_status() == 1
-    assert server.stderr.lines == ["trio-httpchannel: error: cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'"]
+    assert server.stderr.lines == [
+        "trio-httpchannel: error: cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'"
+    ]
 
 
 async def test_module_failing_at_import_prints_one_line_with_its_place(cli: Start) -> None:

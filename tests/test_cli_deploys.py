@@ -12,17 +12,9 @@ import pytest
 import trio
 from cli_apps.harness import ServerProcess, Start, cli  # noqa: F401 (cli is a fixture)
 from cli_apps.load import Load
-from conftest import RawClient, RawResponse
+from conftest import GET, RawClient
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 UPLOAD_START = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel"
-
-
-async def ask(server: ServerProcess, request: bytes = GET) -> RawResponse:
-    client = RawClient(await server.open())
-    await client.send(request)
-    with trio.fail_after(30):
-        return await client.read_response()
 
 
 def refused(server: ServerProcess) -> bool:
@@ -71,7 +63,7 @@ async def test_jitter_adds_at_most_its_value_to_the_limit(cli: Start) -> None:
     server = await cli("apps:native", "--limit-max-requests", "2", "--limit-max-requests-jitter", "2")
     answered = 0
     while server.process.returncode is None and answered < 10:
-        response = await ask(server)
+        response = await server.ask()
         answered += 1
         if response.header("connection") == "close":
             break
@@ -80,11 +72,15 @@ async def test_jitter_adds_at_most_its_value_to_the_limit(cli: Start) -> None:
 
 
 async def test_retiring_workers_lose_no_request_under_load(cli: Start) -> None:
-    server = await cli("balanced:app", "--workers", "2", "--limit-max-requests", "40", "--limit-max-requests-jitter", "20")
+    server = await cli(
+        "balanced:app", "--workers", "2", "--limit-max-requests", "40", "--limit-max-requests-jitter", "20"
+    )
     load = Load()
     enough = trio.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: load.run(f"http://{server.host}:{server.port}/", until=enough, minimum=400, maximum=2000))
+        nursery.start_soon(
+            lambda: load.run(f"http://{server.host}:{server.port}/", until=enough, minimum=400, maximum=2000)
+        )
         await server.stderr.wait_for(r"stopped on its own; starting its replacement", count=4, timeout=120)
         enough.set()
     assert load.errors == [], f"{len(load.errors)} of {load.done} requests failed: {load.errors[:5]}"
@@ -95,5 +91,5 @@ async def test_retiring_workers_lose_no_request_under_load(cli: Start) -> None:
 
 async def test_balanced_app_answers_who_it_is(cli: Start) -> None:
     server = await cli("balanced:app")
-    who = json.loads((await ask(server)).body)
+    who = json.loads((await server.ask()).body)
     assert who["client"][0] == "127.0.0.1" and who["scheme"] == "http" and who["alpn"] is None

@@ -8,7 +8,9 @@ from datetime import datetime, timezone
 
 from cli_apps.harness import Start, cli  # noqa: F401 (cli is a fixture)
 
-SERVER_LINE = re.compile(r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \[(?P<pid>\d+)\] (?P<level>[A-Z]+): (?P<message>.+)")
+SERVER_LINE = re.compile(
+    r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \[(?P<pid>\d+)\] (?P<level>[A-Z]+): (?P<message>.+)"
+)
 
 
 async def test_server_log_lines_carry_an_iso_utc_time_the_pid_and_the_level(cli: Start) -> None:

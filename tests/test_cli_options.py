@@ -32,7 +32,14 @@ SETTING_OPTIONS = {
     "--ws-ping-timeout": ("ws_ping_timeout", "off", None),
     "--ws-per-message-deflate": ("ws_per_message_deflate", "off", False),
     "--ws-close-timeout": ("ws_close_timeout", "3", 3.0),
+    "--h2-max-concurrent-streams": ("h2_max_concurrent_streams", "14", 14),
+    "--h2-max-header-list-size": ("h2_max_header_list_size", "15000", 15000),
+    "--h2-initial-window-size": ("h2_initial_window_size", "160000", 160000),
+    "--h2-max-resets-per-second": ("h2_max_resets_per_second", "17", 17),
+    "--h2-max-control-frames-per-second": ("h2_max_control_frames_per_second", "18", 18),
 }
+SWITCH_SETTINGS = {"h2"}
+"""Settings that are switches (``--h2``/``--no-h2``), tested on their own below."""
 
 
 @pytest.mark.parametrize("flag", sorted(SETTING_OPTIONS))
@@ -51,7 +58,24 @@ def test_every_limit_option_has_an_environment_variable(flag: str) -> None:
 
 def test_every_setting_but_max_discard_is_an_option() -> None:
     names = {field.name for field in dataclasses.fields(Settings)} - {"max_discard"}
-    assert names == {name for name, _, _ in SETTING_OPTIONS.values()}
+    assert names == {name for name, _, _ in SETTING_OPTIONS.values()} | SWITCH_SETTINGS
+
+
+def test_h2_is_left_to_the_channel_unless_asked() -> None:
+    assert "h2" not in parse_options([], {}).settings
+    assert HTTPChannel(handler, **parse_options([], {}).settings).settings.h2 is True
+
+
+@pytest.mark.parametrize(("argv", "environ", "value"), [
+    (["--no-h2"], {}, False),
+    (["--h2"], {"TRIO_HTTPCHANNEL_H2": "false"}, True),
+    ([], {"TRIO_HTTPCHANNEL_H2": "off"}, False),
+    ([], {"TRIO_HTTPCHANNEL_H2": "yes"}, True),
+])  # fmt: skip
+def test_h2_switch_reaches_the_channel_from_the_command_line_or_the_environment(
+    argv: list[str], environ: dict[str, str], value: bool
+) -> None:
+    assert HTTPChannel(handler, **parse_options(argv, environ).settings).settings.h2 is value
 
 
 @pytest.mark.parametrize("word", ["none", "off", "None", "OFF"])
@@ -125,6 +149,14 @@ def test_app_comes_from_the_environment_too() -> None:
         (["--ws-per-message-deflate", ""], {}, "--ws-per-message-deflate"),
         (["--ws-close-timeout", "nan"], {}, "ws_close_timeout"),
         (["--ws-close-timeout", "none"], {}, "--ws-close-timeout"),
+        ([], {"TRIO_HTTPCHANNEL_H2": "maybe"}, "TRIO_HTTPCHANNEL_H2"),
+        (["--h2-max-concurrent-streams", "0"], {}, "h2_max_concurrent_streams must be at least 1"),
+        (["--h2-max-concurrent-streams", "many"], {}, "--h2-max-concurrent-streams"),
+        (["--h2-max-header-list-size", "100"], {}, "h2_max_header_list_size must be at least 1024"),
+        (["--h2-initial-window-size", "65534"], {}, "h2_initial_window_size must be at least 65535"),
+        (["--h2-initial-window-size", str(2**31)], {}, "h2_initial_window_size must be at most"),
+        (["--h2-max-resets-per-second", "0"], {}, "h2_max_resets_per_second"),
+        ([], {"TRIO_HTTPCHANNEL_H2_MAX_CONTROL_FRAMES_PER_SECOND": "0"}, "h2_max_control_frames_per_second"),
     ],
 )
 def test_impossible_options_are_usage_errors_naming_the_culprit(

@@ -11,16 +11,7 @@ from pathlib import Path
 import trio
 import trustme
 from cli_apps.harness import Start, cli  # noqa: F401 (cli is a fixture)
-from conftest import RawClient, RawResponse
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-async def ask(stream: trio.abc.Stream, request: bytes = GET) -> RawResponse:
-    client = RawClient(stream)
-    await client.send(request)
-    with trio.fail_after(30):
-        return await client.read_response()
+from conftest import GET, RawClient, ask
 
 
 async def test_two_workers_serve_and_shut_down_cleanly(cli: Start) -> None:

@@ -81,7 +81,9 @@ async def test_ws_max_size_closes_a_longer_message_with_1009(cli: Start, how: st
 
 
 @pytest.mark.parametrize(("value", "compressed"), [("on", True), ("off", False)])
-async def test_ws_per_message_deflate_decides_whether_an_offer_is_accepted(cli: Start, value: str, compressed: bool) -> None:
+async def test_ws_per_message_deflate_decides_whether_an_offer_is_accepted(
+    cli: Start, value: str, compressed: bool
+) -> None:
     server = await cli("apps:websocket_echo", "--ws-per-message-deflate", value)
     with trio.fail_after(WAIT):
         async with connect(url(server), compression="deflate") as ws:

@@ -7,14 +7,12 @@ run by ``tests/test_balancers.py``."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +20,11 @@ import pytest
 import trio
 import yaml
 from cli_apps.balancers import DEPLOY, address, spec, wait_listening
-from cli_apps.harness import APPS, ServerProcess
-from conftest import RawClient
+from cli_apps.harness import APPS, Processes, ServerProcess
+from conftest import GET, RawClient
 
 from trio_httpchannel.server.options import parse_options
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 APP = "myproject.web:app"
 
 Run = Callable[..., Awaitable[ServerProcess]]
@@ -36,26 +33,9 @@ Run = Callable[..., Awaitable[ServerProcess]]
 @pytest.fixture
 async def run(nursery: trio.Nursery) -> AsyncIterator[Run]:
     """``await run(command, env)`` starts a process, collecting its output; killed at the end."""
-    processes: list[ServerProcess] = []
-
-    async def start(command: Sequence[str], env: dict[str, str]) -> ServerProcess:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        process = await trio.lowlevel.open_process(
-            list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment
-        )
-        server = ServerProcess(process)
-        processes.append(server)
-        assert process.stdout is not None and process.stderr is not None
-        nursery.start_soon(server.stdout.collect, process.stdout)
-        nursery.start_soon(server.stderr.collect, process.stderr)
-        return server
-
-    yield start
-    for server in processes:
-        if server.process.returncode is None:
-            server.process.kill()
-        with trio.CancelScope(shield=True):
-            await server.process.wait()
+    processes = Processes(nursery)
+    yield processes.start
+    await processes.kill_all()
 
 
 async def ask(where: tuple[str, int]) -> bytes:
@@ -118,7 +98,11 @@ async def test_the_container_entrypoint_serves_and_stops_on_sigterm(run: Run) ->
     entrypoint, cmd, env = dockerfile()
     assert entrypoint == ["trio-httpchannel"] and cmd == [APP]
     where = address("127.0.0.5")
-    env |= {"TRIO_HTTPCHANNEL_HOST": where[0], "TRIO_HTTPCHANNEL_PORT": str(where[1]), "TRIO_HTTPCHANNEL_APP_DIR": str(APPS)}
+    env |= {
+        "TRIO_HTTPCHANNEL_HOST": where[0],
+        "TRIO_HTTPCHANNEL_PORT": str(where[1]),
+        "TRIO_HTTPCHANNEL_APP_DIR": str(APPS),
+    }
     server = await run([*our_command(), "balanced:app"], env)
     await server.stderr.wait_for(r"serving balanced:app on .* with 2 worker")
     assert json.loads(await ask(where))["client"][0] == "127.0.0.1"

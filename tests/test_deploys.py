@@ -10,23 +10,13 @@ import socket
 import pytest
 import trio
 import trio.testing
-from conftest import RawClient
+from conftest import GET, RawClient, connect_tcp, echo, hello
 
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel._headers import Headers
 from trio_httpchannel._request import RequestBody
 from trio_httpchannel.server import Server, bind, serve
 from trio_httpchannel.server.request_limit import RequestLimit, jittered
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-async def hello(request: Request) -> Response:
-    return Response(200, [], b"hello")
-
-
-async def echo(request: Request) -> Response:
-    return Response(200, [], await request.read())
 
 
 def connect_blocking(port: int) -> socket.socket:
@@ -59,13 +49,13 @@ async def test_connections_in_the_backlog_at_shutdown_are_answered_with_close(nu
     port = listener.socket.getsockname()[1]
     server = Server(hello)
     await nursery.start(server.serve_listeners, [BehindListener(listener.socket)])
-    waiting = [connect_blocking(port) for _ in range(3)]
-    for sock in waiting:
-        sock.sendall(GET)
+    waiting = [adopt(connect_blocking(port)) for _ in range(3)]
+    for client in waiting:
+        await client.send(GET)
     server.shutdown()
-    for sock in waiting:
+    for client in waiting:
         with trio.fail_after(10):
-            response = await adopt(sock).read_response()
+            response = await client.read_response()
         assert (response.status, response.body, response.header("connection")) == (200, b"hello", "close")
     with pytest.raises(ConnectionRefusedError):
         connect_blocking(port)
@@ -76,7 +66,7 @@ async def test_after_shutdown_a_new_connection_is_refused(nursery: trio.Nursery)
     port = listener.socket.getsockname()[1]
     server = Server(echo)
     await nursery.start(server.serve_listeners, [listener])
-    busy = RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+    busy = await connect_tcp(port)
     await busy.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel")  # in flight: shutdown waits
     await trio.testing.wait_all_tasks_blocked()
     server.shutdown()
@@ -102,7 +92,7 @@ async def test_serve_closes_the_sockets_it_owns_at_shutdown(nursery: trio.Nurser
         await serve(slow, sockets=sockets, own_sockets=True, shutdown_trigger=stop.wait, handle_signals=False)
 
     nursery.start_soon(run)
-    busy = RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+    busy = await connect_tcp(port)
     await busy.send(GET)
     await trio.testing.wait_all_tasks_blocked()
     stop.set()
@@ -122,8 +112,8 @@ async def test_a_connection_started_during_shutdown_is_answered_once_with_close(
     channel.shutdown()
     client, server = trio.testing.memory_stream_pair()
     nursery.start_soon(channel, server)
-    await client.send_all(GET + GET)
     raw = RawClient(client)
+    await raw.send(GET + GET)
     response = await raw.read_response()
     assert (response.status, response.header("connection")) == (200, "close")
     assert await raw.read_to_eof() == b"", "the pipelined second request is not answered"

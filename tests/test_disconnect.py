@@ -13,15 +13,12 @@ from typing import Any
 
 import httpx
 import trio
-from conftest import EventStream, RawClient
+from conftest import GET, GUARD, EventStream, connect_to
 from fastapi import FastAPI
 from fastapi import Request as FastAPIRequest
 
 from trio_httpchannel import ClientDisconnected, Request, Response
 from trio_httpchannel.asgi import ASGIHandler
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-GUARD = 60
 
 
 async def hello(send: Any) -> None:
@@ -154,7 +151,7 @@ async def test_starlette_event_stream_stops_when_httpx_closes_it(serve_asgi, aut
 async def test_starlette_event_stream_stops_when_a_raw_client_closes(serve_asgi, autojump_clock):
     events = EventStream()
     url = await serve_asgi(events.app())
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1])))
+    client = await connect_to(url)
     await client.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await client.read_head()).status == 200
     assert b"data: first" in await client.read_until(b"\n\n")

@@ -13,6 +13,7 @@ import httpx
 import pydantic
 import quart
 import trio
+from conftest import connect_to
 from fastapi import Depends, FastAPI
 from quart_trio import QuartTrio
 from starlette.applications import Starlette
@@ -20,10 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from conftest import RawClient
 from trio_httpchannel import serve
-from trio_httpchannel.server import bind
 from trio_httpchannel.asgi import ASGIHandler, Lifespan
+from trio_httpchannel.server import bind
 
 
 def starlette_app(events: list[str]) -> Starlette:
@@ -115,8 +115,7 @@ async def test_starlette_lifespan_runs_startup_and_shutdown():
 
 async def test_eight_pipelined_gets_through_starlette_run_concurrently(serve_asgi):
     url = await serve_asgi(starlette_app([]), max_pipeline=8)
-    port = int(url.rsplit(":", 1)[1])
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+    client = await connect_to(url)
     await client.send(b"GET /meet HTTP/1.1\r\nHost: x\r\n\r\n" * 8)
     with trio.fail_after(10):
         bodies = [(await client.read_response()).body for _ in range(8)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import trio
 import trio.testing
-from _fuzz import Example, check, examples, exercise
+from _fuzz import Example, examples
+from _fuzz_checks import check
+from _fuzz_run import exercise
 from _hypothesis_profiles import fuzz_settings
 from hypothesis import given
 

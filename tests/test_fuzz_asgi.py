@@ -18,7 +18,9 @@ from typing import Any
 
 import trio
 import trio.testing
-from _fuzz import Example, Run, check, examples, exercise
+from _fuzz import Example, examples
+from _fuzz_checks import check
+from _fuzz_run import Run, exercise
 from _hypothesis_profiles import fuzz_settings
 from hypothesis import given
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from conftest import GET
 
 from trio_httpchannel import Request, Response
 
@@ -33,7 +34,7 @@ async def test_next_connection_served_after_handler_exception(serve_tcp):
     await first.send(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await first.read_response()).status == 500
     second = await connect()
-    await second.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await second.send(GET)
     assert (await second.read_response()).body == b"fine"
 
 
@@ -42,7 +43,7 @@ async def test_handler_returning_non_response_gets_500(serve):
         return "not a response"  # type: ignore[return-value]
 
     client = await (await serve(wrong))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     assert (await client.read_response()).status == 500
 
 
@@ -51,7 +52,7 @@ async def test_response_header_with_newline_gets_500_not_a_split_response(serve)
         return Response(200, [("x-evil", "a\r\nSet-Cookie: stolen=1")], b"")
 
     client = await (await serve(splitting))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     response = await client.read_response()
     assert response.status == 500
     assert response.header("set-cookie") is None
@@ -66,7 +67,7 @@ async def test_body_stream_failing_midway_aborts_the_connection(serve):
         return Response(200, [], chunks())
 
     client = await (await serve(broken))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     head = await client.read_head()
     assert head.status == 200
     with pytest.raises(EOFError):

@@ -2,28 +2,88 @@
 
 from __future__ import annotations
 
-import re
-
 import h11
 import pytest
+from conftest import as_rfc_9110_reads_it
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_httpchannel import ProtocolError, Settings
-from trio_httpchannel._head import parse_head, split_target
+from trio_httpchannel._target import split_target
+from trio_httpchannel.http1.head import parse_head
 
 LIMITS = Settings(max_header_length=1 << 20, max_request_line=1 << 19, max_header_count=1000)
 
-pieces = st.sampled_from([b"a", b"Z", b"0", b"-", b"!", b"~", b" ", b"\t", b":", b",", b";", b"\x00", b"\r", b"\x7f", b"\xff", b"\x0b", b"/", b"?", b"="])
+pieces = st.sampled_from(
+    [
+        b"a",
+        b"Z",
+        b"0",
+        b"-",
+        b"!",
+        b"~",
+        b" ",
+        b"\t",
+        b":",
+        b",",
+        b";",
+        b"\x00",
+        b"\r",
+        b"\x7f",
+        b"\xff",
+        b"\x0b",
+        b"/",
+        b"?",
+        b"=",
+    ]
+)
 methods = st.one_of(st.sampled_from([b"GET", b"POST", b"HEAD", b"PRI", b"M-SEARCH", b""]), st.binary(max_size=6))
-targets = st.one_of(st.sampled_from([b"/", b"*", b"/a?b=c", b"http://x/y", b"https://x:1?q", b"http://x", b"", b"/ /"]), st.lists(pieces, max_size=6).map(b"".join))
-versions = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/0.9", b"HTTP/9.9", b"HTTP/1.10", b"http/1.1", b"HTTP/1.1 "])
+targets = st.one_of(
+    st.sampled_from([b"/", b"*", b"/a?b=c", b"http://x/y", b"https://x:1?q", b"http://x", b"", b"/ /"]),
+    st.lists(pieces, max_size=6).map(b"".join),
+)
+versions = st.sampled_from(
+    [b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/0.9", b"HTTP/9.9", b"HTTP/1.10", b"http/1.1", b"HTTP/1.1 "]
+)
 names = st.one_of(
-    st.sampled_from([b"Host", b"Content-Length", b"Transfer-Encoding", b"Connection", b"Expect", b"X-A", b"host", b"TRANSFER-ENCODING"]),
+    st.sampled_from(
+        [
+            b"Host",
+            b"Content-Length",
+            b"Transfer-Encoding",
+            b"Connection",
+            b"Expect",
+            b"X-A",
+            b"host",
+            b"TRANSFER-ENCODING",
+        ]
+    ),
     st.lists(pieces, min_size=0, max_size=4).map(b"".join),
 )
 values = st.one_of(
-    st.sampled_from([b"x", b"5", b" 5 ", b"5, 5", b"5, 6", b"+5", b"0x5", b"chunked", b"Chunked", b"chunked, identity", b",chunked", b"chunked, ", b", ,", b"gzip", b"close", b"keep-alive", b"100-continue", b"", b"99999999999999999999999"]),
+    st.sampled_from(
+        [
+            b"x",
+            b"5",
+            b" 5 ",
+            b"5, 5",
+            b"5, 6",
+            b"+5",
+            b"0x5",
+            b"chunked",
+            b"Chunked",
+            b"chunked, identity",
+            b",chunked",
+            b"chunked, ",
+            b", ,",
+            b"gzip",
+            b"close",
+            b"keep-alive",
+            b"100-continue",
+            b"",
+            b"99999999999999999999999",
+        ]
+    ),
     st.lists(pieces, max_size=8).map(b"".join),
 )
 separators = st.sampled_from([b": ", b":", b" : ", b":\t"])
@@ -76,20 +136,6 @@ def as_we_read_them(request: h11.Request) -> list[tuple[bytes, bytes]]:
     return [(name, authority if name == b"host" else value) for name, value in fields]
 
 
-_TE_LINE = re.compile(rb"(?im)^(transfer-encoding:[ \t]*)([-!#$%&'*+.^_`|~0-9a-z, \t]*?)([ \t]*\r?)$")
-
-
-def as_rfc_9110_reads_it(head: bytes) -> bytes:
-    """``head`` with the empty elements of its Transfer-Encoding lists dropped: RFC 9110
-    section 5.6.1 has a recipient ignore them, and we do; h11 refuses them."""
-
-    def drop_empty(match: re.Match[bytes]) -> bytes:
-        elements = (element.strip(b" \t") for element in match.group(2).split(b","))
-        return match.group(1) + b", ".join(element for element in elements if element) + match.group(3)
-
-    return _TE_LINE.sub(drop_empty, head)
-
-
 @settings(max_examples=1500, deadline=None)
 @given(heads())
 def test_head_parser_agrees_with_h11(head: bytes):
@@ -102,7 +148,11 @@ def test_head_parser_agrees_with_h11(head: bytes):
         if isinstance(theirs, h11.Request):
             assert stricter_than_h11(head, error), (head, error.message)
         else:
-            assert error.status == theirs.error_status_hint or stricter_than_h11(head, error), (head, error.message, theirs)
+            assert error.status == theirs.error_status_hint or stricter_than_h11(head, error), (
+                head,
+                error.message,
+                theirs,
+            )
         return
     assert isinstance(theirs, h11.Request), (head, theirs)
     assert ours.method.encode() == theirs.method

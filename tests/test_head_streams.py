@@ -8,15 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import trio
-from conftest import EventStream, RawClient
+from conftest import GUARD, EventStream, connect_to
 
 from trio_httpchannel import Request, Response
-
-GUARD = 60
-
-
-async def connect_to(url: str) -> RawClient:
-    return RawClient(await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1])))
 
 
 async def test_head_to_an_event_stream_ends_the_stream_and_serves_the_next_request(serve_asgi, autojump_clock):

@@ -8,65 +8,29 @@ ended. Each kind of client runs alone (so a leak names its cause) and all kinds 
 
 from __future__ import annotations
 
-import functools
 import gc
-import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from conftest import GET, Books, Client, open_fds, read_to_eof, run_served
 
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.asgi import ASGIHandler
 
 N = 8
 SETTINGS = dict(timeout=30.0, header_timeout=10.0, body_timeout=10.0, send_timeout=10.0, linger_timeout=5.0)
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-class Books:
-    """Handler tasks started and ended."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.ended = 0
-
-    async def app(self, request: Request) -> Response:
-        self.started += 1
-        try:
-            if request.path == "/big":
-                return Response(200, [], b"b" * (8 * 1024 * 1024))
-            body = b"" if request.path == "/unread" else await request.read()
-            return Response(200, [], body)
-        finally:
-            self.ended += 1
-
-
-def live_tasks() -> int:
-    """Every task of this trio run, found from the root task down."""
-
-    def count(task: trio.lowlevel.Task) -> int:
-        return 1 + sum(count(child) for nursery in task.child_nurseries for child in nursery.child_tasks)
-
-    return count(trio.lowlevel.current_root_task())
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-async def read_to_eof(stream: trio.SocketStream) -> bytes:
-    data = bytearray()
-    while chunk := await stream.receive_some(65536):
-        data += chunk
-    return bytes(data)
+async def app(request: Request) -> Response:
+    if request.path == "/big":
+        return Response(200, [], b"b" * (8 * 1024 * 1024))
+    body = b"" if request.path == "/unread" else await request.read()
+    return Response(200, [], body)
 
 
 # The bad clients -------------------------------------------------------------------------------
-
-Client = Callable[[int], Awaitable[None]]
 
 
 async def connect(port: int) -> trio.SocketStream:
@@ -152,18 +116,7 @@ async def run_clients(clients: list[Client]) -> None:
     """Serve on a loopback port, run ``clients`` at once, and check that when they are gone
     (plus ``linger_timeout`` of MockClock time) nothing of theirs remains."""
     books = Books()
-    channel = HTTPChannel(books.app, **SETTINGS)
-    async with trio.open_nursery() as server:
-        listeners = await server.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
-        fds, tasks = open_fds(), live_tasks()
-        async with trio.open_nursery() as nursery:
-            for client in clients:
-                nursery.start_soon(client, port)
-        await trio.sleep(SETTINGS["linger_timeout"] + 1)
-        assert channel.connection_count == 0
-        assert (books.started, live_tasks(), open_fds()) == (books.ended, tasks, fds)
-        server.cancel_scope.cancel()
+    await run_served(HTTPChannel(books.count(app), **SETTINGS), books, clients, settle=SETTINGS["linger_timeout"] + 1)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -189,7 +142,7 @@ async def test_client_that_never_reads_is_closed_within_the_timeouts(autojump_cl
     """Slow read: a client asks for a response and never reads it. Over a lockstep stream (no
     buffer, like a full TCP window) the channel still ends, by send_timeout."""
     client, server = trio.testing.lockstep_stream_pair()
-    channel = HTTPChannel(Books().app, **SETTINGS)
+    channel = HTTPChannel(app, **SETTINGS)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.send_all, GET)
         with trio.fail_after(SETTINGS["send_timeout"] + 1):
@@ -200,7 +153,7 @@ async def test_client_that_never_reads_is_closed_within_the_timeouts(autojump_cl
 @pytest.mark.parametrize("kind", ["native", "asgi", "asgi-streaming"])
 @pytest.mark.parametrize(
     "request_bytes",
-    [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"],
+    [GET, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"],
     ids=["get", "post"],
 )
 async def test_answered_requests_leave_no_reference_cycles(serve_memory, kind, request_bytes):

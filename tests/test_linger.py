@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import trio
 import trio.testing
+from conftest import MB
 
 from trio_httpchannel import HTTPChannel, Request, Response
-
-MB = 1024 * 1024
 
 
 async def answer_without_reading(request: Request) -> Response:

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+from conftest import GET
 
 from trio_httpchannel import Headers, ProtocolError, Request, RequestBody, Response
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 async def test_response_headers_given_as_a_dict_are_sent(serve):

@@ -20,14 +20,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 import trio.testing
+from conftest import GET, hello
 
 from trio_httpchannel import Request, Response, Server
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-async def hello(request: Request) -> Response:
-    return Response(200, [], b"hello")
 
 
 class FlakyListener(trio.abc.Listener[trio.abc.Stream]):
@@ -157,7 +152,9 @@ async def test_real_emfile_logs_once_and_serves_after_a_descriptor_frees():
     second waits while accept fails with EMFILE (the first is still served meanwhile); when
     the first leaves, the second is served. One log line about it, no traceback. Real time:
     the waits are for events, bounded by fail_after, never sleeps."""
-    server = subprocess.Popen([sys.executable, "-c", SERVER_AT_FD_LIMIT], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_AT_FD_LIMIT], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         port = int(await trio.to_thread.run_sync(server.stdout.readline))
         with trio.fail_after(20):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import GET
 
 from trio_httpchannel import ProtocolError, Settings
-from trio_httpchannel._head import RequestHead
-from trio_httpchannel._parser import CLOSED, END, NEED_DATA, RequestParser
+from trio_httpchannel.http1.head import RequestHead
+from trio_httpchannel.http1.parser import CLOSED, END, NEED_DATA, RequestParser
 
 
 def events(parser: RequestParser) -> list[object]:
@@ -22,7 +23,9 @@ def events(parser: RequestParser) -> list[object]:
 
 def test_pipelined_requests_in_one_read_parse_one_after_another():
     parser = RequestParser(Settings())
-    parser.receive_data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+    parser.receive_data(
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+    )
     parsed = events(parser)
     assert [e.target if isinstance(e, RequestHead) else e for e in parsed] == ["/a", END, "/b", b"abc", END, NEED_DATA]
 
@@ -50,7 +53,7 @@ def test_keep_alive_rules():
         assert isinstance(event, RequestHead)
         return event.keep_alive
 
-    assert keep_alive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert keep_alive(GET)
     assert not keep_alive(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert not keep_alive(b"GET / HTTP/1.0\r\n\r\n")
     assert keep_alive(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
@@ -86,6 +89,8 @@ def test_safe_methods_are_marked_safe():
 
 def test_chunked_body_after_a_transfer_encoding_with_an_empty_element_is_parsed():
     parser = RequestParser(Settings())
-    parser.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    parser.receive_data(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     parsed = events(parser)
     assert [e.target if isinstance(e, RequestHead) else e for e in parsed] == ["/", b"hello", END, "/2", END, NEED_DATA]

@@ -73,9 +73,7 @@ async def test_handler_connection_close_drops_queued_requests(serve, autojump_cl
         return Response(200, [], b"late")
 
     client = await (await serve(closer, max_pipeline=4))()
-    await client.send(
-        b"GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /later HTTP/1.1\r\nHost: x\r\n\r\n"
-    )
+    await client.send(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /later HTTP/1.1\r\nHost: x\r\n\r\n")
     response = await client.read_response()
     assert response.body == b"bye"
     assert response.header("connection") == "close"

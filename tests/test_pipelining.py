@@ -6,13 +6,9 @@ import logging
 
 import trio
 import trio.testing
+from conftest import get
 
 from trio_httpchannel import HTTPChannel, Request, Response
-
-
-def get(path: str, *extra: str) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", "Host: example.com", *extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def echo_path(request: Request) -> Response:
@@ -170,10 +166,7 @@ async def test_ready_pipelined_responses_go_out_in_one_write(autojump_clock):
     assert counting.writes < 8
 
 
-
-async def test_response_to_a_request_that_came_while_the_last_one_was_being_written_waits(
-    serve_lockstep, caplog
-):
+async def test_response_to_a_request_that_came_while_the_last_one_was_being_written_waits(serve_lockstep, caplog):
     """Over a lock-step stream the first response's write waits for the client, which sends
     its next request first: that response is written after the first, not at the same time
     (trio would refuse the second write; on a socket the bytes would interleave)."""

@@ -10,39 +10,23 @@ import ipaddress
 import struct
 
 import pytest
+from conftest import GET, inet, tlv, v2
 from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_httpchannel.server.proxy_parser import (
     MAX_V1_LENGTH,
-    V2_SIGNATURE,
     ProxyHeader,
     ProxyProtocolError,
     parse_proxy_header,
 )
-
-HTTP = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def v2(command: int = 1, family: int = 1, transport: int = 1, payload: bytes = b"", version: int = 2) -> bytes:
-    return V2_SIGNATURE + struct.pack("!BBH", version << 4 | command, family << 4 | transport, len(payload)) + payload
-
-
-def inet(client: str = "203.0.113.7", server: str = "198.51.100.1", ports: tuple[int, int] = (51000, 443)) -> bytes:
-    addresses: bytes = ipaddress.ip_address(client).packed + ipaddress.ip_address(server).packed
-    return addresses + struct.pack("!HH", *ports)
-
-
-def tlv(kind: int, value: bytes) -> bytes:
-    return struct.pack("!BH", kind, len(value)) + value
-
 
 # Version 1 -----------------------------------------------------------------------------------------
 
 
 def test_v1_tcp4_gives_both_addresses_and_the_header_length() -> None:
     line = b"PROXY TCP4 203.0.113.7 198.51.100.1 51000 443\r\n"
-    header, length = parse_proxy_header(line + HTTP) or (None, 0)
+    header, length = parse_proxy_header(line + GET) or (None, 0)
     assert header == ProxyHeader(version=1, client=("203.0.113.7", 51000), server=("198.51.100.1", 443))
     assert length == len(line)
 
@@ -54,7 +38,7 @@ def test_v1_tcp6_addresses_are_written_compressed_as_sockets_give_them() -> None
 
 
 def test_v1_unknown_carries_no_addresses_and_ignores_the_rest_of_its_line() -> None:
-    header, length = parse_proxy_header(b"PROXY UNKNOWN whatever follows\r\n" + HTTP) or (None, 0)
+    header, length = parse_proxy_header(b"PROXY UNKNOWN whatever follows\r\n" + GET) or (None, 0)
     assert header is not None and not header.carries_addresses
     assert length == len(b"PROXY UNKNOWN whatever follows\r\n")
 
@@ -101,7 +85,7 @@ def test_v1_malformed_lines_are_refused(line: bytes) -> None:
 
 def test_v2_inet_gives_both_addresses_and_the_header_length() -> None:
     header_bytes = v2(payload=inet())
-    header, length = parse_proxy_header(header_bytes + HTTP) or (None, 0)
+    header, length = parse_proxy_header(header_bytes + GET) or (None, 0)
     assert header == ProxyHeader(version=2, client=("203.0.113.7", 51000), server=("198.51.100.1", 443))
     assert length == len(header_bytes) == 28
 
@@ -135,8 +119,15 @@ def test_v2_needs_more_data_until_its_announced_length() -> None:
 
 
 def test_v2_tlvs_we_understand_are_parsed_and_all_are_kept() -> None:
-    ssl = struct.pack("!BI", 0x01 | 0x02 | 0x04, 0) + tlv(0x21, b"TLSv1.3") + tlv(0x22, b"alice") + tlv(0x23, b"TLS_AES_128_GCM_SHA256")
-    payload = inet() + tlv(0x01, b"h2") + tlv(0x02, b"example.com") + tlv(0x05, b"id-1") + tlv(0x20, ssl) + tlv(0xE0, b"own")
+    ssl = (
+        struct.pack("!BI", 0x01 | 0x02 | 0x04, 0)
+        + tlv(0x21, b"TLSv1.3")
+        + tlv(0x22, b"alice")
+        + tlv(0x23, b"TLS_AES_128_GCM_SHA256")
+    )
+    payload = (
+        inet() + tlv(0x01, b"h2") + tlv(0x02, b"example.com") + tlv(0x05, b"id-1") + tlv(0x20, ssl) + tlv(0xE0, b"own")
+    )
     header, _ = parse_proxy_header(v2(payload=payload)) or (None, 0)
     assert header is not None
     assert (header.alpn, header.authority, header.unique_id) == (b"h2", "example.com", b"id-1")
@@ -182,7 +173,7 @@ def test_only_the_versions_asked_for_are_accepted() -> None:
 
 def test_a_plain_http_request_is_not_a_header() -> None:
     with pytest.raises(ProxyProtocolError, match="does not start with a PROXY protocol"):
-        parse_proxy_header(HTTP)
+        parse_proxy_header(GET)
 
 
 def test_the_first_byte_that_fits_neither_signature_is_enough_to_refuse() -> None:

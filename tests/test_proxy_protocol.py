@@ -15,9 +15,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from conftest import RawClient
-from test_proxy_parser import inet, tlv, v2
-from test_server import MemoryListener
+from conftest import GET, MemoryListener, RawClient, RawClientFactory, connect_tcp, inet, tlv, v2
 
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.asgi import ASGIHandler
@@ -25,10 +23,7 @@ from trio_httpchannel.server import Server
 from trio_httpchannel.server.proxy_headers import TrustedProxies
 from trio_httpchannel.server.proxy_protocol import ProxyProtocol, proxy_header
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 V1 = b"PROXY TCP4 203.0.113.7 198.51.100.1 51000 443\r\n"
-
-Connect = Callable[[], Awaitable[RawClient]]
 
 
 async def who(request: Request) -> Response:
@@ -39,18 +34,18 @@ async def who(request: Request) -> Response:
 
 
 @pytest.fixture
-def proxied(nursery: trio.Nursery) -> Callable[..., Awaitable[Connect]]:
+def proxied(nursery: trio.Nursery) -> Callable[..., Awaitable[RawClientFactory]]:
     """``connect = await proxied(mode, trusted="127.0.0.1", handler=who, **server_options)``
     runs a Server reading the PROXY protocol on a loopback port."""
 
-    async def start(mode: str, trusted: str = "127.0.0.1", handler: Any = who, **options: Any) -> Connect:
+    async def start(mode: str, trusted: str = "127.0.0.1", handler: Any = who, **options: Any) -> RawClientFactory:
         (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
         server = Server(handler, proxy_protocol=ProxyProtocol(mode, TrustedProxies(trusted)), **options)
         await nursery.start(server.serve_listeners, [listener])
         port = listener.socket.getsockname()[1]
 
         async def connect() -> RawClient:
-            return RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+            return await connect_tcp(port)
 
         return connect
 
@@ -70,7 +65,9 @@ async def test_v1_header_gives_the_request_its_client_and_server(proxied: Any) -
 
 async def test_v2_header_gives_the_request_its_client_and_server(proxied: Any) -> None:
     client = await (await proxied("v2"))()
-    assert (await ask(client, v2(payload=inet()) + GET)).startswith(b"('203.0.113.7', 51000) ('198.51.100.1', 443) http")
+    assert (await ask(client, v2(payload=inet()) + GET)).startswith(
+        b"('203.0.113.7', 51000) ('198.51.100.1', 443) http"
+    )
 
 
 async def test_auto_accepts_either_version(proxied: Any) -> None:

@@ -7,21 +7,21 @@ prints on stderr once bound), so that the test never competes for port 8000.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trio
-from cli_apps.harness import Output
-from conftest import RawClient, websockets_client
+from cli_apps.harness import Processes, ServerProcess
+from conftest import GET, connect_tcp, websockets_client
 
 README = Path(__file__).parent.parent / "README.md"
-EXAMPLES = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL) if "trio.run(" in block]
+EXAMPLES = [
+    block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL) if "trio.run(" in block
+]
 
 HARNESS = """
 import sys
@@ -40,41 +40,22 @@ exec(compile(sys.argv[1], "README.md", "exec"), {"__name__": "__main__"})
 """
 
 
-class Example:
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.stderr = Output()
-
-
 @pytest.fixture
-async def run_example(nursery: trio.Nursery) -> AsyncIterator[object]:
-    examples: list[Example] = []
+async def run_example(nursery: trio.Nursery) -> AsyncIterator[Callable[[str], Awaitable[ServerProcess]]]:
+    """``example = await run_example(code)`` runs ``code`` under the harness; killed at the end."""
+    processes = Processes(nursery)
 
-    async def start(code: str) -> Example:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-c", HARNESS, code],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        example = Example(process)
-        examples.append(example)
-        assert process.stderr is not None
-        nursery.start_soon(example.stderr.collect, process.stderr)
-        return example
+    async def start(code: str) -> ServerProcess:
+        return await processes.start([sys.executable, "-c", HARNESS, code], {})
 
     yield start
-    for example in examples:
-        if example.process.returncode is None:
-            example.process.kill()
-        with trio.CancelScope(shield=True):
-            await example.process.wait()
+    await processes.kill_all()
 
 
 REQUESTS = [
     (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", b"you sent 5 bytes\n"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"WebSocket at /chat\n"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"hello"),
+    (GET, b"WebSocket at /chat\n"),
+    (GET, b"hello"),
 ]
 
 
@@ -85,7 +66,7 @@ def test_the_readme_has_a_native_a_starlette_and_a_websocket_example():
 async def test_readme_websocket_example_echoes_over_the_websockets_client(run_example):
     example = await run_example(EXAMPLES[1])
     listening = await example.stderr.wait_for(r"harness: listening on (\S+):(\d+)")
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(listening.group(2))))
+    client = await connect_tcp(int(listening.group(2)))
     with trio.fail_after(30):
         async with websockets_client(client, "/chat", subprotocols=["chat.v1"]) as ws:
             assert ws.subprotocol == "chat.v1"
@@ -103,7 +84,7 @@ async def test_readme_example_serves_on_loopback_and_exits_cleanly_on_ctrl_c(run
     example = await run_example(EXAMPLES[index])
     listening = await example.stderr.wait_for(r"harness: listening on (\S+):(\d+)")
     assert listening.group(1) == "127.0.0.1"
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", int(listening.group(2))))
+    client = await connect_tcp(int(listening.group(2)))
     request, expected = REQUESTS[index]
     await client.send(request)
     with trio.fail_after(30):

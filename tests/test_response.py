@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from trio_httpchannel import Response
-from trio_httpchannel._response import Framing, serialize_head
+from trio_httpchannel.http1.serializer import Framing, serialize_head
 
 
 async def stream() -> AsyncIterator[bytes]:
@@ -78,7 +78,12 @@ def test_headers_may_be_a_mapping():
 
 @pytest.mark.parametrize(
     "headers",
-    [[("content-type", "text/plain")], (("content-type", "text/plain"),), [["content-type", "text/plain"]], iter([(b"content-type", b"text/plain")])],
+    [
+        [("content-type", "text/plain")],
+        (("content-type", "text/plain"),),
+        [["content-type", "text/plain"]],
+        iter([(b"content-type", b"text/plain")]),
+    ],
     ids=["list of tuples", "tuple of tuples", "list of lists", "iterator of byte pairs"],
 )
 def test_headers_may_be_any_iterable_of_pairs(headers):
@@ -87,7 +92,15 @@ def test_headers_may_be_any_iterable_of_pairs(headers):
 
 @pytest.mark.parametrize(
     "headers",
-    ["content-type: text/plain", [("content-type",)], [("a", "b", "c")], ["ab"], [("content-length", 5)], {"x-a": None}, 42],
+    [
+        "content-type: text/plain",
+        [("content-type",)],
+        [("a", "b", "c")],
+        ["ab"],
+        [("content-length", 5)],
+        {"x-a": None},
+        42,
+    ],
     ids=["a str", "a 1-tuple", "a 3-tuple", "a 2-char str", "an int value", "a None value", "not iterable"],
 )
 def test_headers_of_the_wrong_shape_are_refused_when_the_response_is_made(headers):

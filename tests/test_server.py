@@ -9,36 +9,15 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 import trio.testing
-from conftest import RawClient
+from conftest import GET, MemoryListener, connect_tcp
 
 from trio_httpchannel import Request, Response
 from trio_httpchannel.server import Server, bind, serve
 
 
-class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
-    """A listener whose connections are memory stream pairs: ``connect()`` gives the client end."""
-
-    def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](0)
-
-    async def connect(self) -> RawClient:
-        client, server = trio.testing.memory_stream_pair()
-        await self._send.send(server)
-        return RawClient(client)
-
-    async def accept(self) -> trio.abc.Stream:
-        return await self._receive.receive()
-
-    async def aclose(self) -> None:
-        await self._receive.aclose()
-
-
 async def hangs(request: Request) -> Response:
     await trio.sleep_forever()
     raise AssertionError("unreachable")
-
-
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 async def test_shutdown_closes_idle_connections_and_finishes_busy_ones(nursery: trio.Nursery) -> None:
@@ -107,7 +86,7 @@ async def test_serve_returns_after_the_shutdown_trigger_and_runs_the_lifespan_ar
         finished.set()
 
     nursery.start_soon(run)
-    client = RawClient(await trio.open_tcp_stream("127.0.0.1", port))
+    client = await connect_tcp(port)
     await client.send(GET)
     assert (await client.read_response()).body == b"hello"
     stop.set()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 
 import pytest
 
 from trio_httpchannel import HTTPChannel, Response, Settings
+from trio_httpchannel._config import SettingsKeywords
 
 
 async def handler(request):
@@ -32,6 +35,14 @@ async def handler(request):
         ("ws_ping_timeout", -5),
         ("ws_per_message_deflate", "yes"),
         ("ws_close_timeout", None),
+        ("h2", "yes"),
+        ("h2_max_concurrent_streams", 0),
+        ("h2_max_concurrent_streams", 2**32),
+        ("h2_max_header_list_size", 100),
+        ("h2_initial_window_size", 65534),
+        ("h2_initial_window_size", 2**31),
+        ("h2_max_resets_per_second", 0),
+        ("h2_max_control_frames_per_second", 2.5),
     ],
 )
 def test_bad_setting_raises_value_error_naming_it(setting, value):
@@ -63,3 +74,10 @@ def test_websocket_defaults_are_the_documented_ones():
     assert settings.ws_max_size == 16 * 1024 * 1024
     assert (settings.ws_max_queue, settings.ws_ping_interval, settings.ws_ping_timeout) == (32, 20.0, 20.0)
     assert (settings.ws_per_message_deflate, settings.ws_close_timeout) == (True, 10.0)
+
+
+def test_the_keywords_of_http_channel_are_exactly_the_settings_fields_with_their_types():
+    """``SettingsKeywords`` types ``HTTPChannel(**settings)``; a field added to one and not the
+    other, or typed differently, fails here."""
+    assert typing.get_type_hints(SettingsKeywords) == typing.get_type_hints(Settings)
+    assert list(SettingsKeywords.__annotations__) == [field.name for field in dataclasses.fields(Settings)]

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import H
 
 from trio_httpchannel import Request, Response
 
-H = b"Host: x\r\n"
 POST = b"POST / HTTP/1.1\r\n" + H
 NEXT = b"GET /2 HTTP/1.1\r\n" + H + b"\r\n"
 CHUNKED = b"5\r\nhello\r\n0\r\n\r\n"
@@ -39,7 +39,10 @@ REFUSED_HEADS: dict[str, tuple[bytes, Any]] = {
     # CL.TE and TE.CL: both framings at once.
     "cl.te": (POST + b"Content-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nSMUGGLED", 400),
     "te.cl": (POST + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", 400),
-    "te.cl with expect": (POST + b"Expect: 100-continue\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    "te.cl with expect": (
+        POST + b"Expect: 100-continue\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
     "te tab-separated with cl": (POST + b"Transfer-Encoding:\tchunked\r\nContent-Length: 5\r\n\r\n" + CHUNKED, 400),
     "te upper-case with cl": (POST + b"Transfer-Encoding: CHUNKED\r\nContent-Length: 5\r\n\r\n" + CHUNKED, 400),
     # TE.TE: odd spellings and whitespace.
@@ -56,8 +59,14 @@ REFUSED_HEADS: dict[str, tuple[bytes, Any]] = {
     "te chunked twice in a list": (POST + b"Transfer-Encoding: chunked, , chunked\r\n\r\n" + CHUNKED, 501),
     "te empty element with cl": (POST + b"Transfer-Encoding: ,chunked\r\nContent-Length: 5\r\n\r\n" + CHUNKED, 400),
     "te twice": (POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED, 501),
-    "te chunked then identity": (POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n" + CHUNKED, 501),
-    "te on a leading-whitespace line": (b"POST / HTTP/1.1\r\n Transfer-Encoding: chunked\r\n" + H + b"\r\n" + CHUNKED, 400),
+    "te chunked then identity": (
+        POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n" + CHUNKED,
+        501,
+    ),
+    "te on a leading-whitespace line": (
+        b"POST / HTTP/1.1\r\n Transfer-Encoding: chunked\r\n" + H + b"\r\n" + CHUNKED,
+        400,
+    ),
     "te folded onto the next line": (POST + b"Transfer-Encoding:\r\n chunked\r\n\r\n" + CHUNKED, 400),
     # Content-Length: duplicated or obfuscated.
     "cl plus sign": (POST + b"Content-Length: +5\r\n\r\nhello", 400),
@@ -142,7 +151,10 @@ async def test_ambiguous_chunked_body_gets_one_error_then_close(serve, autojump_
 ANSWERED_THEN_CLOSED: dict[str, Any] = {
     "pipelined after connection: close": (b"GET /1 HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n" + NEXT, [b"/1|"]),
     "pipelined after connection: CLOSE": (b"GET /1 HTTP/1.1\r\n" + H + b"Connection: CLOSE\r\n\r\n" + NEXT, [b"/1|"]),
-    "pipelined after close in a list": (b"GET /1 HTTP/1.1\r\n" + H + b"Connection: keep-alive, close\r\n\r\n" + NEXT, [b"/1|"]),
+    "pipelined after close in a list": (
+        b"GET /1 HTTP/1.1\r\n" + H + b"Connection: keep-alive, close\r\n\r\n" + NEXT,
+        [b"/1|"],
+    ),
     "pipelined after close in a second header": (
         b"GET /1 HTTP/1.1\r\n" + H + b"Connection: keep-alive\r\nConnection: close\r\n\r\n" + NEXT,
         [b"/1|"],
@@ -163,9 +175,7 @@ ANSWERED_THEN_CLOSED: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize(
-    "payload, bodies", ANSWERED_THEN_CLOSED.values(), ids=ANSWERED_THEN_CLOSED.keys()
-)
+@pytest.mark.parametrize("payload, bodies", ANSWERED_THEN_CLOSED.values(), ids=ANSWERED_THEN_CLOSED.keys())
 async def test_request_pipelined_after_close_is_never_answered(serve, autojump_clock, payload, bodies):
     """The closing request is answered with Connection: close, then EOF; the request pipelined
     behind it never reaches the handler."""

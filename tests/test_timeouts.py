@@ -6,12 +6,9 @@ from collections.abc import AsyncIterator
 
 import trio
 import trio.testing
+from conftest import GET, echo
 
 from trio_httpchannel import HTTPChannel, Request, Response
-
-
-async def echo(request: Request) -> Response:
-    return Response(200, [], await request.read())
 
 
 async def test_idle_connection_closed_quietly_before_first_request(serve, autojump_clock):
@@ -23,7 +20,7 @@ async def test_idle_connection_closed_quietly_before_first_request(serve, autoju
 
 async def test_idle_connection_closed_quietly_between_requests(serve, autojump_clock):
     client = await (await serve(echo, timeout=10))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     await client.read_response()
     answered = trio.current_time()
     assert await client.read_to_eof() == b""
@@ -36,7 +33,7 @@ async def test_idle_timeout_does_not_cut_a_slow_handler(serve, autojump_clock):
         return Response(200, [], b"late but fine")
 
     client = await (await serve(slow, timeout=10))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     assert (await client.read_response()).body == b"late but fine"
 
 
@@ -46,7 +43,7 @@ async def test_idle_timer_rearmed_after_last_response(serve, autojump_clock):
         return Response(200, [], b"ok")
 
     client = await (await serve(slow, timeout=10))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     await client.read_response()
     answered = trio.current_time()
     assert await client.read_to_eof() == b""
@@ -123,7 +120,7 @@ async def test_connection_ends_when_response_to_vanished_client_fails(autojump_c
     client, server = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(HTTPChannel(slow), server)
-        await client.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await client.send_all(GET)
         await trio.sleep(1)
         await client.aclose()
     assert 10 <= trio.current_time() < 11
@@ -138,7 +135,7 @@ async def test_client_that_never_reads_is_aborted_at_send_timeout(autojump_clock
 
     client, server = trio.testing.lockstep_stream_pair()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(client.send_all, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        nursery.start_soon(client.send_all, GET)
         start = trio.current_time()
         await HTTPChannel(big, send_timeout=7, timeout=100)(server)
         assert 7 <= trio.current_time() - start < 8
@@ -156,10 +153,10 @@ async def test_slow_reader_within_send_timeout_keeps_its_connection(serve_lockst
         return Response(200, [("content-length", str(4 * 65536))], body())
 
     client = await (await serve_lockstep(pieces, send_timeout=5))()
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.send(GET)
     await client.read_head()
     for _ in range(4):
         await trio.sleep(3)
-        assert len(await client.stream.receive_some(65536)) == 65536
-    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert len(await client.receive_some(65536)) == 65536
+    await client.send(GET)
     assert (await client.read_head()).status == 200

@@ -9,12 +9,11 @@ from typing import Any
 
 import trio
 import trio.testing
+from conftest import TEXT, RawClient, ws_close_frame, ws_frame, ws_upgrade
+from test_access_log import Log, logged  # noqa: F401 (logged is a fixture)
 
 from trio_httpchannel import Response
 from trio_httpchannel.websocket import WebSocketRequest
-
-from conftest import TEXT, RawClient, ws_close_frame, ws_frame, ws_upgrade
-from test_access_log import Log, logged  # noqa: F401 (logged is a fixture)
 
 SETTINGS = {"ws_ping_interval": None, "ws_close_timeout": 5.0, "linger_timeout": 5.0}
 
@@ -100,7 +99,10 @@ async def test_requests_pipelined_before_the_upgrade_get_their_own_records_first
     get = b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
     await everything_after(client, get + ws_upgrade("/ws") + ws_close_frame(1000))
     records = await log.wait_for(2)
-    assert [(record.status, record.request.target) for record in records if record.request] == [(200, "/first"), (101, "/ws")]
+    assert [(record.status, record.request.target) for record in records if record.request] == [
+        (200, "/first"),
+        (101, "/ws"),
+    ]
 
 
 async def test_a_failing_hook_is_logged_once_and_the_websocket_is_unharmed(serve_tcp, caplog):

@@ -7,11 +7,10 @@ import logging
 from typing import Any
 
 import pytest
+from conftest import CLOSE, open_raw_websocket, read_frame, websockets_client, ws_close_frame, ws_upgrade
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
 from trio_httpchannel.asgi import ASGIHandler
-
-from conftest import CLOSE, open_raw_websocket, read_frame, websockets_client, ws_close_frame, ws_upgrade
 
 Message = dict[str, Any]
 
@@ -123,7 +122,9 @@ async def test_close_before_accept_is_a_403(serve_app):
 async def test_the_denial_response_extension_sends_the_apps_response(serve_app):
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
-        await send({"type": "websocket.http.response.start", "status": 401, "headers": [(b"www-authenticate", b"Bearer")]})
+        await send(
+            {"type": "websocket.http.response.start", "status": 401, "headers": [(b"www-authenticate", b"Bearer")]}
+        )
         await send({"type": "websocket.http.response.body", "body": b"log in ", "more_body": True})
         await send({"type": "websocket.http.response.body", "body": b"first"})
 

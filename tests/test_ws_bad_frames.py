@@ -10,47 +10,31 @@ import zlib
 from typing import Any
 
 import pytest
-
-from trio_httpchannel import Response
-from trio_httpchannel.websocket import WebSocketRequest
-
 from conftest import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    DEFLATE,
     PING,
     PONG,
     RSV1,
     TEXT,
     Frame,
+    deflated,
+    http_handler,
     open_raw_websocket,
     read_frame,
     ws_close_frame,
+    ws_echo,
     ws_frame,
 )
 
 MAX_SIZE = 4096
-DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate"
-
-
-async def http_handler(request: Any) -> Response:
-    return Response(200)
-
-
-async def echo(request: WebSocketRequest) -> None:
-    ws = await request.accept()
-    async for message in ws:
-        await ws.send(message)
 
 
 @pytest.fixture
 async def connect(serve_tcp: Any) -> Any:
-    return await serve_tcp(http_handler, websocket_handler=echo, ws_ping_interval=None, ws_max_size=MAX_SIZE)
-
-
-def deflated(data: bytes) -> bytes:
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    return await serve_tcp(http_handler, websocket_handler=ws_echo, ws_ping_interval=None, ws_max_size=MAX_SIZE)
 
 
 def masked(first: int, length_bytes: bytes, payload: bytes) -> bytes:
@@ -77,7 +61,10 @@ BAD_INPUT = {
     "unmasked frame": (ws_frame(TEXT, b"x", mask=False), 1002),
     "16-bit length for a short payload": (masked(0x81, bytes([0x80 | 126, 0, 5]), b"hello"), 1002),
     "64-bit length for a short payload": (masked(0x81, bytes([0x80 | 127]) + (5).to_bytes(8, "big"), b"hello"), 1002),
-    "64-bit length with its top bit set": (masked(0x82, bytes([0x80 | 127]) + (1 << 63 | 70000).to_bytes(8, "big"), b""), 1002),
+    "64-bit length with its top bit set": (
+        masked(0x82, bytes([0x80 | 127]) + (1 << 63 | 70000).to_bytes(8, "big"), b""),
+        1002,
+    ),
     # pings and pongs
     "ping of 126 bytes": (ws_frame(PING, b"p" * 126), 1002),
     "fragmented ping": (ws_frame(PING, b"p", fin=False) + ws_frame(CONTINUATION, b"q"), 1002),

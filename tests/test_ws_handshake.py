@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import WS_ACCEPT, WS_KEY
 from wsproto.extensions import PerMessageDeflate
 
 from trio_httpchannel import Headers
 from trio_httpchannel.websocket import HandshakeError, is_websocket_upgrade
 from trio_httpchannel.websocket._deflate import negotiate_deflate
 from trio_httpchannel.websocket._handshake import parse_handshake
-
-from conftest import WS_ACCEPT, WS_KEY
 
 VALID = [
     ("host", "example.com"),
@@ -129,9 +128,7 @@ def test_the_101_carries_the_accept_token_of_the_key():
 
 
 def test_the_chosen_subprotocol_and_extra_headers_are_in_the_101():
-    lines = accept_head(
-        headers(("sec-websocket-protocol", "a, b")), subprotocol="b", headers=[("set-cookie", "id=1")]
-    )
+    lines = accept_head(headers(("sec-websocket-protocol", "a, b")), subprotocol="b", headers=[("set-cookie", "id=1")])
     assert b"Sec-WebSocket-Protocol: b" in lines and b"set-cookie: id=1" in lines
 
 
@@ -173,8 +170,10 @@ def test_permessage_deflate_is_not_negotiated_when_disabled():
         (['permessage-deflate; client_max_window_bits="10"'], "permessage-deflate; client_max_window_bits=10"),
         (["x-unknown", "permessage-deflate"], "permessage-deflate"),
         (["permessage-deflate; server_max_window_bits=8", "permessage-deflate"], "permessage-deflate"),
-        (["permessage-deflate; mystery", "permessage-deflate; client_no_context_takeover"],
-         "permessage-deflate; client_no_context_takeover"),
+        (
+            ["permessage-deflate; mystery", "permessage-deflate; client_no_context_takeover"],
+            "permessage-deflate; client_no_context_takeover",
+        ),
     ],
     ids=["plain", "flag", "quoted-bits", "after-unknown-extension", "after-window-8", "after-unknown-parameter"],
 )

@@ -1,46 +1,38 @@
 """No task, socket or connection outlives a WebSocket client, good or bad: a real loopback server
 under the MockClock, N clients of each kind, then the books must balance (as tests/test_leaks.py
-does for HTTP clients, whose counters it shares)."""
+does for HTTP clients, with the same books: ``_leaks.py``)."""
 
 from __future__ import annotations
 
-import functools
-import zlib
-from collections.abc import Awaitable, Callable
-
 import pytest
 import trio
+from conftest import (
+    BINARY,
+    DEFLATE,
+    RSV1,
+    TEXT,
+    Books,
+    Client,
+    deflated,
+    http_handler,
+    read_to_eof,
+    run_served,
+    ws_close_frame,
+    ws_echo,
+    ws_frame,
+    ws_upgrade,
+)
 
-from trio_httpchannel import HTTPChannel, Response
-from trio_httpchannel.websocket import WebSocketRequest
-
-from conftest import BINARY, RSV1, TEXT, ws_close_frame, ws_frame, ws_upgrade
-from test_leaks import live_tasks, open_fds, read_to_eof
+from trio_httpchannel import HTTPChannel
 
 N = 6
-SETTINGS = {"ws_ping_interval": 5.0, "ws_ping_timeout": 5.0, "ws_close_timeout": 5.0, "linger_timeout": 5.0, "send_timeout": 10.0}
-DEFLATE = "Sec-WebSocket-Extensions: permessage-deflate"
-
-
-class Books:
-    """WebSocket handlers started and ended."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.ended = 0
-
-    async def echo(self, request: WebSocketRequest) -> None:
-        self.started += 1
-        try:
-            ws = await request.accept()
-            async for message in ws:
-                await ws.send(message)
-        finally:
-            self.ended += 1
-
-
-async def http_handler(request: object) -> Response:
-    return Response(200)
+SETTINGS = {
+    "ws_ping_interval": 5.0,
+    "ws_ping_timeout": 5.0,
+    "ws_close_timeout": 5.0,
+    "linger_timeout": 5.0,
+    "send_timeout": 10.0,
+}
 
 
 async def opened(port: int, *extra: str) -> trio.SocketStream:
@@ -70,8 +62,7 @@ async def silent(port: int) -> None:
 
 
 async def bomb(port: int) -> None:
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    payload = (compressor.compress(b"\0" * (32 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    payload = deflated(b"\0" * (32 << 20))
     async with await opened(port, DEFLATE) as stream:
         await stream.send_all(ws_frame(BINARY, payload, rsv=RSV1))
         assert b"\x03\xf1" in await read_to_eof(stream)
@@ -96,25 +87,17 @@ async def refused(port: int) -> None:
         assert (await read_to_eof(stream)).startswith(b"HTTP/1.1 426 ")
 
 
-KINDS: dict[str, Callable[[int], Awaitable[None]]] = {
-    client.__name__: client for client in (protocol_error, vanish_mid_frame, silent, bomb, flood_without_reading, clean, refused)
+KINDS: dict[str, Client] = {
+    client.__name__: client
+    for client in (protocol_error, vanish_mid_frame, silent, bomb, flood_without_reading, clean, refused)
 }
 
 
-async def run_clients(clients: list[Callable[[int], Awaitable[None]]]) -> None:
+async def run_clients(clients: list[Client]) -> None:
     books = Books()
-    channel = HTTPChannel(http_handler, websocket_handler=books.echo, **SETTINGS)
-    async with trio.open_nursery() as server:
-        listeners = await server.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
-        fds, tasks = open_fds(), live_tasks()
-        async with trio.open_nursery() as nursery:
-            for client in clients:
-                nursery.start_soon(client, port)
-        await trio.sleep(30)
-        assert channel.connection_count == 0
-        assert (books.started, live_tasks(), open_fds()) == (books.ended, tasks, fds)
-        server.cancel_scope.cancel()
+    await run_served(
+        HTTPChannel(http_handler, websocket_handler=books.count(ws_echo), **SETTINGS), books, clients, settle=30
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

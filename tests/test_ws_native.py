@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 import trio
+from conftest import TEXT, http_handler, open_raw_websocket, read_frame, ws_close_frame, ws_frame, ws_upgrade
 
 from trio_httpchannel import Response
 from trio_httpchannel.websocket import CloseReason, WebSocketRequest
-
-from conftest import TEXT, open_raw_websocket, read_frame, ws_close_frame, ws_frame, ws_upgrade
-
-
-async def http_handler(request: Any) -> Response:
-    return Response(200)
 
 
 async def serve_raw(serve_memory: Any, handler: Any) -> Any:

@@ -4,15 +4,13 @@ and bounded inflation, fed raw client frames without sockets."""
 from __future__ import annotations
 
 import tracemalloc
-import zlib
 
+from conftest import BINARY, CONTINUATION, PING, PONG, RSV1, TEXT, deflated, ws_close_frame, ws_frame
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from trio_httpchannel.websocket import CloseReason
 from trio_httpchannel.websocket._deflate import negotiate_deflate
 from trio_httpchannel.websocket._protocol import Closed, Message, PongReceived, Reply, State, WebSocketProtocol
-
-from conftest import BINARY, CONTINUATION, PING, PONG, RSV1, TEXT, ws_close_frame, ws_frame
 
 
 def protocol(max_size: int = 1000, *, deflate: bool = False, trailing_data: bytes = b"") -> WebSocketProtocol:
@@ -29,19 +27,17 @@ def feed(proto: WebSocketProtocol, *frames: bytes) -> list[object]:
     return list(proto.events())
 
 
-def deflated(data: bytes) -> bytes:
-    """``data`` compressed as permessage-deflate sends a message (RFC 7692 section 7.2.1)."""
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
-
-
 def test_a_text_frame_is_a_text_message():
     assert feed(protocol(), ws_frame(TEXT, "héllo".encode())) == [Message("héllo")]
 
 
 def test_fragments_are_joined_into_one_message():
     proto = protocol()
-    frames = [ws_frame(BINARY, b"ab", fin=False), ws_frame(CONTINUATION, b"cd", fin=False), ws_frame(CONTINUATION, b"e")]
+    frames = [
+        ws_frame(BINARY, b"ab", fin=False),
+        ws_frame(CONTINUATION, b"cd", fin=False),
+        ws_frame(CONTINUATION, b"e"),
+    ]
     assert feed(proto, *frames) == [Message(b"abcde")]
 
 
@@ -217,4 +213,3 @@ def test_a_ping_owed_is_not_encoded_after_our_close():
     assert close is not None
     proto.encode(close)
     assert proto.encode(Ping(b"x")) is None
-

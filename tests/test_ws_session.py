@@ -10,25 +10,28 @@ from typing import Any
 
 import pytest
 import trio
+from conftest import (
+    CLOSE,
+    TEXT,
+    open_raw_websocket,
+    read_frame,
+    websockets_client,
+    ws_close_frame,
+    ws_echo,
+    ws_frame,
+    ws_upgrade,
+)
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from websockets.extensions.permessage_deflate import PerMessageDeflate as ClientDeflate
 
 from trio_httpchannel import Response
 from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
 
-from conftest import CLOSE, TEXT, open_raw_websocket, read_frame, websockets_client, ws_close_frame, ws_frame, ws_upgrade
-
 WebSocketHandler = Callable[[WebSocketRequest], Awaitable[None]]
 
 
 async def http_handler(request: Any) -> Response:
     return Response(200, [("content-type", "text/plain")], b"plain http")
-
-
-async def echo(request: WebSocketRequest) -> None:
-    ws = await request.accept()
-    async for message in ws:
-        await ws.send(message)
 
 
 @pytest.fixture
@@ -56,7 +59,7 @@ def recording(closes: list[CloseReason | None], done: trio.Event) -> WebSocketHa
 
 
 async def test_text_and_binary_messages_are_echoed(serve_ws):
-    connect = await serve_ws(echo)
+    connect = await serve_ws(ws_echo)
     async with websockets_client(await connect(), "/echo") as ws:
         await ws.send("héllo")
         assert await ws.recv() == "héllo"
@@ -81,7 +84,7 @@ async def test_the_handler_picks_a_subprotocol_the_client_offered(serve_ws):
 
 
 async def test_permessage_deflate_is_negotiated_and_compressed_messages_round_trip(serve_ws):
-    connect = await serve_ws(echo)
+    connect = await serve_ws(ws_echo)
     async with websockets_client(await connect()) as ws:
         assert [type(extension) for extension in ws.protocol.extensions] == [ClientDeflate]
         for message in ["compressible " * 1000, b"\x01\x02" * 5000, "second message, same context"]:
@@ -90,7 +93,7 @@ async def test_permessage_deflate_is_negotiated_and_compressed_messages_round_tr
 
 
 async def test_permessage_deflate_is_declined_when_disabled(serve_ws):
-    connect = await serve_ws(echo, ws_per_message_deflate=False)
+    connect = await serve_ws(ws_echo, ws_per_message_deflate=False)
     async with websockets_client(await connect()) as ws:
         assert ws.protocol.extensions == []
         await ws.send("still works")
@@ -99,7 +102,7 @@ async def test_permessage_deflate_is_declined_when_disabled(serve_ws):
 
 async def test_a_large_fragmented_message_is_reassembled(serve_ws):
     fragments = [bytes([n]) * 65536 for n in range(128)]
-    connect = await serve_ws(echo)
+    connect = await serve_ws(ws_echo)
     async with websockets_client(await connect(), compression=None, max_size=None) as ws:
         await ws.send(fragments)
         assert await ws.recv() == b"".join(fragments)
@@ -218,7 +221,7 @@ async def test_a_rejection_is_sent_as_the_handlers_response(serve_ws):
 
 
 async def test_a_ping_from_the_client_is_answered(serve_ws):
-    connect = await serve_ws(echo)
+    connect = await serve_ws(ws_echo)
     async with websockets_client(await connect()) as ws:
         pong = await ws.ping(b"are you there")
         await pong.wait()
@@ -302,7 +305,7 @@ async def test_a_handler_letting_connection_closed_propagate_is_not_logged_as_fa
 
 
 async def test_frames_sent_with_the_handshake_are_the_first_messages(serve_ws):
-    connect = await serve_ws(echo)
+    connect = await serve_ws(ws_echo)
     client = await connect()
     await client.send(ws_upgrade() + ws_frame(TEXT, b"eager") + ws_frame(TEXT, b"client"))
     assert (await client.read_head()).status == 101
@@ -310,9 +313,8 @@ async def test_frames_sent_with_the_handshake_are_the_first_messages(serve_ws):
 
 
 async def test_one_websocket_does_not_block_another(serve_ws):
-    connect = await serve_ws(echo)
+    connect = await serve_ws(ws_echo)
     async with websockets_client(await connect()) as first, websockets_client(await connect()) as second:
         await first.send("one")
         await second.send("two")
         assert (await second.recv(), await first.recv()) == ("two", "one")
-

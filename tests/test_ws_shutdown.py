@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from conftest import CLOSE, RawClient, open_raw_websocket, read_frame, websockets_client, ws_close_frame
+from test_server import MemoryListener
 from websockets.exceptions import ConnectionClosedOK
 
 from trio_httpchannel import HTTPChannel, Response, Server
 from trio_httpchannel.asgi import ASGIHandler
 from trio_httpchannel.websocket import CloseReason, WebSocketRequest
-
-from conftest import CLOSE, RawClient, open_raw_websocket, read_frame, websockets_client, ws_close_frame
-from test_server import MemoryListener
 
 SETTINGS = {"ws_ping_interval": None, "ws_close_timeout": 4.0}
 HANG = 100

@@ -8,34 +8,24 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-
-from trio_httpchannel import Response
-from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
-
 from conftest import (
     CLOSE,
     PING,
     PONG,
     TEXT,
+    http_handler,
     open_raw_websocket,
     read_frame,
     websockets_client,
     ws_close_frame,
+    ws_echo,
     ws_frame,
 )
 
-
-async def http_handler(request: Any) -> Response:
-    return Response(200)
+from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
 
 
-async def echo(request: WebSocketRequest) -> None:
-    ws = await request.accept()
-    async for message in ws:
-        await ws.send(message)
-
-
-async def open_client(serve_memory: Any, handler: Any = echo, **settings: Any) -> Any:
+async def open_client(serve_memory: Any, handler: Any = ws_echo, **settings: Any) -> Any:
     connect = await serve_memory(http_handler, websocket_handler=handler, **settings)
     client = await connect()
     await open_raw_websocket(client)
@@ -73,7 +63,7 @@ async def test_an_unanswered_ping_closes_with_1011_then_tcp_after_the_close_time
 
 
 async def test_a_client_answering_pings_stays_connected(serve_memory, autojump_clock):
-    connect = await serve_memory(http_handler, websocket_handler=echo, ws_ping_interval=20, ws_ping_timeout=5)
+    connect = await serve_memory(http_handler, websocket_handler=ws_echo, ws_ping_interval=20, ws_ping_timeout=5)
     async with websockets_client(await connect()) as ws:
         await trio.sleep(500)
         await ws.send("still here")

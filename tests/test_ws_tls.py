@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import trio
 import trustme
+from conftest import http_handler
 from websockets.exceptions import ConnectionClosedError
 from websockets.trio.client import connect
 
-from trio_httpchannel import HTTPChannel, Response
+from trio_httpchannel import HTTPChannel
 from trio_httpchannel.asgi import ASGIHandler
 from trio_httpchannel.websocket import CloseReason, WebSocketRequest
 
@@ -43,10 +44,6 @@ def client(url: str, authority: trustme.CA, **options: Any) -> Any:
     context = ssl.create_default_context()
     authority.configure_trust(context)
     return connect(url, ssl=context, proxy=None, ping_interval=None, **options)
-
-
-async def http_handler(request: Any) -> Response:
-    return Response(200)
 
 
 async def test_messages_and_the_close_code_over_tls(serve_tls, authority):

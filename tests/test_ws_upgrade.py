@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import CLOSE, TEXT, get, open_raw_websocket, read_frame, ws_echo, ws_frame, ws_upgrade
+
 from trio_httpchannel import Request, Response
 from trio_httpchannel.websocket import WebSocketRequest
-
-from conftest import CLOSE, TEXT, open_raw_websocket, read_frame, ws_frame, ws_upgrade
 
 
 async def hello(request: Request) -> Response:
@@ -17,18 +17,8 @@ async def hello(request: Request) -> Response:
     return Response(200, [("content-type", "text/plain")], f"{request.method} {request.target} {len(body)}".encode())
 
 
-async def echo(request: WebSocketRequest) -> None:
-    ws = await request.accept()
-    async for message in ws:
-        await ws.send(message)
-
-
-def get(path: str, *extra: str) -> bytes:
-    return "\r\n".join([f"GET {path} HTTP/1.1", "Host: example.com", *extra, "", ""]).encode()
-
-
 async def test_requests_pipelined_before_the_upgrade_are_answered_first(serve):
-    connect = await serve(hello, websocket_handler=echo, ws_ping_interval=None)
+    connect = await serve(hello, websocket_handler=ws_echo, ws_ping_interval=None)
     client = await connect()
     post = b"POST /form HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc"
     await client.send(get("/one") + post + ws_upgrade("/ws"))
@@ -46,7 +36,7 @@ async def test_nothing_after_the_upgrade_request_is_parsed_as_http(serve):
         calls.append(request.target)
         return Response(200)
 
-    connect = await serve(counting, websocket_handler=echo, ws_ping_interval=None)
+    connect = await serve(counting, websocket_handler=ws_echo, ws_ping_interval=None)
     client = await connect()
     await client.send(ws_upgrade("/ws") + get("/smuggled"))
     assert (await client.read_head()).status == 101
@@ -65,7 +55,7 @@ async def test_without_a_websocket_handler_an_upgrade_is_a_plain_request(serve):
 
 
 async def test_an_upgrade_field_in_http_1_0_is_ignored(serve):
-    connect = await serve(hello, websocket_handler=echo)
+    connect = await serve(hello, websocket_handler=ws_echo)
     client = await connect()
     await client.send(ws_upgrade("/ws").replace(b"HTTP/1.1", b"HTTP/1.0", 1))
     response = await client.read_response()
@@ -89,7 +79,7 @@ async def test_another_version_is_refused_with_426_and_the_connection_closes(ser
 
 
 async def test_a_malformed_handshake_is_refused_with_400(serve):
-    connect = await serve(hello, websocket_handler=echo)
+    connect = await serve(hello, websocket_handler=ws_echo)
     client = await connect()
     await client.send(ws_upgrade(key="short"))
     response = await client.read_response()
@@ -98,7 +88,7 @@ async def test_a_malformed_handshake_is_refused_with_400(serve):
 
 
 async def test_a_refusal_is_not_cut_by_bytes_the_client_sent_after_its_handshake(serve_tcp):
-    connect = await serve_tcp(hello, websocket_handler=echo)
+    connect = await serve_tcp(hello, websocket_handler=ws_echo)
     client = await connect()
     await client.send(ws_upgrade(version="7") + ws_frame(TEXT, b"x" * 200_000))
     response = await client.read_response()
@@ -121,7 +111,7 @@ async def test_a_response_closing_the_connection_cancels_the_upgrade_behind_it(s
 
 
 async def test_the_tcp_connection_closes_after_the_close_handshake(serve):
-    connect = await serve(hello, websocket_handler=echo, ws_ping_interval=None)
+    connect = await serve(hello, websocket_handler=ws_echo, ws_ping_interval=None)
     client = await connect()
     await open_raw_websocket(client)
     await client.send(ws_frame(CLOSE, b"\x03\xe8"))
@@ -144,7 +134,7 @@ async def test_the_websocket_request_carries_the_http_requests_parts(serve_tcp):
 
 
 async def test_a_lone_upgrade_needs_no_earlier_response(serve):
-    connect = await serve(hello, websocket_handler=echo, ws_ping_interval=None)
+    connect = await serve(hello, websocket_handler=ws_echo, ws_ping_interval=None)
     client = await connect()
     await open_raw_websocket(client)
     await client.send(ws_frame(TEXT, b"hi"))

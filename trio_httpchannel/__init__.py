@@ -1,10 +1,12 @@
-"""An HTTP/1.1 server for trio, built on h11: concurrent pipelining, cancel-scope timeouts and
-lingering close, ported from Twisted web2's HTTPChannel."""
+"""An HTTP server for trio: HTTP/1.1 (h11), HTTP/2 (h2) and WebSocket (wsproto), for native
+handlers and ASGI apps, with Twisted web2's HTTPChannel design carried to each protocol: a reader
+feeding a bounded channel, one writer, every timer a cancel scope."""
 
 from ._access import ResponseRecord
-from ._channel import Handler, HTTPChannel
+from ._channel import HTTPChannel
 from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
+from ._handling import Handler
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response

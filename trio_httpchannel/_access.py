@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from ._request import Address, Request
 
-__all__ = ["ResponseRecord"]
+__all__ = ["ResponseRecord", "ResponseHook"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,3 +36,7 @@ class ResponseRecord:
     sent: int
     seconds: float
     complete: bool
+
+
+ResponseHook = Callable[[ResponseRecord], None]
+"""What ``HTTPChannel(on_response=...)`` calls with each record."""

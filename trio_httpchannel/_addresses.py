@@ -6,7 +6,7 @@ import trio
 
 from ._request import Address
 
-__all__ = ["addresses", "format_address"]
+__all__ = ["addresses", "format_address", "peer_name"]
 
 
 def addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
@@ -48,3 +48,8 @@ def format_address(address: Address) -> str:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return address or "-"
+
+
+def peer_name(address: Address) -> str:
+    """A client's address as log messages name it: ``host:port``, or ``an unknown peer``."""
+    return format_address(address) if address is not None else "an unknown peer"

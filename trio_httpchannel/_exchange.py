@@ -3,38 +3,69 @@ handler or adapter answering it may still learn (the body failed, the client lef
 
 from __future__ import annotations
 
-import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import trio
 
 from ._errors import ClientDisconnected, ProtocolError
+from ._state import (
+    ABSENT,
+    AWAITED,
+    BODY,
+    CLIENT,
+    COMPLETE,
+    CONTINUE,
+    EXPECTED,
+    FAILED,
+    GIVEN,
+    LEFT,
+    NOT_EXPECTED,
+    PRESENT,
+    PROGRESS,
+    SENT,
+    STREAMING,
+    WANTED,
+    WATCHED,
+    Dispatch,
+    advance,
+)
 
 if TYPE_CHECKING:
-    from ._channel import _Connection
-    from ._head import RequestHead
     from ._request import Request
     from ._response import Response
 
-__all__ = ["Exchange", "Progress"]
+__all__ = ["Carrier", "Head", "Exchange"]
 
 
-class Progress(enum.Enum):
-    """How far the response has gone; it only moves forward, in this order."""
+class Head(Protocol):
+    """What an exchange needs of its request's head, whatever the protocol parsed it."""
 
-    AWAITED = "awaited"
-    """No response yet: the handler runs."""
-    GIVEN = "given"
-    """The response is known (returned, given early, or the body's error in its place)."""
-    SENDING = "sending"
-    """Its head is serialized and on its way; a streamed body is being written."""
-    SENT = "sent"
-    """Every byte is handed to the writer's outbox: the exchange has left the connection."""
+    @property
+    def has_body(self) -> bool: ...
+
+    @property
+    def expects_continue(self) -> bool: ...
 
 
-class Exchange:
-    """One request and its response. ``lone`` marks a request whose handler task writes its
-    own response (nothing was in flight when it came), until it is handed to the writer."""
+H = TypeVar("H", bound=Head)
+
+
+class Carrier(Protocol):
+    """What carries exchanges: an HTTP/1.1 connection (an HTTP/2 stream will be one too)."""
+
+    def abort(self, reason: str) -> None:
+        """End the connection at once; every request in flight is told its client is gone."""
+
+    async def respond_early(self, exchange: Exchange[Any], response: Response) -> None:
+        """Send ``response`` to ``exchange``'s request before its handler returns."""
+
+
+class Exchange(Generic[H]):
+    """One request and its response, and where each stands: its machines are ``_state.py``'s
+    (``progress``, ``body``, ``continue_``, ``dispatch``, ``client``), every move checked there.
+
+    ``head`` is the request's head as its protocol parsed it (``None`` for a request refused
+    before its head could be parsed)."""
 
     __slots__ = (
         "connection",
@@ -43,41 +74,36 @@ class Exchange:
         "body_send",
         "response",
         "progress",
+        "body",
+        "body_error",
+        "continue_",
+        "dispatch",
+        "client",
         "ready",
         "done",
         "over",
-        "continue_wanted",
-        "continue_sent",
-        "body_complete",
-        "body_error",
-        "client_left",
-        "abort_if_client_leaves",
-        "lone",
-        "holds_slot",
         "started",
         "status",
         "sent",
         "sent_pending",
     )
 
-    def __init__(self, connection: _Connection, head: RequestHead | None, started: float) -> None:
+    def __init__(self, connection: Carrier, head: H | None, started: float, dispatch: Dispatch) -> None:
         self.connection = connection
         self.head = head
         self.request: Request | None = None
         self.body_send: trio.MemorySendChannel[bytes] | None = None
         self.response: Response | None = None
-        self.progress = Progress.AWAITED
+        self.progress = AWAITED
+        self.body = STREAMING if head is not None and head.has_body else ABSENT
+        self.body_error: ProtocolError | None = None
+        """The error the body failed with (``body`` is ``FAILED``): the client's answer."""
+        self.continue_ = EXPECTED if head is not None and head.expects_continue else NOT_EXPECTED
+        self.dispatch = dispatch
+        self.client = PRESENT
         self.ready: trio.Event | None = None
         self.done: trio.Event | None = None
         self.over: trio.Event | None = None
-        self.continue_wanted = False
-        self.continue_sent = False
-        self.body_complete = head is None or not head.has_body
-        self.body_error: ProtocolError | None = None
-        self.client_left = False
-        self.abort_if_client_leaves = False
-        self.lone = False
-        self.holds_slot = False
         self.started = started
         self.status = 0
         self.sent = 0
@@ -87,7 +113,7 @@ class Exchange:
 
     def set_response(self, response: Response) -> None:
         self.response = response
-        self.progress = Progress.GIVEN
+        self.progress = advance(PROGRESS, self.progress, GIVEN)
         if self.ready is not None:
             self.ready.set()
 
@@ -101,15 +127,17 @@ class Exchange:
     async def respond_early(self, response: Response) -> None:
         """Give ``response`` before the handler returns (see ``Request._exchange``). Raises
         :class:`ClientDisconnected` when the client gets another answer (its body failed)."""
-        if self.body_error is not None:
-            raise ClientDisconnected(f"the client was answered {self.body_error.status}: {self.body_error.message}")
-        if self.progress is not Progress.AWAITED:
+        error = self.body_error
+        if error is not None:
+            raise ClientDisconnected(f"the client was answered {error.status}: {error.message}")
+        if self.progress is not AWAITED:
             raise RuntimeError("the response to this request was already given")
-        await self.connection._respond_early(self, response)
+        await self.connection.respond_early(self, response)
 
     def want_continue(self) -> None:
-        if self.head is not None and self.head.expects_continue and not self.continue_wanted:
-            self.continue_wanted = True
+        """The handler starts reading the body: a client waiting for ``100 Continue`` gets it."""
+        if self.continue_ is EXPECTED:
+            self.continue_ = advance(CONTINUE, EXPECTED, WANTED)
             if self.ready is not None:
                 self.ready.set()
 
@@ -118,13 +146,13 @@ class Exchange:
     async def wait_done(self) -> None:
         """Wait until this exchange's response is written (the event is made only when needed:
         most exchanges are never waited for)."""
-        if self.progress is not Progress.SENT:
+        if self.progress is not SENT:
             if self.done is None:
                 self.done = trio.Event()
             await self.done.wait()
 
     def mark_done(self) -> None:
-        self.progress = Progress.SENT
+        self.progress = advance(PROGRESS, self.progress, SENT)
         if self.done is not None:
             self.done.set()
         self._tell_over()
@@ -135,7 +163,7 @@ class Exchange:
     def is_over(self) -> bool:
         """Whether nothing more the handler does reaches the client through this exchange: its
         response is written, its body failed (the client gets the error), or the client left."""
-        return self.progress is Progress.SENT or self.body_error is not None or self.client_left
+        return self.progress is SENT or self.body is FAILED or self.client is LEFT
 
     async def wait_over(self) -> None:
         """Wait until :attr:`is_over`."""
@@ -148,22 +176,29 @@ class Exchange:
         """Abort the connection if the client's side ends before this response is written (at
         once if it already has). The ASGI adapter asks this for a streamed response: such an
         app stops only when cancelled, and the abort cancels it with the cut stream."""
-        self.abort_if_client_leaves = True
-        if self.client_left:
+        if self.client is LEFT:
             self._abort_if_unsent()
+        else:
+            self.client = advance(CLIENT, self.client, WATCHED)
 
     def tell_client_left(self) -> None:
-        self.client_left = True
-        if self.abort_if_client_leaves:
+        watched = self.client is WATCHED
+        self.client = advance(CLIENT, self.client, LEFT)
+        if watched:
             self._abort_if_unsent()
         self._tell_over()
 
     def _abort_if_unsent(self) -> None:
-        if self.progress is not Progress.SENT:
-            self.connection._abort("the client left in the middle of a streamed response")
+        if self.progress is not SENT:
+            self.connection.abort("the client left in the middle of a streamed response")
+
+    def end_body(self) -> None:
+        """The body was read to its end."""
+        self.body = advance(BODY, self.body, COMPLETE)
 
     def fail_body(self, error: ProtocolError) -> None:
         self.body_error = error
+        self.body = advance(BODY, self.body, FAILED)
         self._tell_over()
 
     def _tell_over(self) -> None:

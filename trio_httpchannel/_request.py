@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import trio
 
-from ._head import split_target
 from ._headers import Headers
+from ._target import split_target
 
 if TYPE_CHECKING:
     from ._response import Response
 
-__all__ = ["Request", "RequestBody", "ExchangeView"]
+__all__ = ["ChunkSource", "ExchangeView", "Request", "RequestBody"]
 
 Address = Union[tuple[Any, ...], str, None]
 
@@ -37,6 +37,16 @@ def _already_consumed(earlier: _Consumer, now: _Consumer) -> str:
     return "the request body was already iterated; iterate it only once, or use request.read(), which keeps the bytes"
 
 
+class ChunkSource(Protocol):
+    """Where a body's chunks come from: the ``trio.MemoryReceiveChannel`` an HTTP/1.1
+    connection's reader feeds, or an HTTP/2 stream read in the handler's own task. Closed
+    when the response is sent; iterating it then raises ``trio.ClosedResourceError``."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 class RequestBody:
     """The body of one request, as an async iterator of ``bytes`` chunks.
 
@@ -53,7 +63,7 @@ class RequestBody:
 
     def __init__(
         self,
-        receive: trio.MemoryReceiveChannel[bytes] | None,
+        receive: ChunkSource | None,
         on_first_read: Callable[[], None] | None = None,
     ) -> None:
         self._receive = receive

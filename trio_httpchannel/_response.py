@@ -1,16 +1,10 @@
-"""A response as the handler gives it, and the rules that put it on the wire (sans-io).
-
-The head is serialized here rather than by ``h11.Connection.send``: that costs about 30 µs a
-response, this about 1 µs. The checks stay as strict as h11's (token header names; values
-without NUL, CR, LF or other whitespace but space and tab inside), because they are what stops
-response splitting.
-"""
+"""A response as the handler gives it, the same for every protocol: its status, header fields
+and body, checked when it is made; and the short answer the channel gives a refused request.
+How it goes on the wire is the protocol's (``http1/serializer.py`` for HTTP/1.1)."""
 
 from __future__ import annotations
 
-import enum
 import http
-import re
 import time
 from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
@@ -18,28 +12,24 @@ from typing import Union
 
 __all__ = [
     "Response",
-    "Framing",
-    "ResponseHead",
-    "serialize_head",
+    "HeaderPairs",
+    "Body",
+    "WHOLE",
     "check_body_chunk",
-    "serialize_informational",
-    "chunk",
-    "LAST_CHUNK",
+    "close_body",
     "error_response",
+    "header_pairs",
+    "http_date",
 ]
 
 HeaderPairs = Union[
-    Mapping[Union[str, bytes], Union[str, bytes]],
-    Iterable[Union[tuple[Union[str, bytes], Union[str, bytes]], list[Union[str, bytes]]]],
+    Mapping[str | bytes, str | bytes],
+    Iterable[tuple[str | bytes, str | bytes] | list[str | bytes]],
 ]
 """Header fields as a mapping, or ``(name, value)`` pairs, of ``str`` (Latin-1) or ``bytes``."""
 Body = Union[bytes, AsyncIterable[bytes]]
-
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
-_OWNED = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length"})
-_SERVER_LINE = b"Server: trio-httpchannel\r\n"
-LAST_CHUNK = b"0\r\n\r\n"
+WHOLE = (bytes, bytearray, memoryview)
+"""The types of a body given whole; any other is an async iterable, streamed."""
 
 
 class Response:
@@ -64,7 +54,7 @@ class Response:
         if isinstance(body, str):
             raise TypeError("a response body is bytes or an async iterable of bytes; encode the str first")
         self.status = status
-        self.headers = _header_pairs(headers)
+        self.headers = header_pairs(headers)
         self.body = body
 
     def __repr__(self) -> str:
@@ -75,7 +65,7 @@ _STRINGS = (str, bytes)
 _HEADERS_EXPECTED = "response headers are a mapping or an iterable of (name, value) pairs of str or bytes"
 
 
-def _header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
+def header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
     """``headers`` as a list of pairs, or a ``TypeError`` saying what was expected instead.
     A list, the common case, skips the slower abstract-class checks (~0.3 µs)."""
     if type(headers) is list:
@@ -102,169 +92,35 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class Framing(enum.Enum):
-    """How the end of a response body is known to the client."""
-
-    NONE = "none"
-    LENGTH = "length"
-    CHUNKED = "chunked"
-    CLOSE = "close"
-
-
-class ResponseHead:
-    """A serialized response head and the decisions taken with it."""
-
-    __slots__ = ("data", "framing", "length", "keep_alive")
-
-    def __init__(self, data: bytes, framing: Framing, length: int | None, keep_alive: bool) -> None:
-        self.data = data
-        self.framing = framing
-        self.length = length
-        self.keep_alive = keep_alive
-
-
-def serialize_head(
-    response: Response,
-    *,
-    method: str,
-    http_version: str,
-    keep_alive: bool,
-) -> ResponseHead:
-    """The bytes of ``response``'s status line and headers for a request of ``method`` over
-    ``http_version``, with its framing and whether the connection may persist after it.
-
-    ``keep_alive`` is what the request allows; the response can only lower it (``Connection:
-    close`` from the handler, or a stream that HTTP/1.0 can only end by closing).
-    Raises ``ValueError`` for a header that could split the response.
-    """
-    lines = [_status_line(response.status)]
-    content_length: int | None = None
-    has_date = has_server = False
-    for name, value in response.headers:
-        lowered, line = _field(name, value)
-        if lowered in _OWNED:
-            if lowered == b"connection" and b"close" in line.lower():
-                keep_alive = False
-            elif lowered == b"content-length":
-                content_length = _parse_length(line, content_length)
-            continue
-        has_date = has_date or lowered == b"date"
-        has_server = has_server or lowered == b"server"
-        lines.append(line)
-    framing, length, keep_alive = _framing(response, method, http_version, keep_alive, content_length)
-    if length is not None:
-        lines.append(b"Content-Length: %d\r\n" % length)
-    if framing is Framing.CHUNKED:
-        lines.append(b"Transfer-Encoding: chunked\r\n")
-    if not has_date:
-        lines.append(b"Date: %s\r\n" % http_date())
-    if not has_server:
-        lines.append(_SERVER_LINE)
-    if not keep_alive:
-        lines.append(b"Connection: close\r\n\r\n")
-    elif http_version == "1.0":
-        lines.append(b"Connection: keep-alive\r\n\r\n")
-    else:
-        lines.append(b"\r\n")
-    return ResponseHead(b"".join(lines), framing, length, keep_alive)
-
-
-def serialize_informational(status: int, headers: HeaderPairs) -> bytes:
-    """The head of an informational (1xx) response such as ``101 Switching Protocols``, with the
-    same header checks as a final response's. It has no body, so no framing fields are added.
-    Raises ``ValueError`` for a status that is not 1xx or a header that could split the response."""
-    if not 100 <= status <= 199:
-        raise ValueError(f"an informational status is from 100 to 199, got {status!r}")
-    return b"".join([_status_line(status), *(_field(name, value)[1] for name, value in headers), b"\r\n"])
-
-
-def _field(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:
-    """The lower-cased name and the serialized ``name: value`` line of one header, validated.
-
-    Handlers send the same few headers again and again, so validated lines are remembered
-    (at most ``_FIELD_CACHE_SIZE`` of them); a header seen before costs one dict lookup.
-    """
-    key = (name, value)
-    cached = _field_cache.get(key)
-    if cached is not None:
-        return cached
-    raw_name, raw_value = _to_bytes(name), _to_bytes(value).strip(b" \t")
-    if not _TOKEN.fullmatch(raw_name):
-        raise ValueError(f"illegal response header name {raw_name!r}")
-    if not _FIELD_VALUE.fullmatch(raw_value):
-        raise ValueError(f"illegal value for response header {raw_name!r}: {raw_value!r}")
-    if len(_field_cache) >= _FIELD_CACHE_SIZE:
-        _field_cache.clear()
-    cached = _field_cache[key] = (raw_name.lower(), b"%s: %s\r\n" % (raw_name, raw_value))
-    return cached
-
-
-def _status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = b"HTTP/1.1 %d Unknown\r\n" % status
-    return line
-
-
-def _framing(
-    response: Response, method: str, http_version: str, keep_alive: bool, content_length: int | None
-) -> tuple[Framing, int | None, bool]:
-    if response.status in (204, 304):
-        return Framing.NONE, content_length if response.status == 304 else None, keep_alive
-    body = response.body
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        if content_length is not None and content_length != len(body) and method != "HEAD":
-            raise ValueError(
-                f"Content-Length {content_length} does not match the {len(body)}-byte response body"
-            )
-        content_length = len(body) if content_length is None else content_length
-    if method == "HEAD":
-        return Framing.NONE, content_length, keep_alive
-    if content_length is not None:
-        return Framing.LENGTH, content_length, keep_alive
-    if http_version == "1.1":
-        return Framing.CHUNKED, None, keep_alive
-    return Framing.CLOSE, None, False
-
-
-def _parse_length(line: bytes, previous: int | None) -> int:
-    value = line[line.index(b":") + 2 : -2]
-    if not value.isdigit() or len(value) > 18:
-        raise ValueError(f"illegal Content-Length response header {value!r}")
-    length = int(value)
-    if previous is not None and previous != length:
-        raise ValueError(f"conflicting Content-Length response headers {previous} and {length}")
-    return length
-
-
 def check_body_chunk(data: object) -> None:
     """Raise ``TypeError`` naming the mistake when a streamed body yields something other than
     bytes (``bytearray`` and ``memoryview`` are bytes too): a ``str`` most often, whose error
     from deep in the writer would not say which body or why."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if not isinstance(data, WHOLE):
         hint = ": encode it first" if isinstance(data, str) else ""
         raise TypeError(
             f"the response body yielded {type(data).__name__} {_short(data)}; an async body must yield bytes{hint}"
         )
 
 
-def chunk(data: bytes) -> bytes:
-    """``data`` as one chunk of a chunked body (``data`` must not be empty: that ends the body)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
+async def close_body(body: AsyncIterable[bytes]) -> None:
+    """Close a streamed body that will not be sent (its ``aclose``, when it has one), so that
+    its producer stops."""
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
-def error_response(status: int, message: str) -> Response:
-    """The short plain-text answer to a request the channel refuses, closing the connection."""
+def error_response(status: int, message: str, headers: HeaderPairs = ()) -> Response:
+    """The short plain-text answer to a request the channel refuses, closing the connection,
+    with ``headers`` (``Retry-After``, say) after its own."""
     return Response(
         status,
-        [("content-type", "text/plain; charset=utf-8"), ("connection", "close")],
+        [("content-type", "text/plain; charset=utf-8"), ("connection", "close"), *header_pairs(headers)],
         f"{status} {http.HTTPStatus(status).phrase}: {message}\n".encode(),
     )
 
 
-_STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus}
-_FIELD_CACHE_SIZE = 512
-_field_cache: dict[tuple[str | bytes, str | bytes], tuple[bytes, bytes]] = {}
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
@@ -275,9 +131,3 @@ def http_date() -> bytes:
     if _date_cache[0] != now:
         _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
     return _date_cache[1]
-
-
-def _to_bytes(value: str | bytes) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return value.encode("latin-1")

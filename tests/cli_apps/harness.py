@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import trio
+from _raw_client import RawResponse, ask
+from _requests import GET
 
 APPS = Path(__file__).parent
 STARTUP_WAIT = 30
@@ -85,6 +87,10 @@ class ServerProcess:
     async def open(self) -> trio.SocketStream:
         return await trio.open_tcp_stream(self.host, self.port)
 
+    async def ask(self, request: bytes = GET) -> RawResponse:
+        """``request`` on a new connection; its response."""
+        return await ask(await self.open(), request)
+
     def signal(self, number: int = signal.SIGTERM) -> None:
         self.process.send_signal(number)
 
@@ -100,33 +106,50 @@ class ServerProcess:
 Start = Callable[..., Awaitable[ServerProcess]]
 
 
+class Processes:
+    """The processes a test starts, their output collected in ``nursery``; ``kill_all`` at the
+    end of the test kills those still running."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._started: list[ServerProcess] = []
+
+    async def start(self, command: Sequence[str], env: dict[str, str], pass_fds: Sequence[int] = ()) -> ServerProcess:
+        """``command`` running with ``env`` added to this process's environment."""
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        process = await trio.lowlevel.open_process(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, pass_fds=pass_fds
+        )
+        server = ServerProcess(process)
+        self._started.append(server)
+        assert process.stdout is not None and process.stderr is not None
+        self._nursery.start_soon(server.stdout.collect, process.stdout)
+        self._nursery.start_soon(server.stderr.collect, process.stderr)
+        return server
+
+    async def kill_all(self) -> None:
+        for server in self._started:
+            if server.process.returncode is None:
+                server.process.kill()
+            with trio.CancelScope(shield=True):
+                await server.process.wait()
+
+
 @pytest.fixture
 async def cli(nursery: trio.Nursery) -> AsyncIterator[Start]:
     """``server = await cli(*args, env={...}, wait=True)`` runs the command line on a free
     loopback port with ``--app-dir`` set to the test apps, and (unless ``wait=False``) waits for
     its startup line. Every process still running at the end of the test is killed."""
-    processes: list[ServerProcess] = []
+    processes = Processes(nursery)
 
     async def start(
         *args: str, env: dict[str, str] | None = None, wait: bool = True, pass_fds: Sequence[int] = ()
     ) -> ServerProcess:
         command = [sys.executable, "-m", "trio_httpchannel", "--port", "0", "--app-dir", str(APPS), *args]
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        process = await trio.lowlevel.open_process(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, pass_fds=pass_fds
-        )
-        server = ServerProcess(process)
-        processes.append(server)
-        assert process.stdout is not None and process.stderr is not None
-        nursery.start_soon(server.stdout.collect, process.stdout)
-        nursery.start_soon(server.stderr.collect, process.stderr)
+        server = await processes.start(command, env or {}, pass_fds)
         if wait:
             await server.started()
         return server
 
     yield start
-    for server in processes:
-        if server.process.returncode is None:
-            server.process.kill()
-        with trio.CancelScope(shield=True):
-            await server.process.wait()
+    await processes.kill_all()

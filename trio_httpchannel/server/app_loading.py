@@ -13,9 +13,9 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from .._asgi import ASGIHandler, asgi2_as_3, is_async_callable, positional_parameters
-from .._channel import Handler
-from .._lifespan import Lifespan
+from .._handling import Handler
+from ..asgi.http import ASGIHandler, asgi2_as_3, is_async_callable, positional_parameters
+from ..asgi.lifespan import Lifespan
 from .errors import CommandError
 
 __all__ = ["build_handler", "interface_of", "load_app"]

@@ -23,7 +23,8 @@ import trio
 
 from .._channel import HTTPChannel
 from .._demo import demo
-from .._lifespan import LifespanError
+from ..asgi.lifespan import LifespanError
+from ..http2 import ALPN_PROTOCOLS
 from .app_loading import build_handler, interface_of, load_app
 from .errors import CommandError, UsageError
 from .logs import access_log, configure_logging
@@ -83,7 +84,8 @@ def _ssl_context(options: Options) -> ssl.SSLContext | None:
         context.load_cert_chain(options.certfile, options.keyfile)
     except (OSError, ssl.SSLError) as error:
         raise CommandError(f"cannot load the TLS certificate {options.certfile}: {error}") from None
-    context.set_alpn_protocols(["http/1.1"])
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # HTTP/2 needs at least TLS 1.2 (RFC 9113 section 9.2)
+    context.set_alpn_protocols(ALPN_PROTOCOLS if options.settings.get("h2", True) else ["http/1.1"])
     return context
 
 
@@ -162,7 +164,9 @@ def supervise(options: Options) -> None:
         reload_dirs=reload_dirs,
     )
     spec = options.app or DEMO
-    how = f"{options.workers} worker(s)" + (f", reloading on changes in {', '.join(reload_dirs)}" if reload_dirs else "")
+    how = f"{options.workers} worker(s)" + (
+        f", reloading on changes in {', '.join(reload_dirs)}" if reload_dirs else ""
+    )
     message = f"serving {spec} on {_where(first, options.certfile is not None)} with {how} - press Ctrl-C to stop"
     try:
         trio.run(partial(supervisor.run, task_status=_Started(message)))

@@ -106,14 +106,14 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self) -> None:
         super().__init__(
             prog=PROG,
-            description="Serve an ASGI app or a native trio-httpchannel handler over HTTP/1.1. "
+            description="Serve an ASGI app or a native trio-httpchannel handler over HTTP/1.1 and HTTP/2. "
             f"Every option can also be set as an environment variable {ENV_PREFIX}<NAME>, "
             f"as in {ENV_PREFIX}MAX_BODY_SIZE; the command line wins.",
         )
         self._from_environ: list[argparse.Action] = []
         self.add_argument("app", nargs="?", metavar="APP", help="module:attribute to serve (default: a demo app)")
         self.add_argument("--version", action="version", version=_version())
-        for add_group in (_listening, _limits, _websocket, _processes, _application, _proxies, _logging):
+        for add_group in (_listening, _limits, _websocket, _http2, _processes, _application, _proxies, _logging):
             add_group(self)
 
     def group(self, title: str) -> Callable[..., None]:
@@ -210,6 +210,22 @@ def _websocket(parser: _Parser) -> None:
     _setting(add, "--ws-ping-timeout", _optional_seconds, " s", "for a ping's pong: close 1011; none or off: no wait")
     _setting(add, "--ws-per-message-deflate", _on_off, "", "accept permessage-deflate compression: on or off")
     _setting(add, "--ws-close-timeout", float, " s", "for the close handshake, then TCP is closed")
+
+
+def _http2(parser: _Parser) -> None:
+    add = parser.group("HTTP/2 (trio_httpchannel.Settings)")
+    add(
+        "--h2",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="serve HTTP/2 too: to a cleartext connection opening with its preface, and over TLS by ALPN; "
+        "--no-h2 serves HTTP/1.1 only (default on)",
+    )
+    _setting(add, "--h2-max-concurrent-streams", int, "", "streams of one connection at once; one more is refused")
+    _setting(add, "--h2-max-header-list-size", int, " bytes", "a request's decoded header list: GOAWAY")
+    _setting(add, "--h2-initial-window-size", int, " bytes", "request body a stream may send before it is read")
+    _setting(add, "--h2-max-resets-per-second", int, "", "streams reset or refused per second (Rapid Reset): GOAWAY")
+    _setting(add, "--h2-max-control-frames-per-second", int, "", "idle frames (SETTINGS, PING...) a second: GOAWAY")
 
 
 def _setting(add: Callable[..., None], flag: str, kind: Callable[[str], Any], unit: str, help: str) -> None:

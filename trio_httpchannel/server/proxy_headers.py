@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from .._channel import Handler
+from .._handling import Handler
 from .._request import Address, Request
 from .._response import Response
 from ..websocket import WebSocketHandler, WebSocketRequest

@@ -66,7 +66,7 @@ class ProxyProtocol:
 class ProxiedStream(trio.abc.HalfCloseableStream):
     """A connection after its PROXY protocol header: what was read past the header comes first,
     then the connection's own bytes. ``header`` is the header; ``proxied_addresses`` what the
-    channel takes instead of the socket's addresses (see ``_addresses`` in ``_channel.py``)."""
+    channel takes instead of the socket's addresses (see ``_addresses.py``)."""
 
     def __init__(self, transport_stream: trio.abc.Stream, header: ProxyHeader, buffered: bytes = b"") -> None:
         self.transport_stream = transport_stream

@@ -15,7 +15,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from .._channel import Handler
+from .._handling import Handler
 from .._request import Request
 from .._response import Response
 

@@ -18,8 +18,8 @@ from functools import partial
 
 import trio
 
-from .._channel import Handler, HTTPChannel
-from .._response import error_response, serialize_head
+from .._channel import HTTPChannel
+from .._handling import Handler
 from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals
@@ -128,7 +128,9 @@ class Server:
             )
             connections.cancel_scope.deadline = trio.current_time() + self.graceful_timeout
         if connections.cancel_scope.cancelled_caught:
-            logger.warning("graceful_timeout (%gs) passed: the connections still open were aborted", self.graceful_timeout)
+            logger.warning(
+                "graceful_timeout (%gs) passed: the connections still open were aborted", self.graceful_timeout
+            )
 
     async def _accept(self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery) -> None:
         backoff = _FIRST_BACKOFF
@@ -184,20 +186,13 @@ class Server:
         if not self._refusing:
             self._refusing = True
             logger.warning("max_connections (%d) reached: answering new connections 503", self.max_connections)
-        response = error_response(503, "the server is at its connection limit; try again shortly")
-        response.headers.append((b"retry-after", b"1"))
-        assert isinstance(response.body, bytes)
-        head = serialize_head(response, method="GET", http_version="1.1", keep_alive=False)
-        with trio.move_on_after(_REFUSE_LINGER):
-            try:
-                await stream.send_all(head.data + response.body)
-                if isinstance(stream, trio.abc.HalfCloseableStream):
-                    await stream.send_eof()
-                while await stream.receive_some(65536):
-                    pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-        await trio.aclose_forcefully(stream)
+        await self.channel.refuse(
+            stream,
+            503,
+            "the server is at its connection limit; try again shortly",
+            headers=[(b"retry-after", b"1")],
+            linger=_REFUSE_LINGER,
+        )
 
 
 def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream]) -> list[trio.abc.Stream]:
@@ -311,7 +306,9 @@ async def _serve_app(
         await server.serve_listeners(listeners, task_status=task_status)
 
 
-async def _shutdown_after(trigger: Callable[[], Awaitable[object]], server: Server, *, task_status: trio.TaskStatus[None]) -> None:
+async def _shutdown_after(
+    trigger: Callable[[], Awaitable[object]], server: Server, *, task_status: trio.TaskStatus[None]
+) -> None:
     task_status.started()
     await trigger()
     server.shutdown()

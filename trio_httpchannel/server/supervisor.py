@@ -193,7 +193,7 @@ class Supervisor:
         async for changes in watchfiles.awatch(
             *self._reload_dirs, watch_filter=watchfiles.PythonFilter(), stop_event=self._stop_watching
         ):
-            paths = sorted({os.path.relpath(path) for _, path in changes})
+            paths = sorted({os.path.relpath(path) for _, path in changes})  # noqa: ASYNC240 (string arithmetic, no I/O)
             logger.warning("%s changed: restarting the workers", ", ".join(paths))
             self._changed.set()
             self._changed = trio.Event()

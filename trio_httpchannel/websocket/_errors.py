@@ -7,7 +7,7 @@ import dataclasses
 from wsproto.frame_protocol import CloseReason as _Codes
 
 from .._errors import ProtocolError
-from .._response import HeaderPairs
+from .._response import HeaderPairs, header_pairs
 
 __all__ = ["CloseReason", "ConnectionClosed", "HandshakeError"]
 
@@ -54,4 +54,4 @@ class HandshakeError(ProtocolError):
 
     def __init__(self, status: int, message: str, headers: HeaderPairs = ()) -> None:
         super().__init__(status, message)
-        self.headers = list(headers)
+        self.headers = header_pairs(headers)

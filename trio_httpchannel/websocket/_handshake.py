@@ -17,7 +17,8 @@ from wsproto.extensions import Extension
 from wsproto.utilities import generate_accept_token
 
 from .._headers import Headers
-from .._response import HeaderPairs, serialize_informational
+from .._response import HeaderPairs, header_pairs
+from ..http1.serializer import serialize_informational
 from ._deflate import negotiate_deflate
 from ._errors import HandshakeError
 
@@ -94,7 +95,7 @@ class Handshake:
             extension, offer = negotiated
             extensions.append(extension)
             fields.append((b"Sec-WebSocket-Extensions", offer))
-        for name, value in headers:
+        for name, value in header_pairs(headers):
             lowered = (name.encode("latin-1") if isinstance(name, str) else name).lower()
             if lowered in _HANDSHAKE_FIELDS or lowered in _FRAMING_FIELDS:
                 raise ValueError(

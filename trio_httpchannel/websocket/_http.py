@@ -11,7 +11,8 @@ from __future__ import annotations
 import trio
 
 from .._config import Settings
-from .._response import Framing, Response, serialize_head
+from .._response import Response
+from ..http1.serializer import Framing, serialize_head
 
 __all__ = ["linger", "refusal_bytes", "send_head"]
 

@@ -39,7 +39,7 @@ import trio
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 
 from .._config import Settings
-from .._wire import Wire
+from ..http1.wire import Wire
 from ._errors import CloseReason, ConnectionClosed
 from ._going_away import GOING_AWAY, OpenWebSockets
 from ._protocol import (

@@ -67,7 +67,10 @@ async def serve_upgrade(
         written = await send_head(stream, data, settings)
         if on_response is not None:
             seconds = trio.current_time() - started
-            _report(on_response, ResponseRecord(client, request, error.status, len(data) if written else 0, seconds, written))
+            _report(
+                on_response,
+                ResponseRecord(client, request, error.status, len(data) if written else 0, seconds, written),
+            )
         if written:
             await linger(stream, settings)
         return

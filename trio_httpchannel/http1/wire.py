@@ -47,6 +47,12 @@ class Wire:
         except BlockingIOError:
             return 0
 
+    async def write(self, data: bytes) -> None:
+        """Write ``data`` whole, waiting for the client to read when the socket is full."""
+        written = self.write_at_once(data)
+        if written < len(data):
+            await self.write_rest(data, written)
+
     async def write_rest(self, data: bytes, written: int) -> None:
         """Write ``data`` from ``written`` on, waiting for the client to read."""
         sock = self._socket

@@ -10,18 +10,19 @@ back the connection's next request.
 
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, Final
 from urllib.parse import unquote
 
 import trio
 
-from ._errors import ClientDisconnected, ProtocolError
-from ._request import Request
-from ._response import Response, error_response
-from .websocket import ASGIWebSocketHandler
+from .._errors import ClientDisconnected, ProtocolError
+from .._request import Request
+from .._response import Response, error_response
+from ..websocket import ASGIWebSocketHandler
 
 __all__ = [
     "ASGIApp",
@@ -58,7 +59,7 @@ def as_asgi3(app: Any) -> ASGIApp:
     if not callable(app):
         raise TypeError(f"an ASGI app must be callable, got {app!r}")
     is_asgi2 = inspect.isclass(app) or (not is_async_callable(app) and positional_parameters(app) == 1)
-    return asgi2_as_3(app) if is_asgi2 else app  # type: ignore[no-any-return]
+    return asgi2_as_3(app) if is_asgi2 else app
 
 
 def asgi2_as_3(app: Callable[[Scope], Any]) -> ASGIApp:
@@ -83,7 +84,7 @@ def positional_parameters(app: Callable[..., Any]) -> int | None:
 def is_async_callable(app: object) -> bool:
     """Whether calling ``app`` (a function, or an object with an async ``__call__``) gives a
     coroutine."""
-    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004 (its __call__, not whether it is callable)
 
 
 class ASGIHandler:
@@ -162,6 +163,16 @@ def _asks_websocket(request: Request) -> bool:
     return upgrade is not None and "websocket" in upgrade.lower()
 
 
+class _Received(enum.Enum):
+    """What ``_Call._body`` holds once no more of the request body can be received (a typed
+    sentinel: before that it is ``None``, then the body's iterator)."""
+
+    ALL = "the request body was received whole, failed, or was closed: receive() waits for the end"
+
+
+_BODY_DONE: Final = _Received.ALL
+
+
 class _Call:
     """One request through the app: its receive and send, and the Response they produce.
 
@@ -188,7 +199,7 @@ class _Call:
         self._app = app
         self._scope = scope
         self._request = request
-        self._body: Any = None
+        self._body: AsyncIterator[bytes] | _Received | None = None
         self._body_error: ProtocolError | ClientDisconnected | None = None
         self._status: int | None = None
         self._headers: Any = ()
@@ -306,9 +317,6 @@ class _Call:
         await exchange.respond_early(response)
         if self._stream is not None:
             exchange.abort_on_client_left()
-
-
-_BODY_DONE = object()
 
 
 class _BodyStream:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
-from ._access import ResponseRecord
-from ._exchange import Exchange, Progress
-from ._request import Address
-from ._wire import Wire
+from .._access import ResponseRecord
+from .._exchange import Exchange
+from .._request import Address
+from .._state import SENT
+from .wire import Wire
 
 __all__ = ["Outbox"]
 
@@ -66,7 +68,7 @@ class Outbox:
         self.size = 0
         self.flushing = False
         self._flushed: trio.Event | None = None
-        self._going_out: list[Exchange] = []
+        self._going_out: list[Exchange[Any]] = []
         self.deadline_scope: trio.CancelScope | None = None
 
     @property
@@ -74,14 +76,14 @@ class Outbox:
         """Whether nothing is queued or being written."""
         return not self._data and not self.flushing
 
-    def put(self, exchange: Exchange | None, data: bytes) -> None:
+    def put(self, exchange: Exchange[Any] | None, data: bytes) -> None:
         """Queue ``data`` (of ``exchange``'s response) after everything queued before it."""
         self._data.append(data)
         self.size += len(data)
         if exchange is not None:
             exchange.sent_pending += len(data)
 
-    async def send(self, exchange: Exchange | None, data: bytes) -> None:
+    async def send(self, exchange: Exchange[Any] | None, data: bytes) -> None:
         """Write ``data`` now, after whatever was queued before it."""
         self.put(exchange, data)
         await self.flush()
@@ -129,12 +131,12 @@ class Outbox:
 
     # The access records -------------------------------------------------------------------------
 
-    def started(self, exchange: Exchange) -> None:
+    def started(self, exchange: Exchange[Any]) -> None:
         """``exchange``'s head is serialized: its response started to go out."""
         if self._hook is not None:
             self._going_out.append(exchange)
 
-    def finished(self, exchange: Exchange) -> None:
+    def finished(self, exchange: Exchange[Any]) -> None:
         """Every byte of ``exchange``'s response is queued: record it if they are written."""
         if self._hook is not None and not exchange.sent_pending and exchange in self._going_out:
             self._going_out.remove(exchange)
@@ -154,12 +156,12 @@ class Outbox:
             exchange.sent += exchange.sent_pending
             exchange.sent_pending = 0
         if going_out:
-            self._going_out = [exchange for exchange in going_out if exchange.progress is not Progress.SENT]
+            self._going_out = [exchange for exchange in going_out if exchange.progress is not SENT]
             for exchange in going_out:
-                if exchange.progress is Progress.SENT:
+                if exchange.progress is SENT:
                     self._record(exchange, complete=True)
 
-    def _record(self, exchange: Exchange, *, complete: bool) -> None:
+    def _record(self, exchange: Exchange[Any], *, complete: bool) -> None:
         assert self._hook is not None
         record = ResponseRecord(
             client=self._client,

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import re
 
-from ._config import Settings
-from ._errors import ProtocolError
+from .._config import Settings
+from .._errors import ProtocolError
+from .._target import ABSOLUTE_FORM
 
-__all__ = ["RequestHead", "parse_head", "split_target"]
+__all__ = ["RequestHead", "parse_head"]
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 _REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
@@ -42,7 +43,6 @@ _SPECIAL_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"host", b
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")
 _ANY_VERSION = re.compile(rb" HTTP/([0-9]+\.[0-9]+)\Z")
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)(?::[0-9]*)?")
-_ABSOLUTE_FORM = re.compile(r"([A-Za-z][-A-Za-z0-9+.]*)://([^/?]*)([^?]*)\??(.*)", re.DOTALL)
 _AUTHORITY = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]+)(?::[0-9]*)?")
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -116,18 +116,6 @@ def parse_head(head: bytes, settings: Settings) -> RequestHead:
     return _parse_fields(_split_fields(block), method, target, version, authority)
 
 
-def split_target(target: str) -> tuple[str, str]:
-    """The path and the query of a request-target, split at the first ``?``, not
-    percent-decoded. An absolute-form target's path is what follows its authority, ``/`` when
-    that is empty (RFC 9112 section 3.2.2); other targets are split as they are."""
-    if target[:1] != "/":
-        match = _ABSOLUTE_FORM.fullmatch(target)
-        if match is not None:
-            return match.group(3) or "/", match.group(4)
-    path, _, query = target.partition("?")
-    return path, query
-
-
 def _target_authority(method: str, target: str) -> bytes | None:
     """Check a target that is not a path (origin-form): ``*`` for OPTIONS, or an absolute
     ``http``/``https`` URI, whose authority (a host, an optional port, no userinfo) is returned."""
@@ -135,16 +123,19 @@ def _target_authority(method: str, target: str) -> bytes | None:
         if method == "OPTIONS":
             return None
         raise ProtocolError(400, "the request-target * (asterisk-form) is only for OPTIONS")
-    match = _ABSOLUTE_FORM.fullmatch(target)
+    match = ABSOLUTE_FORM.fullmatch(target)
     if match is None:
         raise ProtocolError(
-            400, f"malformed request-target {target[:100]!r}: expected a path, an absolute http(s) URI, or * for OPTIONS"
+            400,
+            f"malformed request-target {target[:100]!r}: expected a path, an absolute http(s) URI, or * for OPTIONS",
         )
     if match.group(1).lower() not in _HTTP_SCHEMES:
         raise ProtocolError(400, f"the request-target {target[:100]!r} is not an http or https URI")
     authority = match.group(2)
     if not _AUTHORITY.fullmatch(authority):
-        raise ProtocolError(400, f"the request-target's authority {authority[:100]!r} is not a host and an optional port")
+        raise ProtocolError(
+            400, f"the request-target's authority {authority[:100]!r} is not a host and an optional port"
+        )
     return authority.encode("ascii")
 
 

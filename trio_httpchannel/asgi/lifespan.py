@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from ._asgi import ASGI_VERSIONS, Message, as_asgi3
+from .http import ASGI_VERSIONS, Message, as_asgi3
 
 __all__ = ["Lifespan", "LifespanError"]
 

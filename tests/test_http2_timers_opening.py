@@ -1,0 +1,28 @@
+"""The opening (is this HTTP/2?) of a connection whose first bytes could begin the preface: a
+request split after its ``P`` gets ``header_timeout`` from its first byte, as any HTTP/1.1 head
+does, not what is left of the idle ``timeout`` (found by the long fuzz run)."""
+
+from __future__ import annotations
+
+import trio
+from conftest import RawClient, RawClientFactory, hello
+
+POST = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+
+
+async def test_a_request_split_after_its_p_is_answered_past_the_idle_timeout(serve_memory, autojump_clock):
+    connect: RawClientFactory = await serve_memory(hello, timeout=5, header_timeout=20)
+    client: RawClient = await connect()
+    await client.send(POST[:1])
+    await trio.sleep(10)
+    await client.send(POST[1:])
+    response = await client.read_response()
+    assert response.status == 200
+
+
+async def test_a_request_split_after_its_p_still_times_out_at_header_timeout(serve_memory, autojump_clock):
+    connect: RawClientFactory = await serve_memory(hello, timeout=5, header_timeout=20)
+    client: RawClient = await connect()
+    await client.send(POST[:1])
+    await trio.sleep(25)
+    assert await client.read_to_eof() == b""

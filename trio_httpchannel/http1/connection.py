@@ -1,0 +1,234 @@
+"""One HTTP/1.1 connection: its nursery, its states, the exchanges in flight, the handler tasks,
+and how it ends (an abort, the lingering close, an upgrade to WebSocket or to HTTP/2).
+
+A connection is a nursery of tasks: the reader (``reader.py``), which parses requests and starts
+a handler task for each; the writer (``writer.py``), which runs in the connection's own task and
+writes the responses in request order; and the handler tasks. Their shared state is here: the
+two machines of ``state.py`` (``read``, moved by the reader, and ``write``, moved by the writer
+and by an abort) and the exchanges in flight. See ``docs/design.md`` for the task diagram.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from .._addresses import addresses, peer_name
+from .._exchange import Exchange
+from .._handling import call_handler
+from .._headers import Headers
+from .._request import Request, RequestBody
+from .._response import WHOLE, Response
+from .._state import AWAITED, LONE, advance
+from ..websocket import serve_upgrade
+from .head import RequestHead
+from .outbox import Outbox
+from .reader import Reader
+from .serializer import serialize_head
+from .state import ABORT, ABORTED, FIRST, LINGER, OPEN, UPGRADE, WRITE, ending
+from .wire import Wire
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from .._channel import HTTPChannel
+
+__all__ = ["HTTP1Connection", "refuse"]
+
+logger = logging.getLogger("trio_httpchannel")
+
+
+class HTTP1Connection:
+    """One connection's state, shared by its reader, writer and handler tasks. Slotted: an idle
+    keep-alive connection costs memory for as long as it stays open.
+
+    ``pending`` holds the exchanges in flight, in request order (a list: an empty deque would
+    cost an idle connection 700 bytes); ``lone`` is the one among them whose handler task
+    writes its own response (``Dispatch.LONE``). It is the :class:`Carrier` of its exchanges."""
+
+    __slots__ = (
+        "channel",
+        "settings",
+        "handler",
+        "hook",
+        "wire",
+        "outbox",
+        "nursery",
+        "read",
+        "write",
+        "pending",
+        "lone",
+        "scheme",
+        "client",
+        "server",
+        "reader",
+        "writer",
+        "_handlers_running",
+        "_handlers_done",
+    )
+
+    def __init__(self, channel: HTTPChannel, stream: trio.abc.Stream, received: bytes = b"") -> None:
+        self.channel = channel
+        self.settings = channel.settings
+        self.handler = channel.handler
+        self.hook = channel.on_response
+        self.scheme, self.client, self.server = addresses(stream)
+        self.wire = Wire(stream)
+        self.outbox = Outbox(self.wire, self.settings.send_timeout, self.abort, self.hook, self.client)
+        self.nursery: trio.Nursery | None = None
+        self.read = FIRST
+        self.write = OPEN
+        self.pending: list[Exchange[RequestHead]] = []
+        self.lone: Exchange[RequestHead] | None = None
+        self.reader = Reader(self, received)
+        self.writer = Writer(self)
+        self._handlers_running = 0
+        self._handlers_done: trio.Event | None = None
+
+    async def run(self) -> None:
+        """Serve the connection until it ends, then close its stream. Nothing a client does
+        makes this raise; an internal error is logged and closes the connection."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                self.outbox.deadline_scope = nursery.cancel_scope
+                nursery.start_soon(self.reader.run)
+                await self.writer.run()
+                await self._finish_handlers()
+                nursery.cancel_scope.cancel()
+            await self._end()
+        except Exception:
+            logger.exception("internal error while serving %s; the connection is closed", self.peer())
+        finally:
+            self.outbox.cut_short()
+            await trio.aclose_forcefully(self.wire.stream)
+
+    async def _end(self) -> None:
+        """Every task is done: end as ``state.ending`` says (a method of its own, so that the
+        frame an idle connection keeps suspended in ``run`` stays small)."""
+        reader = self.reader
+        end = ending(self.write, self.read, reader.upgrade is not None or reader.h2c is not None)
+        if end is ABORT:
+            self.abort("it did not read a response within send_timeout")
+        elif end is UPGRADE and reader.h2c is not None:
+            await self.channel.serve_http2(self.wire.stream, reader.parser.trailing_data, reader.h2c)
+        elif end is UPGRADE:
+            await self._serve_upgrade()
+        elif end is LINGER:
+            await self.wire.linger(self.settings.linger_timeout)
+
+    async def _finish_handlers(self) -> None:
+        """The last response is written: stop the reader and, unless a request was left
+        unanswered (dropQueuedRequests: everything is cancelled), let the handlers still running
+        finish what they do after their response (an ASGI app's background tasks)."""
+        self.reader.cancel()
+        if not self.pending and self._handlers_running:
+            self._handlers_done = trio.Event()
+            await self._handlers_done.wait()
+
+    def abort(self, reason: str) -> None:
+        """End the connection at once: every task of it is cancelled, and every request in
+        flight is told its client is gone (for code shielded from the cancellation)."""
+        if self.write is ABORTED:
+            return
+        logger.debug("aborting the connection of %s: %s", self.peer(), reason)
+        self.write = advance(WRITE, self.write, ABORTED)
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
+        self.tell_client_left()
+
+    def tell_client_left(self) -> None:
+        """The client's side ended: every request in flight learns it (a pending ASGI
+        ``receive()`` gives ``http.disconnect``). Their answers are still written: a client that
+        only half-closed reads them."""
+        for exchange in self.pending:
+            exchange.tell_client_left()
+
+    def peer(self) -> str:
+        """The client, as log messages name it."""
+        return peer_name(self.client)
+
+    # Handler tasks -------------------------------------------------------------------------------
+
+    def start_handler(self, exchange: Exchange[RequestHead]) -> None:
+        """Run the handler of ``exchange`` in a task of its own."""
+        self._handlers_running += 1
+        assert self.nursery is not None
+        self.nursery.start_soon(self._respond, exchange)
+
+    async def _respond(self, exchange: Exchange[RequestHead]) -> None:
+        """A handler task: the response is given to the exchange, or, when it is lone, written
+        by this task (unless the handler gave it early, or the body's error took its place)."""
+        try:
+            response = await call_handler(self.handler, exchange, self)
+            if exchange.progress is AWAITED:
+                if exchange.dispatch is LONE:
+                    await self.writer.deliver_now(exchange, response)
+                else:
+                    exchange.set_response(response)
+        finally:
+            self._handlers_running -= 1
+            if self._handlers_running == 0 and self._handlers_done is not None:
+                self._handlers_done.set()
+
+    async def respond_early(self, exchange: Exchange[RequestHead], response: Response) -> None:
+        """Give ``response`` before the handler returns (what it returns is then ignored). A
+        lone exchange's bytes are written by this task at once; a stream goes to the writer,
+        since this task is the one producing it."""
+        if exchange.dispatch is not LONE:
+            exchange.set_response(response)
+        elif isinstance(response.body, WHOLE):
+            await self.writer.deliver_now(exchange, response)
+        else:
+            exchange.set_response(response)
+            self.writer.hand_over(exchange)
+
+    # The WebSocket upgrade (the HTTP/2 one is the channel's) ---------------------------------
+
+    async def _serve_upgrade(self) -> None:
+        """Hand the connection to the WebSocket layer, once the reader stopped at an upgrade
+        request and every response before it is written: nothing after the request's head was
+        parsed as HTTP, and the bytes that arrived after it are the WebSocket's first."""
+        head, handler = self.reader.upgrade, self.channel.websocket_handler
+        assert head is not None and handler is not None
+        request = Request(
+            head.method,
+            head.target,
+            head.http_version,
+            Headers(head.headers),
+            RequestBody(None),
+            scheme=self.scheme,
+            client=self.client,
+            server=self.server,
+        )
+        await serve_upgrade(
+            self.wire.stream,
+            request,
+            self.reader.parser.trailing_data,
+            self.settings,
+            handler,
+            open_websockets=self.channel.websockets,
+            on_response=self.hook,
+        )
+
+
+async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> None:
+    """Answer ``response`` on a connection without reading a request from it, then close it as
+    after any closing response: half-close, read and discard until the client closes, all of it
+    within ``linger`` seconds (a refused client gets its answer, not a reset)."""
+    wire = Wire(stream)
+    with trio.move_on_after(linger):
+        try:
+            await wire.write(_refusal(response))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        else:
+            await wire.linger(linger)
+    await trio.aclose_forcefully(stream)
+
+
+def _refusal(response: Response) -> bytes:
+    head = serialize_head(response, method="GET", http_version="1.1", keep_alive=False)
+    assert isinstance(response.body, bytes)
+    return head.data + response.body

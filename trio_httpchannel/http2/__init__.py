@@ -1,0 +1,19 @@
+"""HTTP/2 for trio-httpchannel, on h2: one connection as a nursery of a reader, a writer and a
+task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
+
+from ._connection import Handler, HTTP2Connection, ResponseHook
+from ._exchanges import Upgraded
+from ._negotiation import ALPN_PROTOCOLS, PREFACE, h2c_settings, opening
+from ._serve import serve_http2
+
+__all__ = [
+    "ALPN_PROTOCOLS",
+    "HTTP2Connection",
+    "Handler",
+    "PREFACE",
+    "ResponseHook",
+    "Upgraded",
+    "h2c_settings",
+    "opening",
+    "serve_http2",
+]
