@@ -112,6 +112,8 @@ class Exchanges:
     def on_request(self, event: h2.events.RequestReceived) -> None:
         assert event.stream_id is not None
         stream_id = event.stream_id
+        if not self._still_open(stream_id):
+            return
         if not self.accepting or len(self.streams) >= self._settings.h2_max_concurrent_streams:
             self._guard.stream_refused(trio.current_time())
             self._engine.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
@@ -133,6 +135,14 @@ class Exchanges:
             _check_declared_length(stream, head.fields, self._settings.max_body_size)
         self._handlers_running += 1
         self.nursery.start_soon(self._respond, stream)
+
+    def _still_open(self, stream_id: int) -> bool:
+        """Whether h2 still holds the stream open. h2 handles a whole read before its events
+        come here, so a stream the client reset in the same read (or that h2 reset for an
+        error) is already closed when its request is handled: there is nothing to refuse or
+        answer, and h2 would raise at the attempt."""
+        stream = self._engine.streams.get(stream_id)
+        return stream is not None and not stream.closed
 
     def _open(self, stream_id: int, method: str, ended: bool) -> Stream:
         stream = Stream(self, stream_id, method, ended)
