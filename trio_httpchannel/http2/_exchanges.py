@@ -14,7 +14,7 @@ from h2.errors import ErrorCodes
 
 from .._access import ResponseRecord
 from .._config import Settings
-from .._errors import ProtocolError
+from .._errors import ClientDisconnected, ProtocolError
 from .._headers import Headers
 from .._request import Address, Request, RequestBody
 from .._response import Response, error_response
@@ -191,6 +191,9 @@ class Exchanges:
                 raise TypeError(f"the handler returned {response!r}, not a Response")
         except ProtocolError as error:
             return error_response(error.status, error.message)
+        except ClientDisconnected as error:  # the stream is over: this answer goes nowhere
+            logger.debug("the handler of stream %d stopped, its client gone: %s", stream.id, error)
+            return error_response(400, "the request could not be completed")
         except Exception:
             logger.exception("the handler failed on %r from %s", stream.request, self._peer)
             return error_response(500, "the server failed to produce a response")
