@@ -1,6 +1,7 @@
-"""ASGI applications over HTTP/2, through the unchanged adapter: Starlette and FastAPI called with
-httpx over HTTP/2 (prior knowledge) on a real socket, streaming both ways, many streams at
-once on one connection, background tasks, and ``http.disconnect`` after the response."""
+"""ASGI applications over HTTP/2, through the unchanged adapter: Starlette, FastAPI and
+Quart-trio called with httpx over HTTP/2 (prior knowledge) on a real socket, streaming both
+ways, many streams at once on one connection, background tasks, and ``http.disconnect`` after
+the response."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pydantic
+import quart
 import trio
 from fastapi import FastAPI
+from quart_trio import QuartTrio
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -160,3 +163,82 @@ async def test_fastapi_json_and_a_streamed_response_over_http2(serve_asgi):
     assert created.http_version == "HTTP/2"
     assert created.json() == {"name": "WIDGET", "count": 3}
     assert streamed.content == b"".join(b"line %d\n" % n for n in range(1000))
+
+
+def quart_trio_app() -> QuartTrio:
+    app = QuartTrio(__name__)
+
+    @app.route("/version")
+    async def version() -> str:
+        return f"{quart.request.http_version} {quart.request.headers['host']}"
+
+    @app.route("/items", methods=["POST"])
+    async def create() -> dict[str, object]:
+        item = await quart.request.get_json()
+        return {"name": item["name"], "total": item["price"] * 2}
+
+    @app.route("/echo", methods=["POST"])
+    async def echo() -> tuple[AsyncIterator[bytes], int, dict[str, str]]:
+        @quart.stream_with_context
+        async def back() -> AsyncIterator[bytes]:
+            async for chunk in quart.request.body:
+                yield bytes(chunk).upper()
+
+        return back(), 200, {"content-type": "application/octet-stream"}
+
+    @app.route("/upload", methods=["POST"])
+    async def upload() -> dict[str, object]:
+        body = await quart.request.get_data()
+        return {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+    return app
+
+
+async def test_quart_trio_answers_over_http2_and_sees_version_2(serve_asgi):
+    base = await serve_asgi(quart_trio_app())
+    async with h2_client(base) as client:
+        response = await client.get("/version")
+        created = await client.post("/items", json={"name": "pen", "price": 2.0})
+    assert response.http_version == "HTTP/2"
+    assert response.text == f"2 {base.removeprefix('http://')}"
+    assert created.json() == {"name": "pen", "total": 4.0}
+
+
+async def test_quart_trio_streams_back_a_streamed_upload_over_http2(serve_asgi):
+    base = await serve_asgi(quart_trio_app())
+    sent = [bytes([97 + n % 26]) * 50_000 for n in range(20)]
+
+    async def upload() -> AsyncIterator[bytes]:
+        for chunk in sent:
+            await trio.sleep(0)
+            yield chunk
+
+    received = bytearray()
+    async with h2_client(base) as client:
+        async with client.stream("POST", "/echo", content=upload()) as response:
+            async for chunk in response.aiter_bytes():
+                received += chunk
+    assert response.http_version == "HTTP/2"
+    assert bytes(received) == b"".join(sent).upper()
+
+
+async def test_quart_trio_reads_a_10_mb_body_within_the_flow_control_windows(serve_asgi):
+    body = bytes(range(256)) * (10 * 1024 * 1024 // 256)
+    base = await serve_asgi(quart_trio_app())
+    async with h2_client(base) as client:
+        response = await client.post("/upload", content=body)
+    assert response.json() == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+async def test_quart_trio_answers_many_streams_of_one_connection_at_once(serve_asgi):
+    base = await serve_asgi(quart_trio_app())
+    texts: list[str] = []
+    async with h2_client(base) as client:
+
+        async def one() -> None:
+            texts.append((await client.get("/version")).text)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(40):
+                nursery.start_soon(one)
+    assert len(texts) == 40 and {text.split()[0] for text in texts} == {"2"}

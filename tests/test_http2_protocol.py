@@ -190,6 +190,50 @@ async def test_data_after_the_client_reset_its_stream_is_a_stream_error(serve_h2
     assert (await raw.until(RstStreamFrame, 1)).error_code == ErrorCodes.STREAM_CLOSED
 
 
+async def test_a_stream_reset_in_the_same_read_that_opens_it_over_the_limit_leaves_the_rest_served(serve_h2, caplog):
+    async def handler(request: Request) -> Response:
+        return Response(200, body=await request.read())
+
+    server = await serve_h2(handler, h2_max_concurrent_streams=1)
+    raw = await server.raw()
+    await raw.handshake()
+    await raw.send_frames(
+        raw.headers(1, POST, end_stream=False), raw.headers(3, GET), RstStreamFrame(3, error_code=ErrorCodes.CANCEL)
+    )
+    await raw.send_frames(DataFrame(1, data=b"still here", flags=["END_STREAM"]))
+    assert (await raw.until(DataFrame, 1)).data == b"still here"
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+async def test_a_stream_h2_resets_for_data_after_its_end_is_over_and_the_connection_goes_on(serve_h2, caplog):
+    started = trio.Event()
+    cancelled = trio.Event()
+
+    async def handler(request: Request) -> Response:
+        if request.target == "/slow":
+            started.set()
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:
+                cancelled.set()
+                raise
+        return Response(200, body=b"hello")
+
+    server = await serve_h2(handler)
+    raw = await server.raw()
+    await raw.handshake()
+    slow = [(":method", "GET"), (":path", "/slow"), (":scheme", "http"), (":authority", "example.com")]
+    await raw.send_frames(raw.headers(1, slow))
+    await started.wait()
+    await raw.send_frames(DataFrame(1, data=b"after its end"))
+    assert (await raw.until(RstStreamFrame, 1)).error_code == ErrorCodes.STREAM_CLOSED
+    await raw.send_frames(raw.headers(3, GET))
+    assert (b":status", b"200") in raw.decode(await raw.until(HeadersFrame, 3))
+    with trio.fail_after(10):
+        await cancelled.wait()
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
 async def test_an_invalid_preface_is_answered_by_http11_505_and_closed(serve_h2):
     server = await serve_h2(hello)
     raw = await server.raw()

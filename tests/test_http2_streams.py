@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 from h2.errors import ErrorCodes
 
-from trio_httpchannel import Request, Response
+from trio_httpchannel import ClientDisconnected, Request, Response
 
 
 async def echo(request: Request) -> Response:
@@ -225,8 +225,8 @@ async def test_a_handler_reading_a_body_its_client_reset_never_sees_it_complete(
             async for chunk in request.body:
                 outcome.append(len(chunk))
                 reading.set()
-        except trio.Cancelled:
-            outcome.append("cancelled")
+        except (trio.Cancelled, ClientDisconnected):
+            outcome.append("stopped")
             raise
         outcome.append("complete")
         return Response(200)
@@ -239,7 +239,33 @@ async def test_a_handler_reading_a_body_its_client_reset_never_sees_it_complete(
     client.conn.reset_stream(stream_id, ErrorCodes.CANCEL)
     await client.flush()
     assert (await client.get("/after")).status == 200
-    assert outcome == [1000, "cancelled"]
+    assert outcome == [1000, "stopped"]
+
+
+async def test_a_body_ended_and_reset_in_one_read_is_never_taken_as_complete(serve_h2):
+    waiting = trio.Event()
+    outcome: list[object] = []
+
+    async def handler(request: Request) -> Response:
+        if request.target == "/after":
+            return Response(200)
+        waiting.set()
+        try:
+            outcome.append(await request.read())
+        except (trio.Cancelled, ClientDisconnected):
+            outcome.append("stopped")
+            raise
+        return Response(200)
+
+    server = await serve_h2(handler)
+    client = await server.connect()
+    stream_id = await client.request("/", method="POST", end=False)
+    await waiting.wait()
+    client.conn.send_data(stream_id, b"x", end_stream=True)
+    client.conn.reset_stream(stream_id, ErrorCodes.CANCEL)
+    await client.flush()
+    assert (await client.get("/after")).status == 200
+    assert outcome == ["stopped"]
 
 
 async def test_a_head_request_gets_the_length_and_no_body(serve_h2):

@@ -22,9 +22,10 @@ class BodyReader:
     handler takes it, so the client sends as fast as the handler reads and no faster.
 
     Iteration ends only when the client ended the body. It raises the body's error
-    (``ProtocolError``: too large, or ``body_timeout`` passed between chunks), and
-    ``trio.ClosedResourceError`` once the stream is over before the body ended (the response
-    was sent, or the stream reset): a cut body never looks complete."""
+    (``ProtocolError``: too large, or ``body_timeout`` passed between chunks), and once the
+    stream is over before the body was taken whole ``ClientDisconnected`` (the stream was
+    reset) or ``trio.ClosedResourceError`` (the response was sent): a cut body never looks
+    complete."""
 
     __slots__ = ("_stream", "_timeout")
 

@@ -272,8 +272,10 @@ class HTTP2Connection:
         elif isinstance(event, h2.events.WindowUpdated):
             self._sender.window_opened(event.stream_id)
         elif isinstance(event, h2.events.StreamReset):
+            # The client reset the stream, or h2 did for a stream error (DATA after the
+            # client's END_STREAM, say): either way h2 holds it closed, so it is over here too.
             stream = self._exchanges.streams.get(event.stream_id)
-            if stream is not None and event.remote_reset:
+            if stream is not None:
                 self._exchanges.forget(stream)
         elif isinstance(event, h2.events.RemoteSettingsChanged):
             self._sender.window_opened(0)

@@ -73,8 +73,9 @@ class _Engine(H2Connection):
     def _handle_data_on_closed_stream(
         self, events: list[Event], exc: StreamClosedError, frame: DataFrame
     ) -> tuple[list[Frame], list[Event]]:
+        already_reset = not exc._events  # h2 hangs a StreamReset on the error only as it resets now
         frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
-        if self._stream_closed_by(frame.stream_id) is StreamClosedBy.SEND_RST_STREAM:
+        if already_reset and self._stream_closed_by(frame.stream_id) is StreamClosedBy.SEND_RST_STREAM:
             frames = [sent for sent in frames if not isinstance(sent, RstStreamFrame)]
         return frames, events
 

@@ -14,7 +14,7 @@ from h2.errors import ErrorCodes
 
 from .._access import ResponseRecord
 from .._config import Settings
-from .._errors import ProtocolError
+from .._errors import ClientDisconnected, ProtocolError
 from .._headers import Headers
 from .._request import Address, Request, RequestBody
 from .._response import Response, error_response
@@ -112,6 +112,8 @@ class Exchanges:
     def on_request(self, event: h2.events.RequestReceived) -> None:
         assert event.stream_id is not None
         stream_id = event.stream_id
+        if not self._still_open(stream_id):
+            return
         if not self.accepting or len(self.streams) >= self._settings.h2_max_concurrent_streams:
             self._guard.stream_refused(trio.current_time())
             self._engine.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
@@ -133,6 +135,14 @@ class Exchanges:
             _check_declared_length(stream, head.fields, self._settings.max_body_size)
         self._handlers_running += 1
         self.nursery.start_soon(self._respond, stream)
+
+    def _still_open(self, stream_id: int) -> bool:
+        """Whether h2 still holds the stream open. h2 handles a whole read before its events
+        come here, so a stream the client reset in the same read (or that h2 reset for an
+        error) is already closed when its request is handled: there is nothing to refuse or
+        answer, and h2 would raise at the attempt."""
+        stream = self._engine.streams.get(stream_id)
+        return stream is not None and not stream.closed
 
     def _open(self, stream_id: int, method: str, ended: bool) -> Stream:
         stream = Stream(self, stream_id, method, ended)
@@ -181,6 +191,9 @@ class Exchanges:
                 raise TypeError(f"the handler returned {response!r}, not a Response")
         except ProtocolError as error:
             return error_response(error.status, error.message)
+        except ClientDisconnected as error:  # the stream is over: this answer goes nowhere
+            logger.debug("the handler of stream %d stopped, its client gone: %s", stream.id, error)
+            return error_response(400, "the request could not be completed")
         except Exception:
             logger.exception("the handler failed on %r from %s", stream.request, self._peer)
             return error_response(500, "the server failed to produce a response")

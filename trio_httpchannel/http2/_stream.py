@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .._errors import ProtocolError
+from .._errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from .._request import Request
@@ -57,6 +57,7 @@ class Stream:
         "inbox_changed",
         "received",
         "body_error",
+        "left",
         "outbox",
         "out_end",
         "drained",
@@ -81,6 +82,7 @@ class Stream:
         self.inbox_changed: trio.Event | None = None
         self.received = 0
         self.body_error: ProtocolError | None = None
+        self.left = False
         self.outbox: memoryview | None = None
         self.out_end = False
         self.drained: trio.Event | None = None
@@ -155,15 +157,20 @@ class Stream:
 
     async def next_chunk(self, timeout: float) -> tuple[bytes, int] | None:
         """The next chunk of the body and its flow-controlled size, ``None`` at its end; raises
-        the body's error, 408 when nothing comes within ``timeout`` seconds, and
-        ``trio.ClosedResourceError`` when the stream is over before the client ended the body."""
+        the body's error, 408 when nothing comes within ``timeout`` seconds, and once the
+        stream is over ``ClientDisconnected`` (it was reset, or the connection ended, before
+        the response went out) or ``trio.ClosedResourceError`` (the response is sent). What
+        was received and not taken is dropped when the stream ends, so a stream that is over
+        never ends its body as if it were complete."""
         while not self.inbox:
             if self.body_error is not None:
                 raise self.body_error
+            if self.phase is Phase.CLOSED:
+                if self.left:
+                    raise ClientDisconnected("the stream was reset before its request body was read")
+                raise trio.ClosedResourceError("the response is sent: the rest of the request body is discarded")
             if self.request_ended:
                 return None
-            if self.phase is Phase.CLOSED:
-                raise trio.ClosedResourceError("the stream is over: the rest of the request body is discarded")
             changed = self.inbox_changed = trio.Event()
             with trio.move_on_after(timeout):
                 await changed.wait()
@@ -182,7 +189,9 @@ class Stream:
     # The response body --------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """The stream is over: wake whoever waits on it."""
+        """The stream is over: wake whoever waits on it. Over before its response was written
+        whole (reset, or the connection ended), it is one its client ``left``."""
+        self.left = self.phase is not Phase.ENDING
         self.phase = Phase.CLOSED
         self.outbox = None
         self.blocked_since = None
