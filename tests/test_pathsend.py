@@ -282,3 +282,8 @@ async def test_http2_a_file_removed_before_it_is_sent_is_a_500(serve_h2, small_f
     server = await serve_h2(handler)
     client = await server.connect()
     assert (await client.get("/")).status == 500
+
+
+def test_a_file_body_takes_no_trailers(small_file):
+    with pytest.raises(ValueError, match="no room for trailers"):
+        Response(200, [], FileBody(small_file), trailers=[])

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Union
 
+from ._file import FileBody
+
 __all__ = [
     "Response",
     "HeaderPairs",
@@ -75,6 +77,8 @@ class Response:
         self.headers = header_pairs(headers)
         self.body = body
         self.trailers: HeaderPairs | None = None if trailers is None else trailer_fields(trailers)
+        if trailers is not None and isinstance(body, FileBody):
+            raise ValueError("a FileBody is sent with its Content-Length, which leaves no room for trailers")
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"

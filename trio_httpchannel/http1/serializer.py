@@ -94,7 +94,13 @@ def serialize_head(
         has_server = has_server or lowered == b"server"
         lines.append(line)
     framing, length, keep_alive = _framing(response, method, http_version, keep_alive, content_length)
-    if framing is LENGTH and takes_trailers and response.trailers is not None and http_version == "1.1":
+    if (
+        framing is LENGTH
+        and takes_trailers
+        and http_version == "1.1"
+        and response.trailers is not None
+        and not isinstance(response.body, FileBody)
+    ):
         framing, length = CHUNKED, None
     if length is not None:
         lines.append(b"Content-Length: %d\r\n" % length)
