@@ -150,12 +150,13 @@ class Sender:
     @staticmethod
     def _trailers(stream: Stream, response: Response, fields: ResponseFields) -> list[tuple[bytes, bytes]] | None:
         """The trailers ``stream`` ends with: ``None`` when the response has none, or no body,
-        or the client did not say it takes them (``te: trailers``); those of a whole body now,
-        checked (``ValueError``); those of a streamed one once it ended (``_take_trailers``)."""
+        or a file body (none, as over HTTP/1.1), or the client did not say it takes them (``te:
+        trailers``); those of a whole body now, checked (``ValueError``); those of a streamed
+        one once it ended (``_take_trailers``)."""
         request = stream.request
-        if response.trailers is None or not fields.has_body or request is None:
+        if response.trailers is None or not fields.has_body or isinstance(response.body, FileBody):
             return None
-        if not takes_trailers(request.headers.raw):
+        if request is None or not takes_trailers(request.headers.raw):
             return None
         if isinstance(response.body, (bytes, bytearray, memoryview)):
             return trailer_fields(response.trailers)
