@@ -9,8 +9,10 @@ import functools
 import hashlib
 import os
 import random
+import re
 import shutil
 import ssl
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse
 from starlette.routing import Route
 
-from trio_httpchannel import FileBody, HTTPChannel, Request, Response
+from trio_httpchannel import FileBody, HTTPChannel, Request, Response, ResponseRecord
 from trio_httpchannel.asgi import ASGIHandler
 
 CURL = shutil.which("curl")
@@ -59,6 +61,25 @@ def sendfile_bytes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(os, "sendfile", spy)
     return copied
+
+
+@pytest.fixture
+def serve_tls(nursery: trio.Nursery) -> Any:
+    """``port, client_context = await serve_tls(app)``: ``app`` through ``ASGIHandler`` over TLS
+    on a loopback port, with a throwaway certificate the client context trusts."""
+
+    async def start(app: Any) -> tuple[int, ssl.SSLContext]:
+        authority = trustme.CA()
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(server_context)
+        channel = HTTPChannel(ASGIHandler(app))
+        serve = functools.partial(trio.serve_ssl_over_tcp, channel, 0, server_context, host="127.0.0.1")
+        listeners = await nursery.start(serve)
+        client_context = ssl.create_default_context()
+        authority.configure_trust(client_context)
+        return listeners[0].transport_listener.socket.getsockname()[1], client_context
+
+    return start
 
 
 def sha256(data: bytes) -> str:
@@ -132,16 +153,8 @@ async def test_curl_reads_the_whole_file_served_by_pathsend(serve_asgi, big_file
     assert sum(sendfile_bytes) == BIG
 
 
-async def test_over_tls_the_file_is_read_and_sent_in_chunks(nursery, big_file, sendfile_bytes):
-    authority = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server_context)
-    channel = HTTPChannel(ASGIHandler(starlette_files(big_file.parent, [])))
-    serve = functools.partial(trio.serve_ssl_over_tcp, channel, 0, server_context, host="127.0.0.1")
-    listeners = await nursery.start(serve)
-    port = listeners[0].transport_listener.socket.getsockname()[1]
-    client_context = ssl.create_default_context()
-    authority.configure_trust(client_context)
+async def test_over_tls_the_file_is_read_and_sent_in_chunks(serve_tls, big_file, sendfile_bytes):
+    port, client_context = await serve_tls(starlette_files(big_file.parent, []))
     response, digest, size = await read_streamed(f"https://127.0.0.1:{port}/files/big.bin", verify=client_context)
     assert response.status_code == 200 and response.headers["content-length"] == str(BIG)
     assert (size, digest) == (BIG, sha256(big_file.read_bytes()))
@@ -287,3 +300,63 @@ async def test_http2_a_file_removed_before_it_is_sent_is_a_500(serve_h2, small_f
 def test_a_file_body_takes_no_trailers(small_file):
     with pytest.raises(ValueError, match="no room for trailers"):
         Response(200, [], FileBody(small_file), trailers=[])
+
+
+async def read_response_counting(stream: trio.abc.Stream) -> int:
+    """Read one response with a Content-Length off ``stream``, keeping nothing of its body: the
+    bytes of the body read."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = await stream.receive_some(65536)
+        assert data, f"the stream ended in the head: {head!r}"
+        head += data
+    head, _, received = head.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: (\d+)", head)[1])  # type: ignore[index]
+    total = len(received)
+    while total < length:
+        data = await stream.receive_some(65536)
+        assert data, f"the stream ended {length - total} bytes short"
+        total += len(data)
+    return total
+
+
+async def served_with_traced_peak(stream: trio.abc.Stream) -> tuple[int, int]:
+    """Ask for the file on ``stream`` and read it all while tracemalloc runs: the bytes of the
+    body read and the peak of Python's memory, client and server together."""
+    tracemalloc.start()
+    try:
+        await stream.send_all(GET)
+        received = await read_response_counting(stream)
+        return received, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_memory_stays_flat_while_50_mb_go_out_by_sendfile(nursery, big_file, sendfile_bytes):
+    channel = HTTPChannel(ASGIHandler(pathsend(big_file)))
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
+    stream = await trio.open_tcp_stream("127.0.0.1", listeners[0].socket.getsockname()[1])
+    received, peak = await served_with_traced_peak(stream)
+    assert received == BIG and sum(sendfile_bytes) == BIG
+    assert peak < 1024 * 1024
+
+
+async def test_memory_stays_flat_while_50_mb_go_out_over_tls_in_chunks(serve_tls, big_file, sendfile_bytes):
+    port, client_context = await serve_tls(pathsend(big_file))
+    stream = await trio.open_ssl_over_tcp_stream("127.0.0.1", port, ssl_context=client_context)
+    received, peak = await served_with_traced_peak(stream)
+    assert received == BIG and sendfile_bytes == []
+    assert peak < 2 * 1024 * 1024
+
+
+async def test_the_access_record_counts_every_byte_of_the_file(nursery, serve_tcp, big_file):
+    records: list[ResponseRecord] = []
+    client = await (await serve_tcp(ASGIHandler(pathsend(big_file)), on_response=records.append))()
+    await client.send(GET)
+    head = await client.read_head()
+    assert head.header("content-length") == str(BIG)
+    assert len(await client.read_exactly(BIG)) == BIG
+    await client.send(GET)
+    await client.read_head()
+    (record,) = records
+    assert record.complete and record.sent > BIG
