@@ -120,3 +120,23 @@ async def test_http2_sends_the_103_as_informational_headers(serve_h2):
     response = await client.get("/")
     assert response.informational == [[(b":status", b"103"), *((b"link", link) for link in LINKS)]]
     assert (response.status, bytes(response.body), seen) == (200, b"<html>", [True])
+
+
+async def test_a_hint_before_the_body_is_read_goes_before_100_continue(serve):
+    """A client that waits for ``100 Continue`` gets the hint first, then the 100 once the app
+    reads the body, then the answer: two informational heads, in the order they were sent."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.early_hint", "links": LINKS[:1]})
+        body = (await receive())["body"]
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": body})
+
+    client = await (await serve(ASGIHandler(app)))()
+    await client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    hint = await client.read_head()
+    assert (hint.status, hint.headers) == (103, [(b"link", LINKS[0])])
+    assert (await client.read_head()).status == 100
+    await client.send(b"ping")
+    response = await client.read_response()
+    assert (response.status, response.body) == (200, b"ping")
