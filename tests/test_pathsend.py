@@ -360,3 +360,27 @@ async def test_the_access_record_counts_every_byte_of_the_file(nursery, serve_tc
     await client.read_head()
     (record,) = records
     assert record.complete and record.sent > BIG
+
+
+@needs_curl
+async def test_curl_over_http2_reads_the_whole_file_and_its_early_hint(serve_h2_tcp, big_file, tmp_path):
+    """curl (nghttp2) with prior knowledge: the 103 first, then 50 MB in DATA frames, whole."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.early_hint", "links": [b"</a.css>; rel=preload"]})
+        await pathsend(big_file)(scope, receive, send)
+
+    server = await serve_h2_tcp(ASGIHandler(app))
+    out, heads = tmp_path / "out.bin", tmp_path / "heads.txt"
+    assert CURL is not None
+    done = await trio.run_process(
+        [CURL, "-sS", "--http2-prior-knowledge", "-D", str(heads), "-o", str(out), f"http://127.0.0.1:{server.port}/"],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    hint, final = heads.read_bytes().split(b"\r\n\r\n")[:2]
+    assert [line.strip() for line in hint.split(b"\r\n")] == [b"HTTP/2 103", b"link: </a.css>; rel=preload"]
+    assert final.startswith(b"HTTP/2 200") and f"content-length: {BIG}".encode() in final
+    assert sha256(out.read_bytes()) == sha256(big_file.read_bytes())
