@@ -384,3 +384,13 @@ async def test_curl_over_http2_reads_the_whole_file_and_its_early_hint(serve_h2_
     assert [line.strip() for line in hint.split(b"\r\n")] == [b"HTTP/2 103", b"link: </a.css>; rel=preload"]
     assert final.startswith(b"HTTP/2 200") and f"content-length: {BIG}".encode() in final
     assert sha256(out.read_bytes()) == sha256(big_file.read_bytes())
+
+
+async def test_an_empty_file_is_an_empty_body(serve, tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    client = await (await serve(ASGIHandler(pathsend(empty))))()
+    await client.send(GET + GET)
+    for _ in range(2):
+        response = await client.read_response()
+        assert (response.status, response.header("content-length"), response.body) == (200, "0", b"")
