@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 import trustme
+from cryptography import x509
 
 from trio_httpchannel import HTTPChannel, Server
 from trio_httpchannel.http2 import ALPN_PROTOCOLS
@@ -59,6 +60,16 @@ class Certificates:
         certificate.cert_chain_pems[0].write_to_path(str(cert))
         certificate.private_key_pem.write_to_path(str(key))
         return str(cert), str(key)
+
+
+def pem(certificate: trustme.LeafCert) -> str:
+    """``certificate`` as PEM text, as ``ssl.DER_cert_to_PEM_cert`` writes it."""
+    return ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(certificate.cert_chain_pems[0].bytes().decode()))
+
+
+def subject(certificate: trustme.LeafCert) -> str:
+    """The subject of ``certificate`` as RFC 4514 writes it, by the cryptography package."""
+    return x509.load_pem_x509_certificate(certificate.cert_chain_pems[0].bytes()).subject.rfc4514_string()
 
 
 async def serve_https(nursery: trio.Nursery, channel: HTTPChannel, context: ssl.SSLContext, **options: Any) -> int:

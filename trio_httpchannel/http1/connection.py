@@ -22,6 +22,7 @@ from .._headers import Headers
 from .._request import Request, RequestBody
 from .._response import WHOLE, Response
 from .._state import AWAITED, LONE, advance
+from .._tls import tls_info
 from ..websocket import serve_upgrade
 from .head import RequestHead
 from .outbox import Outbox
@@ -62,6 +63,7 @@ class HTTP1Connection:
         "scheme",
         "client",
         "server",
+        "tls",
         "reader",
         "writer",
         "_handlers_running",
@@ -74,6 +76,7 @@ class HTTP1Connection:
         self.handler = channel.handler
         self.hook = channel.on_response
         self.scheme, self.client, self.server = addresses(stream)
+        self.tls = tls_info(stream)
         self.wire = Wire(stream)
         self.outbox = Outbox(self.wire, self.settings.send_timeout, self.abort, self.hook, self.client)
         self.nursery: trio.Nursery | None = None
@@ -201,6 +204,7 @@ class HTTP1Connection:
             scheme=self.scheme,
             client=self.client,
             server=self.server,
+            tls=self.tls,
         )
         await serve_upgrade(
             self.wire.stream,
