@@ -12,6 +12,7 @@ from typing import Any
 import trio
 import trustme
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from trio_httpchannel import HTTPChannel, Server
 from trio_httpchannel.http2 import ALPN_PROTOCOLS
@@ -52,6 +53,14 @@ class Certificates:
         if certificate is not None:
             certificate.configure_cert(context)
         return context
+
+    def encrypted_key(self, password: bytes) -> str:
+        """The server's key encrypted with ``password``, as a PEM file."""
+        key = serialization.load_pem_private_key(self.server.private_key_pem.bytes(), None)
+        path = self.directory / "encrypted.key"
+        encryption = serialization.BestAvailableEncryption(password)
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+        return str(path)
 
     def files(self, certificate: trustme.LeafCert) -> tuple[str, str]:
         """``certificate`` and its key as PEM files (for curl's ``--cert`` and ``--key``)."""

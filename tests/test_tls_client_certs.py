@@ -16,7 +16,6 @@ import pytest
 import trio
 import trustme
 from _tls import Certificates, serve_https, subject
-from cryptography.hazmat.primitives import serialization
 
 from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.server import TLSConfigError, tls_context
@@ -113,27 +112,19 @@ async def test_curl_with_cert_is_served_and_without_is_refused_when_required(nur
 # What tls_context refuses, and says ---------------------------------------------------------------
 
 
-def encrypted_key(certificates: Certificates, password: bytes) -> str:
-    key = serialization.load_pem_private_key(certificates.server.private_key_pem.bytes(), None)
-    path = certificates.directory / "encrypted.key"
-    encryption = serialization.BestAvailableEncryption(password)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
-    return str(path)
-
-
 def test_an_encrypted_key_loads_with_its_password(certificates):
-    key = encrypted_key(certificates, b"s3cret")
+    key = certificates.encrypted_key(b"s3cret")
     assert isinstance(tls_context(str(certificates.server_cert), key, password="s3cret"), ssl.SSLContext)
 
 
 def test_an_encrypted_key_without_password_asks_for_it_instead_of_prompting(certificates):
-    key = encrypted_key(certificates, b"s3cret")
+    key = certificates.encrypted_key(b"s3cret")
     with pytest.raises(TLSConfigError, match="is encrypted: give its password with --ssl-keyfile-password"):
         tls_context(str(certificates.server_cert), key)
 
 
 def test_a_wrong_password_is_named(certificates):
-    key = encrypted_key(certificates, b"s3cret")
+    key = certificates.encrypted_key(b"s3cret")
     with pytest.raises(TLSConfigError, match="--ssl-keyfile-password does not decrypt the private key"):
         tls_context(str(certificates.server_cert), key, password="guess")
 

@@ -54,6 +54,10 @@ class Options:
     reload_dir: list[str] | None
     certfile: str | None
     keyfile: str | None
+    ssl_keyfile_password: str | None
+    ssl_ca_certs: str | None
+    ssl_cert_reqs: int
+    ssl_ciphers: str | None
     root_path: str
     proxy_headers: bool
     proxy_protocol: str
@@ -90,10 +94,28 @@ def _check(options: Options) -> None:
         raise UsageError(str(error)) from None
     if options.uds is not None and options.fd is not None:
         raise UsageError("--uds and --fd are two places to listen: give one")
-    if options.keyfile is not None and options.certfile is None:
-        raise UsageError("--keyfile needs --certfile")
+    _check_tls(options)
     if options.limit_max_requests_jitter and options.limit_max_requests is None:
         raise UsageError("--limit-max-requests-jitter needs --limit-max-requests")
+
+
+def _check_tls(options: Options) -> None:
+    if options.certfile is None:
+        given = {
+            "--keyfile (--ssl-keyfile)": options.keyfile is not None,
+            "--ssl-keyfile-password": options.ssl_keyfile_password is not None,
+            "--ssl-ca-certs": options.ssl_ca_certs is not None,
+            "--ssl-cert-reqs": options.ssl_cert_reqs != 0,
+            "--ssl-ciphers": options.ssl_ciphers is not None,
+        }
+        flags = [flag for flag, present in given.items() if present]
+        if flags:
+            raise UsageError(f"{flags[0]} is a TLS option: give the certificate to serve HTTPS with --certfile")
+    if options.ssl_cert_reqs != 0 and options.ssl_ca_certs is None:
+        raise UsageError(
+            f"--ssl-cert-reqs {options.ssl_cert_reqs} verifies client certificates: "
+            "give the CA that issues them with --ssl-ca-certs"
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -304,9 +326,27 @@ def _application(parser: _Parser) -> None:
 
 
 def _proxies(parser: _Parser) -> None:
-    add = parser.group("TLS and proxies")
-    add("--certfile", metavar="PATH", help="TLS certificate chain file (PEM): serve HTTPS")
-    add("--keyfile", metavar="PATH", help="TLS private key file (PEM), if not in --certfile")
+    add = parser.group("TLS (the --ssl-* names are Uvicorn's) and proxies")
+    add("--certfile", "--ssl-certfile", metavar="PATH", help="TLS certificate chain file (PEM): serve HTTPS")
+    add("--keyfile", "--ssl-keyfile", metavar="PATH", help="TLS private key file (PEM), if not in --certfile")
+    add("--ssl-keyfile-password", metavar="TEXT", help="password of an encrypted --keyfile")
+    add(
+        "--ssl-ca-certs",
+        metavar="PATH",
+        help="CA certificates (PEM) that client certificates must be issued by (see --ssl-cert-reqs)",
+    )
+    add(
+        "--ssl-cert-reqs",
+        type=integer(0, 2),
+        default=0,
+        metavar="N",
+        help="client certificates: 0 none asked, 1 optional (verified if sent), 2 required (default %(default)s)",
+    )
+    add(
+        "--ssl-ciphers",
+        metavar="LIST",
+        help="OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's) (default: Python's defaults)",
+    )
     add(
         "--proxy-headers",
         action="store_true",
