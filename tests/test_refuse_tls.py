@@ -58,6 +58,7 @@ async def test_an_http2_client_is_refused_503_on_its_stream_in_http2(nursery, ce
         response = await client.get(f"https://127.0.0.1:{port}/")
     assert (response.http_version, response.status_code) == ("HTTP/2", 503)
     assert response.headers["retry-after"] == "1" and response.text == MESSAGE
+    assert response.headers["server"] == "trio-httpchannel" and "date" in response.headers
     record = await recorded(records)
     assert (record.status, record.request, record.complete) == (503, None, True) and record.sent > len(MESSAGE)
 

@@ -11,11 +11,11 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 
 from .._response import Response
+from ._head import response_fields
 
 __all__ = ["refuse_http2"]
 
 _RECEIVE_SIZE = 65536
-_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 
 
 async def refuse_http2(stream: trio.abc.Stream, response: Response, linger: float) -> tuple[int, float]:
@@ -32,11 +32,14 @@ async def refuse_http2(stream: trio.abc.Stream, response: Response, linger: floa
     with trio.move_on_after(linger):
         try:
             await stream.send_all(engine.data_to_send())
-            stream_id = await _first_request(stream, engine)
-            if stream_id is not None:
+            request = await _first_request(stream, engine)
+            if request is not None:
                 started = trio.current_time()
-                engine.send_headers(stream_id, _fields(response))
-                engine.send_data(stream_id, response.body, end_stream=True)
+                stream_id, method = request
+                fields = response_fields(response, method)
+                engine.send_headers(stream_id, fields.fields, end_stream=not fields.has_body)
+                if fields.has_body:
+                    engine.send_data(stream_id, response.body, end_stream=True)
                 engine.close_connection(last_stream_id=stream_id)
                 frames = engine.data_to_send()
                 await stream.send_all(frames)
@@ -49,23 +52,13 @@ async def refuse_http2(stream: trio.abc.Stream, response: Response, linger: floa
     return sent, seconds
 
 
-async def _first_request(stream: trio.abc.Stream, engine: H2Connection) -> int | None:
-    """The id of the first stream the client opens, ``None`` when it leaves first."""
+async def _first_request(stream: trio.abc.Stream, engine: H2Connection) -> tuple[int, str] | None:
+    """The id and method of the first stream the client opens, ``None`` when it leaves first."""
     while data := await stream.receive_some(_RECEIVE_SIZE):
         events = engine.receive_data(data)
         await stream.send_all(engine.data_to_send())
         for event in events:
             if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
-                return event.stream_id
+                fields = dict(event.headers or ())
+                return event.stream_id, bytes(fields.get(b":method", b"GET")).decode("latin-1")
     return None
-
-
-def _fields(response: Response) -> list[tuple[bytes, bytes]]:
-    fields = [(b":status", str(response.status).encode())]
-    for name, value in response.headers:
-        name = (name.encode("latin-1") if isinstance(name, str) else name).lower()
-        if name not in _HOP_BY_HOP:
-            fields.append((name, value.encode("latin-1") if isinstance(value, str) else value))
-    assert isinstance(response.body, bytes)
-    fields.append((b"content-length", str(len(response.body)).encode()))
-    return fields
