@@ -48,6 +48,11 @@ class HTTPChannel:
     that started to go out, once it is written or cut short: an access log. An exception it
     raises is logged and does not disturb the connection.
 
+    Over TLS (a ``trio.SSLStream`` not yet through its handshake) the channel does the
+    handshake first, within ``header_timeout``; a client sending plain HTTP to it is answered
+    ``400`` saying the port speaks HTTPS, one failing the handshake is closed (a debug line
+    each). Handlers see what the handshake settled as ``request.tls``.
+
     ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
     by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
     one). Without one, an upgrade request goes to ``handler`` like any other request.
