@@ -188,3 +188,18 @@ async def test_a_stalled_handshake_is_one_debug_line(nursery, context, autojump_
     messages = [r.getMessage() for r in caplog.records if "TLS handshake" in r.getMessage()]
     assert messages == ["TLS handshake with an unknown peer not done within 7s: closing"]
     assert quiet(caplog) == []
+
+
+async def test_a_stream_already_through_its_handshake_gets_the_idle_timeout(
+    nursery, certificates, context, autojump_clock
+):
+    client_end, server_end = (trio.SocketStream(sock) for sock in trio.socket.socketpair())
+    client = trio.SSLStream(client_end, certificates.client_context(), server_hostname="127.0.0.1")
+    server = trio.SSLStream(server_end, context, server_side=True)
+    async with trio.open_nursery() as handshakes:
+        handshakes.start_soon(client.do_handshake)
+        handshakes.start_soon(server.do_handshake)
+    nursery.start_soon(HTTPChannel(hello, timeout=100, header_timeout=7), server)
+    await trio.sleep(10)
+    await client.send_all(GET)
+    assert (await client.receive_some()).startswith(b"HTTP/1.1 200 OK\r\n")

@@ -39,7 +39,10 @@ async def open_tls(stream: trio.SSLStream[trio.abc.Stream], timeout: float) -> O
     transport can, see :func:`first_bytes`), and if they begin an HTTP request line tell the
     caller, else do the TLS handshake; within ``timeout`` seconds from the start (a TLS
     client sends its hello at once, so a client silent that long is gone or hostile). A
-    failure is logged at debug level, with OpenSSL's reason; the caller closes the stream."""
+    failure is logged at debug level, with OpenSSL's reason; the caller closes the stream. A
+    stream already through its handshake is left as it is."""
+    if _handshake_done(stream):
+        return Opening.SECURE
     peer = peer_name(addresses(stream)[1])
     with trio.move_on_after(timeout):
         try:
@@ -56,6 +59,14 @@ async def open_tls(stream: trio.SSLStream[trio.abc.Stream], timeout: float) -> O
             return Opening.FAILED
     logger.debug("TLS handshake with %s not done within %gs: closing", peer, timeout)
     return Opening.FAILED
+
+
+def _handshake_done(stream: trio.SSLStream[trio.abc.Stream]) -> bool:
+    try:
+        stream.version()
+    except trio.NeedHandshakeError:
+        return False
+    return True
 
 
 async def first_bytes(stream: trio.abc.Stream) -> bytes | None:
