@@ -13,6 +13,10 @@ import httpx
 import pytest
 import trio
 from _tls import Certificates, pem, serve_https, subject
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from websockets.trio.client import connect
 
 from trio_httpchannel import HTTPChannel, Request, Response, TLSInfo
@@ -163,3 +167,15 @@ async def test_server_cert_is_none_for_a_context_not_made_by_tls_context(nursery
 )
 def test_a_client_certificates_name_is_written_as_rfc_4514_says(subject_rdns, name):
     assert rfc4514_name(subject_rdns) == name
+
+
+async def test_a_starlette_endpoint_reads_the_client_certificate_from_the_scope(nursery, certificates, context):
+    async def whoami(request: StarletteRequest) -> PlainTextResponse:
+        tls = request.scope["extensions"]["tls"]
+        return PlainTextResponse(f"{tls['client_cert_name']} {tls['tls_version']:#06x}")
+
+    app = Starlette(routes=[Route("/", whoami)])
+    port = await serve_https(nursery, HTTPChannel(ASGIHandler(app)), context)
+    async with httpx.AsyncClient(verify=certificates.client_context(certificates.alice)) as http:
+        response = await http.get(f"https://127.0.0.1:{port}/")
+    assert response.text == f"{subject(certificates.alice)} 0x0304"
