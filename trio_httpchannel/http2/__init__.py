@@ -4,6 +4,7 @@ task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 from ._connection import Handler, HTTP2Connection, ResponseHook
 from ._exchanges import Upgraded
 from ._negotiation import ALPN_PROTOCOLS, PREFACE, h2c_settings, opening
+from ._refusal import refuse_http2
 from ._serve import serve_http2
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "Upgraded",
     "h2c_settings",
     "opening",
+    "refuse_http2",
     "serve_http2",
 ]

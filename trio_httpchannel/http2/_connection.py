@@ -20,6 +20,7 @@ from h2.errors import ErrorCodes
 
 from .._addresses import addresses
 from .._config import Settings
+from .._tls import tls_info
 from ._engine import goaway, new_engine
 from ._exchanges import Exchanges, Handler, ResponseHook, Upgraded
 from ._guard import Abuse, InboundGuard
@@ -84,6 +85,7 @@ class HTTP2Connection:
             on_response=on_response,
             on_change=self._streams_changed,
             addresses=addresses(stream),
+            tls=tls_info(stream),
         )
         self._sender = self._exchanges.sender
         self._read_scope: trio.CancelScope | None = None

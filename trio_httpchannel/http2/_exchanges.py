@@ -18,6 +18,7 @@ from .._errors import ClientDisconnected, ProtocolError
 from .._headers import Headers
 from .._request import Address, Request, RequestBody
 from .._response import Response, error_response
+from .._tls import TLSInfo
 from ._body import BodyReader
 from ._guard import InboundGuard
 from ._head import MalformedRequest, parse_request_head
@@ -61,6 +62,7 @@ class Exchanges:
         on_response: ResponseHook | None,
         on_change: Callable[[], None],
         addresses: tuple[str, Address, Address],
+        tls: TLSInfo | None = None,
     ) -> None:
         self._handler = handler
         self._settings = settings
@@ -69,6 +71,7 @@ class Exchanges:
         self._on_response = on_response
         self._on_change = on_change
         self._scheme, self._client, self._server = addresses
+        self._tls = tls
         self._peer = str(self._client) if self._client is not None else "an unknown peer"
         self.sender = Sender(engine, guard, self.reset)
         self.streams: dict[int, Stream] = {}
@@ -162,6 +165,7 @@ class Exchanges:
             scheme=self._scheme,
             client=self._client,
             server=self._server,
+            tls=self._tls,
             nursery=self.nursery,
         )
         request._exchange = stream
