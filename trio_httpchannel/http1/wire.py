@@ -82,10 +82,15 @@ class Wire:
 
     async def linger(self, seconds: float) -> None:
         """Half-close, then read and discard until the client closes or ``seconds`` pass, so
-        that unread request bytes cannot make the kernel reset away our last response."""
+        that unread request bytes cannot make the kernel reset away our last response. TLS
+        cannot half-close: there the end is TLS's close_notify, sent at once (a close-delimited
+        body ends with it), and the wait is for the client's own, discarding what it still sends."""
         stream = self.stream
         with trio.move_on_after(seconds):
             try:
+                if isinstance(stream, trio.SSLStream):
+                    await stream.unwrap()
+                    return
                 if isinstance(stream, trio.abc.HalfCloseableStream):
                     await stream.send_eof()
                 while await stream.receive_some(RECEIVE_SIZE):
