@@ -8,7 +8,7 @@ import trio
 import trio.testing
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame, WindowUpdateFrame
 
-from trio_httpchannel import Response, Settings
+from trio_httpchannel import ProtocolError, Response, Settings
 from trio_httpchannel.http2._guard import Abuse, InboundGuard
 from trio_httpchannel.http2._head import MalformedRequest, parse_request_head, response_fields
 from trio_httpchannel.http2._negotiation import PREFACE, opening
@@ -91,11 +91,16 @@ def test_a_request_head_without_authority_keeps_its_host_field():
     assert parse_request_head(fields, max_header_count=10).fields == [(b"host", b"h.example")]
 
 
-def test_options_asterisk_and_connect_authority_are_targets():
+def test_options_asterisk_is_a_target():
     options = [(b":method", b"OPTIONS"), (b":scheme", b"http"), (b":path", b"*"), (b":authority", b"x")]
     assert parse_request_head(options, max_header_count=10).target == "*"
+
+
+def test_a_plain_connect_is_answered_501_as_over_http1():
     connect = [(b":method", b"CONNECT"), (b":authority", b"x:443")]
-    assert parse_request_head(connect, max_header_count=10).target == "x:443"
+    with pytest.raises(ProtocolError) as raised:
+        parse_request_head(connect, max_header_count=10, extended_connect=True)
+    assert raised.value.status == 501
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,11 @@ class HTTPChannel:
     that started to go out, once it is written or cut short: an access log. An exception it
     raises is logged and does not disturb the connection.
 
-    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
-    by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
-    one). Without one, an upgrade request goes to ``handler`` like any other request.
+    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``),
+    and over HTTP/2 extended CONNECT requests for a WebSocket (RFC 8441); by default it is the
+    ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has one). Without one, an
+    upgrade request goes to ``handler`` like any other request, and HTTP/2 connections do not
+    advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
     """
 
     def __init__(
@@ -107,7 +109,13 @@ class HTTPChannel:
         bytes read to know it), or an HTTP/1.1 one whose request asked ``Upgrade: h2c``
         (``upgraded``: that request, answered as stream 1)."""
         connection = HTTP2Connection(
-            stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded
+            stream,
+            self.handler,
+            self.settings,
+            on_response=self.on_response,
+            upgraded=upgraded,
+            websocket_handler=self.websocket_handler,
+            open_websockets=self.websockets,
         )
         self._http2_connections.add(connection)
         try:

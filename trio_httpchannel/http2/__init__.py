@@ -4,7 +4,6 @@ task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 from ._connection import Handler, HTTP2Connection, ResponseHook
 from ._exchanges import Upgraded
 from ._negotiation import ALPN_PROTOCOLS, PREFACE, h2c_settings, opening
-from ._serve import serve_http2
 
 __all__ = [
     "ALPN_PROTOCOLS",
@@ -15,5 +14,4 @@ __all__ = [
     "Upgraded",
     "h2c_settings",
     "opening",
-    "serve_http2",
 ]
