@@ -12,15 +12,17 @@ import h2.events
 from _h2 import H2Client, H2Response
 from wsproto import ConnectionType
 from wsproto.connection import Connection
-from wsproto.events import Event
+from wsproto.events import BytesMessage, Event, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 
 
-def extended_connect(path: str = "/", *extra: tuple[str, str], version: str = "13") -> list[tuple[str, str]]:
+def extended_connect(
+    path: str = "/", *extra: tuple[str, str], version: str = "13", protocol: str = "websocket"
+) -> list[tuple[str, str]]:
     """The header list of an extended CONNECT for a WebSocket at ``path``, ``extra`` added."""
     return [
         (":method", "CONNECT"),
-        (":protocol", "websocket"),
+        (":protocol", protocol),
         (":scheme", "http"),
         (":path", path),
         (":authority", "example.com"),
@@ -101,6 +103,16 @@ class H2WebSocket:
         events = await self.events()
         assert len(events) == 1, events
         return events[0]
+
+    async def message(self) -> bytes | str:
+        """The next whole message (wsproto gives a long one in parts)."""
+        parts: list[Any] = []
+        while True:
+            event = await self.event()
+            assert isinstance(event, (TextMessage, BytesMessage)), event
+            parts.append(event.data)
+            if event.message_finished:
+                return "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
 
     async def until_stream_over(self) -> H2Response:
         """Read until the server ended the stream or reset it."""

@@ -96,6 +96,32 @@ def test_options_asterisk_is_a_target():
     assert parse_request_head(options, max_header_count=10).target == "*"
 
 
+EXTENDED = [
+    (b":method", b"CONNECT"),
+    (b":protocol", b"websocket"),
+    (b":scheme", b"https"),
+    (b":path", b"/chat?room=1"),
+    (b":authority", b"example.com"),
+]
+
+
+def test_an_extended_connect_is_a_request_for_its_path_naming_its_protocol():
+    head = parse_request_head(EXTENDED, max_header_count=10, extended_connect=True)
+    assert (head.method, head.target, head.protocol) == ("CONNECT", "/chat?room=1", "websocket")
+    assert head.fields == [(b"host", b"example.com")]
+
+
+def test_protocol_is_malformed_where_the_connect_protocol_was_not_advertised():
+    with pytest.raises(MalformedRequest, match="unknown pseudo-header"):
+        parse_request_head(EXTENDED, max_header_count=10)
+
+
+def test_protocol_on_a_method_other_than_connect_is_malformed():
+    fields = [(b":method", b"GET"), *EXTENDED[1:]]
+    with pytest.raises(MalformedRequest, match="not a CONNECT"):
+        parse_request_head(fields, max_header_count=10, extended_connect=True)
+
+
 def test_a_plain_connect_is_answered_501_as_over_http1():
     connect = [(b":method", b"CONNECT"), (b":authority", b"x:443")]
     with pytest.raises(ProtocolError) as raised:
