@@ -11,7 +11,7 @@ from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFra
 from trio_httpchannel import ProtocolError, Response, Settings
 from trio_httpchannel.http2._guard import Abuse, InboundGuard
 from trio_httpchannel.http2._head import MalformedRequest, parse_request_head, response_fields
-from trio_httpchannel.http2._negotiation import PREFACE, opening
+from trio_httpchannel.http2._negotiation import PREFACE, Spoken, opening
 
 BLOCK = b"\x82\x86\x84\x41\x8a\x08\x9d\x5c\x0b\x81\x70\xdc\x78\x0f\x03"  # a GET's HPACK block
 
@@ -156,7 +156,7 @@ async def test_opening_reads_a_preface_split_across_writes():
     await client.send_all(PREFACE[:5])
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.send_all, PREFACE[5:] + b"rest")
-        assert await opening(server, 10) == (True, PREFACE + b"rest")
+        assert await opening(server, 10) == (Spoken.HTTP2, PREFACE + b"rest")
 
 
 async def test_opening_gives_http11_bytes_back_at_the_first_difference():
@@ -164,10 +164,17 @@ async def test_opening_gives_http11_bytes_back_at_the_first_difference():
     await client.send_all(b"PRI")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.send_all, b"NT / HTTP/1.1\r\n")
-        assert await opening(server, 10) == (False, b"PRINT / HTTP/1.1\r\n")
+        assert await opening(server, 10) == (Spoken.HTTP1, b"PRINT / HTTP/1.1\r\n")
 
 
 async def test_opening_on_a_silent_client_gives_up_after_the_timeout(autojump_clock):
     _, server = trio.testing.memory_stream_pair()
     assert await opening(server, 5) is None
     assert trio.current_time() == 5
+
+
+async def test_opening_on_a_preface_stalled_past_header_timeout_says_so(autojump_clock):
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(PREFACE[:8])
+    assert await opening(server, 5, 20) == (Spoken.STALLED, PREFACE[:8])
+    assert trio.current_time() == 20

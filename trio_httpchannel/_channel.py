@@ -17,7 +17,7 @@ from ._config import Settings, SettingsKeywords
 from ._handling import Handler
 from ._response import HeaderPairs, error_response
 from .http1 import HTTP1Connection, refuse
-from .http2 import HTTP2Connection, Upgraded, opening
+from .http2 import HTTP2Connection, Spoken, Upgraded, opening
 from .websocket import OpenWebSockets, WebSocketHandler
 
 if TYPE_CHECKING:
@@ -80,9 +80,12 @@ class HTTPChannel:
             if opened is None:
                 await trio.aclose_forcefully(stream)
                 return
-            http2, received = opened
-            if http2:
+            spoken, received = opened
+            if spoken is Spoken.HTTP2:
                 await self.serve_http2(stream, received)
+                return
+            if spoken is Spoken.STALLED:
+                await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
                 return
         connection = HTTP1Connection(self, stream, received)
         self._connections.add(connection)
@@ -91,7 +94,7 @@ class HTTPChannel:
         finally:
             self._connections.discard(connection)
 
-    async def _opening(self, stream: trio.abc.Stream) -> tuple[bool, bytes] | None:
+    async def _opening(self, stream: trio.abc.Stream) -> tuple[Spoken, bytes] | None:
         """Whether the client speaks HTTP/2 (see ``http2.opening``); ``None`` when it left or
         said nothing within ``timeout`` (within ``header_timeout`` once the server is shutting
         down: a client that connected has a request to send, and closing would lose it)."""

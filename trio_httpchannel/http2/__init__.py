@@ -3,7 +3,7 @@ task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 
 from ._connection import Handler, HTTP2Connection, ResponseHook
 from ._exchanges import Upgraded
-from ._negotiation import ALPN_PROTOCOLS, PREFACE, h2c_settings, opening
+from ._negotiation import ALPN_PROTOCOLS, PREFACE, Spoken, h2c_settings, opening
 
 __all__ = [
     "ALPN_PROTOCOLS",
@@ -11,6 +11,7 @@ __all__ = [
     "Handler",
     "PREFACE",
     "ResponseHook",
+    "Spoken",
     "Upgraded",
     "h2c_settings",
     "opening",
