@@ -14,7 +14,9 @@ h2 ◀─DATA── writer ◀── Sender (round robin, windows) ◀── Str
 takes DATA (and only then gives its window back, so a session that stops reading stops its
 client, and no other stream), writing hands bytes to the connection's writer and returns once
 they are framed (the client's window holding it up), ``send_eof`` is END_STREAM, and closing
-before both sides ended is ``RST_STREAM (CANCEL)``, TCP's reset in RFC 8441 section 5.
+before both sides ended is ``RST_STREAM``: ``NO_ERROR`` after our END_STREAM (the close
+handshake is over, the client is late to end its side), else ``CANCEL``, TCP's reset in RFC 8441
+section 5.
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ class StreamTunnel(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
-        """End the stream: cleanly if both sides ended it, else with RST_STREAM (CANCEL)."""
+        """End the stream: cleanly if both sides ended it, else with RST_STREAM (see
+        :func:`end_tunnel`)."""
         if not self._closed:
             self._closed = True
             end_tunnel(self._exchanges, self._stream)
@@ -149,10 +152,16 @@ class StreamTunnel(trio.abc.HalfCloseableStream):
 
 def end_tunnel(exchanges: Exchanges, stream: Stream) -> None:
     """The WebSocket on ``stream`` is done with it: forgotten if both sides ended it (h2
-    closed it already), else reset with CANCEL."""
+    closed it already); reset with NO_ERROR if only we did (the session sends END_STREAM only
+    once the close handshake is over both ways, so the client is merely late to end its side,
+    as RFC 9113 section 8.1 has a server stop a request it no longer needs); else, an abort,
+    reset with CANCEL."""
     if stream.phase is Phase.CLOSED:
         return
-    if stream.phase is Phase.SENT and stream.request_ended:
-        exchanges.forget(stream)
+    if stream.phase is Phase.SENT:
+        if stream.request_ended:
+            exchanges.forget(stream)
+        else:
+            exchanges.reset(stream, ErrorCodes.NO_ERROR)
         return
     exchanges.reset(stream, ErrorCodes.CANCEL)
