@@ -323,6 +323,8 @@ def client_bodies(data: bytes) -> dict[int, tuple[str, bytes | None]]:
             if (block is not None) != isinstance(item, ContinuationFrame) or block not in (None, item.stream_id):
                 break  # a header block interrupted, or a CONTINUATION without one: a connection error
             if isinstance(item, HeadersFrame):
+                if item.stream_id in found:
+                    break  # a stream id used again (damage): a connection error, nothing more is served
                 pending, ends, block = item.data, "END_STREAM" in item.flags, item.stream_id
             elif isinstance(item, ContinuationFrame):
                 pending += item.data
