@@ -5,16 +5,20 @@ No independent client program speaks RFC 8441 here (curl and the websockets pack
 WebSockets over HTTP/1.1 only), so the client is made of libraries that are not our code: h2's
 client side for HTTP/2 (it also checks that every frame the server sends is valid) and wsproto's
 handshake-free frame layer for the WebSocket (``_h2_ws.py``); raw frames built with hyperframe
-and hpack for what h2 refuses to send. All over a real loopback socket."""
+and hpack for what h2 refuses to send. All over a real loopback socket, one over TLS."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from typing import Any
 
 import pytest
 import trio
+import trustme
 from _apps import http_handler, ws_echo
+from _h2 import H2Client
 from _h2_ws import H2WebSocket, extended_connect
 from conftest import ws_close_frame, ws_frame
 from h2.errors import ErrorCodes
@@ -22,8 +26,9 @@ from h2.settings import SettingCodes
 from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
-from trio_httpchannel import Response
+from trio_httpchannel import HTTPChannel, Response
 from trio_httpchannel.asgi import ASGIHandler
+from trio_httpchannel.http2 import ALPN_PROTOCOLS
 from trio_httpchannel.websocket import ConnectionClosed, WebSocketRequest
 
 GET = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "example.com")]
@@ -312,3 +317,30 @@ async def test_the_access_log_records_the_websocket_as_200_once_it_ends(serve_h2
         ("/logged", 200, True),
     ]
     assert records[1].sent > 0
+
+
+async def test_over_tls_by_alpn_the_websocket_scheme_is_wss(nursery):
+    """What browsers do: RFC 8441 over TLS, h2 picked by ALPN."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    server_context.set_alpn_protocols(ALPN_PROTOCOLS)
+
+    async def who(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.send(f"{request.scheme} HTTP/{request.request.http_version}")
+
+    channel = HTTPChannel(http_handler, websocket_handler=who, ws_ping_interval=None)
+    serve = functools.partial(trio.serve_ssl_over_tcp, channel, 0, server_context, host="127.0.0.1")
+    listeners = await nursery.start(serve)
+    port = listeners[0].transport_listener.socket.getsockname()[1]
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    client_context.set_alpn_protocols(["h2"])
+    stream = trio.SSLStream(await trio.open_tcp_stream("127.0.0.1", port), client_context, server_hostname="127.0.0.1")
+    await stream.do_handshake()
+    assert stream.selected_alpn_protocol() == "h2"
+    client = H2Client(stream)
+    await client.start()
+    ws = await H2WebSocket.open(client)
+    assert await ws.event() == TextMessage("wss HTTP/2")
