@@ -23,7 +23,7 @@ from _h2_ws import H2WebSocket, extended_connect
 from conftest import ws_close_frame, ws_frame
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
-from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
 from trio_httpchannel import HTTPChannel, Response
@@ -344,3 +344,29 @@ async def test_over_tls_by_alpn_the_websocket_scheme_is_wss(nursery):
     await client.start()
     ws = await H2WebSocket.open(client)
     assert await ws.event() == TextMessage("wss HTTP/2")
+
+
+async def test_a_connection_error_ends_its_websockets_as_lost_connections(serve_h2_tcp):
+    closed: list[int] = []
+    done = trio.Event()
+
+    async def watch(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            await ws.receive()
+        except ConnectionClosed as error:
+            closed.append(error.reason.code)
+            done.set()
+
+    server = await serve_h2_tcp(http_handler, websocket_handler=watch)
+    raw = await server.raw()
+    await raw.handshake()
+    await raw.send_frames(raw.headers(1, extended_connect(), end_stream=False))
+    assert (b":status", b"200") in raw.decode(await raw.until(HeadersFrame, 1))
+    await raw.send(b"\x00\x00\x04\x00\x00\x00\x00\x00\x00data")  # DATA on stream 0: a connection error
+    goaway = await raw.until(GoAwayFrame)
+    assert goaway.error_code == ErrorCodes.PROTOCOL_ERROR
+    await raw.frames_to_eof()
+    await done.wait()
+    assert closed == [1006]
+    await server.wait_closed()
