@@ -66,7 +66,7 @@ async def silent(port: int) -> None:
         event = await ws.event()
         assert isinstance(event, CloseConnection) and event.code == 1011
         response = await ws.until_stream_over()  # no close frame from us: reset at ws_close_timeout
-        assert response.reset == ErrorCodes.CANCEL
+        assert (response.ended, response.reset) == (False, ErrorCodes.CANCEL)
 
 
 async def protocol_error(port: int) -> None:

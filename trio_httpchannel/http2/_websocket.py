@@ -82,7 +82,9 @@ class StreamOpening:
 class StreamTunnel(trio.abc.HalfCloseableStream):
     """An accepted WebSocket's stream as a ``trio`` stream, for one reading and one writing
     task (the session's). Errors are trio's: ``BrokenResourceError`` once the stream was reset
-    or its connection ended, ``ClosedResourceError`` after :meth:`aclose`."""
+    or its connection ended, ``ClosedResourceError`` after :meth:`aclose`. As trio's own
+    streams, a call already cancelled does nothing (a cancelled ``send_eof`` sends no
+    END_STREAM), and one that did not have to wait still makes a scheduler pass."""
 
     def __init__(self, exchanges: Exchanges, stream: Stream) -> None:
         self._exchanges = exchanges
@@ -92,13 +94,17 @@ class StreamTunnel(trio.abc.HalfCloseableStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """The next bytes of DATA, ``b""`` once the client ended the stream."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("the WebSocket's stream is closed")
+        waits = not self._rest and not self._stream.inbox
         data = self._rest or await self._next_data()
         if max_bytes is not None and len(data) > max_bytes:
             data, self._rest = data[:max_bytes], data[max_bytes:]
         else:
             self._rest = b""
+        if not waits:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return data
 
     async def _next_data(self) -> bytes:
@@ -119,13 +125,14 @@ class StreamTunnel(trio.abc.HalfCloseableStream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Hand ``data`` to the connection's writer; return once it is framed as DATA."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("the WebSocket's stream is closed")
         stream = self._stream
         if stream.phase is not Phase.STREAMING:
             raise trio.BrokenResourceError("the WebSocket's stream is over")
         if not data:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return
         await self._exchanges.sender.hand_over(stream, bytes(data))
         if stream.left:
@@ -136,10 +143,11 @@ class StreamTunnel(trio.abc.HalfCloseableStream):
 
     async def send_eof(self) -> None:
         """END_STREAM, after what was sent: the WebSocket's close handshake is over on our side."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("the WebSocket's stream is closed")
         self._exchanges.sender.end_body(self._stream)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def aclose(self) -> None:
         """End the stream: cleanly if both sides ended it, else with RST_STREAM (see
