@@ -40,6 +40,7 @@ class H2WebSocket:
         self.stream_id = stream_id
         self.ws = Connection(ConnectionType.CLIENT, extensions=extensions)
         self._fed = 0
+        self._pending: list[Event] = []
 
     @classmethod
     async def open(
@@ -85,6 +86,9 @@ class H2WebSocket:
     async def events(self) -> list[Event]:
         """The next WebSocket events, reading as needed; ``[]`` once the stream ended or was
         reset with nothing more."""
+        if self._pending:
+            events, self._pending = self._pending, []
+            return events
         while True:
             body = self.response.body
             if self._fed < len(body):
@@ -99,9 +103,10 @@ class H2WebSocket:
                 return []
 
     async def event(self) -> Event:
-        """The next event (only one may be pending)."""
+        """The next event."""
         events = await self.events()
-        assert len(events) == 1, events
+        assert events, "the stream ended"
+        self._pending = events[1:] + self._pending
         return events[0]
 
     async def message(self) -> bytes | str:
