@@ -29,6 +29,8 @@ class H2Response:
         self.reset: int | None = None
         self.data_frames = 0
         self.end_on_data = False
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        self.informational: list[list[tuple[bytes, bytes]]] = []
 
     def header(self, name: str) -> str | None:
         for field, value in self.headers:
@@ -157,6 +159,10 @@ class H2Client:
                 self.held[event.stream_id] += event.flow_controlled_length or 0
             else:
                 self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
+        elif isinstance(event, h2.events.InformationalResponseReceived) and response is not None:
+            response.informational.append(list(event.headers or []))
+        elif isinstance(event, h2.events.TrailersReceived) and response is not None:
+            response.trailers = list(event.headers or [])
         elif isinstance(event, h2.events.StreamEnded) and response is not None:
             response.ended = True
         elif isinstance(event, h2.events.StreamReset) and response is not None:

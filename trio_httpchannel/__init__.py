@@ -6,6 +6,7 @@ from ._access import ResponseRecord
 from ._channel import HTTPChannel
 from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
+from ._file import FileBody
 from ._handling import Handler
 from ._headers import Headers
 from ._request import Request, RequestBody
@@ -14,6 +15,7 @@ from .server import Server, serve
 
 __all__ = [
     "ClientDisconnected",
+    "FileBody",
     "HTTPChannel",
     "Handler",
     "Headers",

@@ -12,7 +12,7 @@ from ._headers import Headers
 from ._target import split_target
 
 if TYPE_CHECKING:
-    from ._response import Response
+    from ._response import HeaderPairs, Response
 
 __all__ = ["ChunkSource", "ExchangeView", "Request", "RequestBody"]
 
@@ -119,6 +119,8 @@ class ExchangeView(Protocol):
     async def wait_over(self) -> None: ...
 
     async def respond_early(self, response: Response) -> None: ...
+
+    async def send_informational(self, status: int, headers: HeaderPairs) -> None: ...
 
     def abort_on_client_left(self) -> None: ...
 

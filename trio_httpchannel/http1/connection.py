@@ -20,7 +20,7 @@ from .._exchange import Exchange
 from .._handling import call_handler
 from .._headers import Headers
 from .._request import Request, RequestBody
-from .._response import WHOLE, Response
+from .._response import WHOLE, HeaderPairs, Response
 from .._state import AWAITED, LONE, advance
 from ..websocket import serve_upgrade
 from .head import RequestHead
@@ -183,6 +183,10 @@ class HTTP1Connection:
         else:
             exchange.set_response(response)
             self.writer.hand_over(exchange)
+
+    async def send_informational(self, exchange: Exchange[RequestHead], status: int, headers: HeaderPairs) -> None:
+        """Send a 1xx response to ``exchange`` now (the writer's rules)."""
+        await self.writer.send_informational(exchange, status, headers)
 
     # The WebSocket upgrade (the HTTP/2 one is the channel's) ---------------------------------
 

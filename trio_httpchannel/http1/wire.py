@@ -10,6 +10,7 @@ import trio
 __all__ = ["Wire"]
 
 RECEIVE_SIZE = 65536
+_HAS_SENDFILE = hasattr(os, "sendfile")
 
 
 class Wire:
@@ -62,6 +63,22 @@ class Wire:
         with memoryview(data) as view:
             while written < len(view):
                 written += await sock.send(view[written:])
+
+    @property
+    def can_sendfile(self) -> bool:
+        """Whether the kernel can copy a file to this stream (``os.sendfile``): a plain TCP or
+        Unix socket on POSIX, not TLS (whose bytes Python encrypts)."""
+        return self._fd >= 0 and _HAS_SENDFILE
+
+    def sendfile_at_once(self, fd: int, offset: int, count: int) -> int:
+        """Have the kernel copy up to ``count`` bytes of the file ``fd`` from ``offset`` to the
+        socket, as much as it takes without waiting: the bytes copied, 0 when the file ended.
+        Raises ``BlockingIOError`` when the socket is full. Only where :attr:`can_sendfile`."""
+        return os.sendfile(self._fd, fd, offset, count)
+
+    async def wait_writable(self) -> None:
+        """Wait until the socket takes more (only where :attr:`can_sendfile`)."""
+        await trio.lowlevel.wait_writable(self._fd)
 
     async def linger(self, seconds: float) -> None:
         """Half-close, then read and discard until the client closes or ``seconds`` pass, so

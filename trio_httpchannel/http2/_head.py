@@ -18,9 +18,17 @@ import re
 from collections.abc import Sequence
 
 from .._errors import ProtocolError
+from .._file import FileBody
 from .._response import HeaderPairs, Response, header_pairs, http_date
 
-__all__ = ["MalformedRequest", "RequestHead", "parse_request_head", "response_fields", "tunnel_fields"]
+__all__ = [
+    "MalformedRequest",
+    "RequestHead",
+    "informational_fields",
+    "parse_request_head",
+    "response_fields",
+    "tunnel_fields",
+]
 
 Field = tuple[bytes, bytes]
 
@@ -214,6 +222,20 @@ def _fields(status: int, headers: Sequence[tuple[str | bytes, str | bytes]]) -> 
     return fields, declared
 
 
+def informational_fields(status: int, headers: HeaderPairs) -> list[Field]:
+    """The HEADERS of an informational (1xx) response such as ``103 Early Hints``, checked as
+    a final response's are, connection-specific fields dropped. Raises ``ValueError`` for a
+    status that is not 1xx or a header that cannot be sent."""
+    if not 100 <= status <= 199:
+        raise ValueError(f"an informational status is from 100 to 199, got {status!r}")
+    fields: list[Field] = [(b":status", b"%d" % status)]
+    for name, value in header_pairs(headers):
+        field = _checked_response_fields.get((name, value)) or _response_field(name, value)
+        if field[0] not in _RESPONSE_DROPPED:
+            fields.append(field)
+    return fields
+
+
 def _response_field(name: str | bytes, value: str | bytes) -> Field:
     """One response header as HTTP/2 sends it (the name lower-cased, the value stripped),
     checked. Handlers send the same few headers again and again, so a checked one is
@@ -234,10 +256,17 @@ def _framing(response: Response, method: str, declared: int | None) -> tuple[int
     if response.status in (204, 304):
         return (declared if response.status == 304 else None), False
     body = response.body
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        if declared is not None and declared != len(body) and method != "HEAD":
-            raise ValueError(f"Content-Length {declared} does not match the {len(body)}-byte response body")
-        declared = len(body) if declared is None else declared
+    size = (
+        len(body)
+        if isinstance(body, (bytes, bytearray, memoryview))
+        else body.size
+        if isinstance(body, FileBody)
+        else None
+    )
+    if size is not None:
+        if declared is not None and declared != size and method != "HEAD":
+            raise ValueError(f"Content-Length {declared} does not match the {size}-byte response body")
+        declared = size if declared is None else declared
     return declared, method != "HEAD"
 
 

@@ -22,7 +22,7 @@ from .._errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from .._request import Request
-    from .._response import Response
+    from .._response import HeaderPairs, Response
     from ._exchanges import Exchanges
 
 __all__ = ["Phase", "Stream", "Tunnel"]
@@ -74,6 +74,7 @@ class Stream:
         "left",
         "outbox",
         "out_end",
+        "trailers",
         "drained",
         "blocked_since",
         "scopes",
@@ -100,6 +101,8 @@ class Stream:
         self.left = False
         self.outbox: memoryview | None = None
         self.out_end = False
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        """The trailers to end the response with (a last HEADERS frame), once its body ended."""
         self.drained: trio.Event | None = None
         self.blocked_since: float | None = None
         self.scopes: list[trio.CancelScope] = []
@@ -121,6 +124,12 @@ class Stream:
     async def respond_early(self, response: Response) -> None:
         """Give ``response`` before the handler returns (what it returns is then ignored)."""
         await self.connection.respond_early(self, response)
+
+    async def send_informational(self, status: int, headers: HeaderPairs) -> None:
+        """Send a 1xx response (``103 Early Hints``) now, before the final response; dropped
+        once that is given or the stream is over."""
+        self.connection.sender.inform(self, status, headers)
+        await trio.lowlevel.checkpoint()
 
     async def wait_done(self) -> None:
         """Wait until the response is sent, or the stream reset."""
