@@ -328,7 +328,9 @@ async def test_over_tls_by_alpn_the_websocket_scheme_is_wss(nursery):
 
     async def who(request: WebSocketRequest) -> None:
         ws = await request.accept()
-        await ws.send(f"{request.scheme} HTTP/{request.request.http_version}")
+        tls = request.request.tls
+        assert tls is not None
+        await ws.send(f"{request.scheme} HTTP/{request.request.http_version} {tls.asgi()['tls_version']:#x}")
 
     channel = HTTPChannel(http_handler, websocket_handler=who, ws_ping_interval=None)
     serve = functools.partial(trio.serve_ssl_over_tcp, channel, 0, server_context, host="127.0.0.1")
@@ -343,7 +345,7 @@ async def test_over_tls_by_alpn_the_websocket_scheme_is_wss(nursery):
     client = H2Client(stream)
     await client.start()
     ws = await H2WebSocket.open(client)
-    assert await ws.event() == TextMessage("wss HTTP/2")
+    assert await ws.event() == TextMessage(f"wss HTTP/2 {0x304 if stream.version() == 'TLSv1.3' else 0x303:#x}")
 
 
 async def test_a_connection_error_ends_its_websockets_as_lost_connections(serve_h2_tcp):

@@ -11,6 +11,7 @@ from ._handling import Handler
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response
+from ._tls import TLSInfo, remember_server_certificate
 from .server import Server, serve
 
 __all__ = [
@@ -26,5 +27,7 @@ __all__ = [
     "ResponseRecord",
     "Server",
     "Settings",
+    "TLSInfo",
+    "remember_server_certificate",
     "serve",
 ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 
 from ._request import Address, Request
 
-__all__ = ["ResponseRecord", "ResponseHook"]
+__all__ = ["ResponseRecord", "ResponseHook", "report"]
+
+logger = logging.getLogger("trio_httpchannel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,3 +43,11 @@ class ResponseRecord:
 
 ResponseHook = Callable[[ResponseRecord], None]
 """What ``HTTPChannel(on_response=...)`` calls with each record."""
+
+
+def report(hook: ResponseHook, record: ResponseRecord) -> None:
+    """Call ``hook`` with ``record``; an exception it raises is logged, not raised."""
+    try:
+        hook(record)
+    except Exception:
+        logger.exception("the on_response hook failed on %r", record)

@@ -10,6 +10,7 @@ import trio
 
 from ._headers import Headers
 from ._target import split_target
+from ._tls import TLSInfo
 
 if TYPE_CHECKING:
     from ._response import HeaderPairs, Response
@@ -132,7 +133,9 @@ class Request:
     split at the first ``?``, not percent-decoded (for an absolute-form target such as
     ``http://example.com/a?q=1``, the path after its authority, ``/`` when empty; the authority
     is then the ``Host`` header, RFC 9112 section 3.2.2). ``client`` and ``server`` are the socket
-    addresses when the stream has a socket (``None`` for in-memory streams).
+    addresses when the stream has a socket (``None`` for in-memory streams). ``tls`` is what the
+    connection's TLS handshake settled (:class:`TLSInfo`: version, cipher suite, the client's
+    certificate), ``None`` in cleartext (also behind a balancer that ended TLS).
 
     ``nursery`` is the connection's nursery: a task a handler starts there may outlive the
     handler's return (to produce a streamed body, say) but not the connection, whose end
@@ -149,6 +152,7 @@ class Request:
         "scheme",
         "client",
         "server",
+        "tls",
         "body",
         "nursery",
         "_content",
@@ -166,6 +170,7 @@ class Request:
         scheme: str = "http",
         client: Address = None,
         server: Address = None,
+        tls: TLSInfo | None = None,
         nursery: trio.Nursery | None = None,
     ) -> None:
         self.method = method
@@ -176,6 +181,7 @@ class Request:
         self.scheme = scheme
         self.client = client
         self.server = server
+        self.tls = tls
         self.body = body
         self.nursery = nursery
         self._content: bytes | None = None

@@ -165,6 +165,8 @@ class ASGIHandler:
         }
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if request.tls is not None:
+            scope["extensions"]["tls"] = request.tls.asgi()
         return scope
 
 

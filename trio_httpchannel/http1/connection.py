@@ -22,6 +22,7 @@ from .._headers import Headers
 from .._request import Request, RequestBody
 from .._response import WHOLE, HeaderPairs, Response
 from .._state import AWAITED, LONE, advance
+from .._tls import tls_info
 from ..websocket import serve_upgrade
 from .head import RequestHead
 from .outbox import Outbox
@@ -62,6 +63,7 @@ class HTTP1Connection:
         "scheme",
         "client",
         "server",
+        "tls",
         "reader",
         "writer",
         "_handlers_running",
@@ -74,6 +76,7 @@ class HTTP1Connection:
         self.handler = channel.handler
         self.hook = channel.on_response
         self.scheme, self.client, self.server = addresses(stream)
+        self.tls = tls_info(stream)
         self.wire = Wire(stream)
         self.outbox = Outbox(self.wire, self.settings.send_timeout, self.abort, self.hook, self.client)
         self.nursery: trio.Nursery | None = None
@@ -205,6 +208,7 @@ class HTTP1Connection:
             scheme=self.scheme,
             client=self.client,
             server=self.server,
+            tls=self.tls,
         )
         await serve_upgrade(
             self.wire.stream,
@@ -217,19 +221,26 @@ class HTTP1Connection:
         )
 
 
-async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> None:
+async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> tuple[int, float]:
     """Answer ``response`` on a connection without reading a request from it, then close it as
     after any closing response: half-close, read and discard until the client closes, all of it
-    within ``linger`` seconds (a refused client gets its answer, not a reset)."""
+    within ``linger`` seconds (a refused client gets its answer, not a reset). The bytes
+    written (all of the response's, or 0 when the client was gone or did not read in time)
+    and the seconds the writing took, for its ``ResponseRecord``."""
     wire = Wire(stream)
+    data = _refusal(response)
+    started = trio.current_time()
+    sent, seconds = 0, 0.0
     with trio.move_on_after(linger):
         try:
-            await wire.write(_refusal(response))
+            await wire.write(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         else:
+            sent, seconds = len(data), trio.current_time() - started
             await wire.linger(linger)
     await trio.aclose_forcefully(stream)
+    return sent, seconds
 
 
 def _refusal(response: Response) -> bytes:

@@ -4,6 +4,7 @@ task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 from ._connection import Handler, HTTP2Connection, ResponseHook
 from ._exchanges import Upgraded
 from ._negotiation import ALPN_PROTOCOLS, PREFACE, Spoken, h2c_settings, opening
+from ._refusal import refuse_http2
 
 __all__ = [
     "ALPN_PROTOCOLS",
@@ -15,4 +16,5 @@ __all__ = [
     "Upgraded",
     "h2c_settings",
     "opening",
+    "refuse_http2",
 ]

@@ -20,6 +20,7 @@ from h2.errors import ErrorCodes
 
 from .._addresses import addresses
 from .._config import Settings
+from .._tls import tls_info
 from ..websocket import OpenWebSockets, WebSocketHandler
 from ._engine import goaway, new_engine
 from ._exchanges import Exchanges, Handler, ResponseHook, Upgraded
@@ -93,6 +94,7 @@ class HTTP2Connection:
             on_response=on_response,
             on_change=self._streams_changed,
             addresses=addresses(stream),
+            tls=tls_info(stream),
             websocket_handler=websocket_handler,
             open_websockets=open_websockets,
         )

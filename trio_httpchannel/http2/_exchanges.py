@@ -19,6 +19,7 @@ from .._errors import ClientDisconnected, ProtocolError
 from .._headers import Headers
 from .._request import Address, Request, RequestBody
 from .._response import Response, error_response
+from .._tls import TLSInfo
 from ..websocket import OpenWebSockets, WebSocketHandler, serve_extended_connect
 from ._body import BodyReader
 from ._guard import InboundGuard
@@ -66,6 +67,7 @@ class Exchanges:
         on_response: ResponseHook | None,
         on_change: Callable[[], None],
         addresses: tuple[str, Address, Address],
+        tls: TLSInfo | None = None,
         websocket_handler: WebSocketHandler | None = None,
         open_websockets: OpenWebSockets | None = None,
     ) -> None:
@@ -78,6 +80,7 @@ class Exchanges:
         self._on_response = on_response
         self._on_change = on_change
         self._scheme, self._client, self._server = addresses
+        self._tls = tls
         self._peer = str(self._client) if self._client is not None else "an unknown peer"
         self.sender = Sender(engine, guard, self.reset)
         self.streams: dict[int, Stream] = {}
@@ -182,6 +185,7 @@ class Exchanges:
             scheme=self._scheme,
             client=self._client,
             server=self._server,
+            tls=self._tls,
         )
         self._handlers_running += 1
         self.nursery.start_soon(self._serve_websocket, stream)
@@ -229,6 +233,7 @@ class Exchanges:
             scheme=self._scheme,
             client=self._client,
             server=self._server,
+            tls=self._tls,
             nursery=self.nursery,
         )
         request._exchange = stream

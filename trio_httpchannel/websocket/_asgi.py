@@ -78,6 +78,8 @@ class ASGIWebSocketHandler:
         }
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if request.request.tls is not None:
+            scope["extensions"] = {**scope["extensions"], "tls": request.request.tls.asgi()}
         return scope
 
 
