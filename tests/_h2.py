@@ -51,6 +51,9 @@ class H2Client:
         self.terminated: h2.events.ConnectionTerminated | None = None
         self.eof = False
         self.events: list[h2.events.Event] = []
+        self.held: dict[int, int] = {}
+        """Streams whose DATA is not acknowledged (their window stays shut) until
+        :meth:`release`: the bytes held on each."""
 
     async def start(self, **settings: int) -> None:
         self.conn.initiate_connection()
@@ -152,7 +155,10 @@ class H2Client:
             response.body += event.data or b""
             response.data_frames += 1
             response.end_on_data = event.stream_ended is not None
-            self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
+            if event.stream_id in self.held:
+                self.held[event.stream_id] += event.flow_controlled_length or 0
+            else:
+                self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
         elif isinstance(event, h2.events.InformationalResponseReceived) and response is not None:
             response.informational.append(list(event.headers or []))
         elif isinstance(event, h2.events.TrailersReceived) and response is not None:
@@ -163,6 +169,13 @@ class H2Client:
             response.reset = int(event.error_code or 0)
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.terminated = event
+
+    async def release(self, stream_id: int) -> None:
+        """Acknowledge what :attr:`held` kept of ``stream_id``'s DATA, and from now on all of it."""
+        held = self.held.pop(stream_id)
+        if held:
+            self.conn.acknowledge_received_data(held, stream_id)
+        await self.flush()
 
     async def response(self, stream_id: int) -> H2Response:
         """Read until ``stream_id`` ends or is reset."""

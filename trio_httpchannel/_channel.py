@@ -20,7 +20,7 @@ from ._handling import Handler
 from ._response import HeaderPairs, Response, error_response
 from ._tls_opening import PLAIN_HTTP_MESSAGE, Opening, open_tls
 from .http1 import HTTP1Connection, refuse
-from .http2 import HTTP2Connection, Upgraded, opening, refuse_http2
+from .http2 import HTTP2Connection, Spoken, Upgraded, opening, refuse_http2
 from .websocket import OpenWebSockets, WebSocketHandler
 
 if TYPE_CHECKING:
@@ -53,9 +53,11 @@ class HTTPChannel:
     ``400`` saying the port speaks HTTPS, one failing the handshake is closed (a debug line
     each). Handlers see what the handshake settled as ``request.tls``.
 
-    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
-    by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
-    one). Without one, an upgrade request goes to ``handler`` like any other request.
+    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``),
+    and over HTTP/2 extended CONNECT requests for a WebSocket (RFC 8441); by default it is the
+    ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has one). Without one, an
+    upgrade request goes to ``handler`` like any other request, and HTTP/2 connections do not
+    advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
     """
 
     def __init__(
@@ -90,9 +92,12 @@ class HTTPChannel:
             if opened is None:
                 await trio.aclose_forcefully(stream)
                 return
-            http2, received = opened
-            if http2:
+            spoken, received = opened
+            if spoken is Spoken.HTTP2:
                 await self.serve_http2(stream, received)
+                return
+            if spoken is Spoken.STALLED:
+                await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
                 return
         connection = HTTP1Connection(self, stream, received)
         self._connections.add(connection)
@@ -113,7 +118,7 @@ class HTTPChannel:
             await trio.aclose_forcefully(stream)
         return opened is Opening.SECURE
 
-    async def _opening(self, stream: trio.abc.Stream) -> tuple[bool, bytes] | None:
+    async def _opening(self, stream: trio.abc.Stream) -> tuple[Spoken, bytes] | None:
         """Whether the client speaks HTTP/2 (see ``http2.opening``); ``None`` when it left or
         said nothing within ``timeout`` (within ``header_timeout`` once the server is shutting
         down: a client that connected has a request to send, and closing would lose it)."""
@@ -131,7 +136,13 @@ class HTTPChannel:
         bytes read to know it), or an HTTP/1.1 one whose request asked ``Upgrade: h2c``
         (``upgraded``: that request, answered as stream 1)."""
         connection = HTTP2Connection(
-            stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded
+            stream,
+            self.handler,
+            self.settings,
+            on_response=self.on_response,
+            upgraded=upgraded,
+            websocket_handler=self.websocket_handler,
+            open_websockets=self.websockets,
         )
         self._http2_connections.add(connection)
         try:

@@ -6,6 +6,8 @@ their stream's ``outbox`` one chunk at a time; the writer alone turns those chun
 frames, one frame per stream in turn (round robin), and alone writes. A stream whose window is
 shut waits in ``blocked`` until a WINDOW_UPDATE reopens it; its producer waits with it, so a
 client that does not read slows only its own streams. END_STREAM is always on the last frame.
+A WebSocket's stream (RFC 8441) is sent the same way, its frames handed over as its session
+writes them (:meth:`Sender.open_tunnel`, :meth:`Sender.hand_over`, :meth:`Sender.end_body`).
 """
 
 from __future__ import annotations
@@ -191,16 +193,36 @@ class Sender:
                 sent += len(data)
                 if fields.length is not None and sent > fields.length:
                     raise ValueError(f"the response body is longer than its Content-Length {fields.length}")
-                await self._hand_over(stream, data)
+                await self.hand_over(stream, data)
             if fields.length is not None and sent < fields.length:
                 raise ValueError(f"the response body ended {fields.length - sent} bytes short of its Content-Length")
         except Exception:
             logger.exception("the response body of stream %d failed; the stream is reset", stream.id)
             self._on_failure(stream, ErrorCodes.INTERNAL_ERROR)
             return
+        if (
+            stream.phase is Phase.STREAMING
+            and stream.trailers is not None
+            and not self._take_trailers(stream, response)
+        ):
+            return
+        self.end_body(stream)
+
+    def open_tunnel(self, stream: Stream, fields: list[tuple[bytes, bytes]]) -> bool:
+        """Queue the HEADERS accepting a WebSocket (``200``, no END_STREAM: its frames follow as
+        DATA); whether the stream was still there to take them."""
+        if stream.phase is not Phase.AWAITING or not self.open:
+            return False
+        stream.status = 200
+        self.engine.send_headers(stream.id, fields, end_stream=False)
+        stream.advance(Phase.STREAMING)
+        self.kick()
+        return True
+
+    def end_body(self, stream: Stream) -> None:
+        """The body under way is complete: END_STREAM (on its trailers, if any) follows what is
+        handed over."""
         if stream.phase is Phase.STREAMING:
-            if stream.trailers is not None and not self._take_trailers(stream, response):
-                return
             stream.advance(Phase.ENDING)
             stream.out_end = True
             self.make_ready(stream)
@@ -224,8 +246,9 @@ class Sender:
         else:
             self.engine.end_stream(stream.id)
 
-    async def _hand_over(self, stream: Stream, data: bytes) -> None:
-        """Give the writer one chunk and wait until it has made frames of all of it."""
+    async def hand_over(self, stream: Stream, data: bytes) -> None:
+        """Give the writer one chunk and wait until it has made frames of all of it (the
+        stream's window allowing), or the stream is over."""
         if stream.phase is not Phase.STREAMING:
             await trio.lowlevel.checkpoint()  # the stream was reset: its scope is cancelled
             return

@@ -64,7 +64,7 @@ class ASGIWebSocketHandler:
         scope: Scope = {
             "type": "websocket",
             "asgi": WEBSOCKET_ASGI_VERSIONS,
-            "http_version": "1.1",
+            "http_version": request.request.http_version,
             "scheme": request.scheme,
             "path": root + unquote(request.path),
             "raw_path": (root + request.path).encode("latin-1"),
