@@ -21,7 +21,7 @@ class ResponseRecord:
     ``client`` is the client's socket address (``None`` without a socket). ``request`` is the
     request, or ``None`` when it was refused before its head could be parsed (a malformed or
     oversized head, a head that never came whole). ``sent`` counts the bytes of this response
-    (head included) handed to the socket; ``seconds`` runs from the parsed head to the last of
+    (head included; over HTTP/2 its HEADERS and DATA frames) handed to the socket; ``seconds`` runs from the parsed head to the last of
     them. ``complete`` is false when the response was cut short: the connection was aborted
     (the client went away, did not read within ``send_timeout``, or a streamed body failed)
     before all of it was written.

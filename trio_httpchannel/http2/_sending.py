@@ -33,6 +33,8 @@ logger = logging.getLogger("trio_httpchannel")
 _WRITE_SIZE = 65536
 """Bytes of DATA gathered for one write: enough to keep the socket busy, small enough that
 every stream with data gets a turn in each write."""
+_FRAME_HEADER = 9
+"""The bytes before every frame's payload (RFC 9113 §4.1), counted in a stream's ``sent``."""
 
 Body = bytes | bytearray | memoryview
 
@@ -69,6 +71,15 @@ class Sender:
             self.chunks.append(data)
             self.size += len(data)
 
+    def send_headers(self, stream: Stream, fields: list[tuple[bytes, bytes]], *, end_stream: bool = False) -> None:
+        """Queue a HEADERS block on ``stream``, its bytes counted in ``stream.sent`` as the head
+        of an HTTP/1.1 response is in its record's."""
+        self.collect()
+        self.engine.send_headers(stream.id, fields, end_stream=end_stream)
+        before = self.size
+        self.collect()
+        stream.sent += self.size - before
+
     def put(self, data: bytes) -> None:
         """Queue ``data``, bytes that h2 did not make, after everything h2 queued."""
         self.collect()
@@ -91,7 +102,7 @@ class Sender:
         it is over. Raises ``ValueError`` for a header that cannot be sent."""
         fields = informational_fields(status, headers)
         if stream.response is None and stream.phase is Phase.AWAITING and self.open:
-            self.engine.send_headers(stream.id, fields)
+            self.send_headers(stream, fields)
             self.kick()
 
     def give(self, stream: Stream, response: Response) -> None:
@@ -166,10 +177,10 @@ class Sender:
 
     def _queue_whole(self, stream: Stream, fields: ResponseFields, body: Body) -> None:
         send_body = fields.has_body and len(body) > 0
-        self.engine.send_headers(stream.id, fields.fields, end_stream=not send_body and not stream.trailers)
+        self.send_headers(stream, fields.fields, end_stream=not send_body and not stream.trailers)
         stream.advance(Phase.ENDING)
         if not send_body and stream.trailers:
-            self.engine.send_headers(stream.id, stream.trailers, end_stream=True)
+            self.send_headers(stream, stream.trailers, end_stream=True)
         if send_body:
             stream.outbox = memoryview(body)
             stream.out_end = True
@@ -181,7 +192,7 @@ class Sender:
     async def _stream(self, stream: Stream, fields: ResponseFields, response: Response) -> None:
         body = response.body
         assert not isinstance(body, (bytes, bytearray, memoryview))
-        self.engine.send_headers(stream.id, fields.fields, end_stream=False)
+        self.send_headers(stream, fields.fields, end_stream=False)
         stream.advance(Phase.STREAMING)
         self.kick()
         sent = 0
@@ -214,7 +225,7 @@ class Sender:
         if stream.phase is not Phase.AWAITING or not self.open:
             return False
         stream.status = 200
-        self.engine.send_headers(stream.id, fields, end_stream=False)
+        self.send_headers(stream, fields, end_stream=False)
         stream.advance(Phase.STREAMING)
         self.kick()
         return True
@@ -242,7 +253,7 @@ class Sender:
     def _end(self, stream: Stream) -> None:
         """END_STREAM: on the trailers' HEADERS when there are trailers, else on an empty DATA."""
         if stream.trailers:
-            self.engine.send_headers(stream.id, stream.trailers, end_stream=True)
+            self.send_headers(stream, stream.trailers, end_stream=True)
         else:
             self.engine.end_stream(stream.id)
 
@@ -305,7 +316,7 @@ class Sender:
             engine.send_data(stream.id, bytes(pending[:size]), end_stream=end_stream)
             frames += 1
             budget -= size
-            stream.sent += size
+            stream.sent += size + _FRAME_HEADER
             stream.blocked_since = None
             if not last:
                 stream.outbox = pending[size:]
@@ -314,7 +325,7 @@ class Sender:
             stream.outbox = None
             if stream.out_end:
                 if stream.trailers:
-                    engine.send_headers(stream.id, stream.trailers, end_stream=True)
+                    self.send_headers(stream, stream.trailers, end_stream=True)
                 self.finishing.append(stream)
             elif stream.drained is not None:
                 stream.drained.set()
