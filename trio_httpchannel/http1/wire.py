@@ -18,7 +18,10 @@ class Wire:
     socket is not ready: that skips the stream's per-call bookkeeping and, for the common small
     response, trio's scheduler pass (together a quarter of a small request's cost). Only one task
     reads and one writes at a time, never after ``send_eof`` or the close, so that bookkeeping
-    has nothing to catch. Errors are trio's or ``OSError``; both mean the client is gone."""
+    has nothing to catch. Errors are trio's or ``OSError``; both mean the client is gone.
+
+    The wait for a readable socket is outside the ``except`` clause: a coroutine suspended in
+    one keeps the exception being handled (and its traceback), 500 bytes an idle connection."""
 
     __slots__ = ("stream", "_socket", "_fd")
 
@@ -36,7 +39,8 @@ class Wire:
             try:
                 return os.read(fd, RECEIVE_SIZE)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(fd)
+                pass
+            await trio.lowlevel.wait_readable(fd)
 
     def write_at_once(self, data: bytes) -> int:
         """Write what the socket takes without waiting; the bytes written (0 on other streams)."""
