@@ -4,6 +4,10 @@ them, dispatches each to a handler task, feeds bodies, and refuses what breaks t
 It moves the connection's ``read`` state (``state.py``), which says what its one timer, a cancel
 scope around each read of the socket, means: ``timeout`` while idle, ``header_timeout`` for a
 head, ``body_timeout`` for each read of a body.
+
+It also keeps the connection's ``shape`` small while nothing happens: a connection idle for
+``SETTLE_AFTER`` with nothing running settles (its reader task ends, the nursery closes), and
+the connection's own task waits for the next request alone (:meth:`Reader.wait_quietly`).
 """
 
 from __future__ import annotations
@@ -24,14 +28,20 @@ from ..http2 import Upgraded, h2c_settings
 from ..websocket import is_websocket_upgrade
 from .head import RequestHead
 from .parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
-from .state import BODY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, waits_for_earlier
+from .state import BODY, BUSY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, SETTLING, SHAPE, waits_for_earlier
 
 if TYPE_CHECKING:
     from .connection import HTTP1Connection
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "SETTLE_AFTER"]
 
 logger = logging.getLogger("trio_httpchannel")
+
+SETTLE_AFTER = 0.1
+"""Seconds a keep-alive connection waits for its next request with its tasks (reader, writer,
+nursery) before it settles to one task: longer than a client sending one request after another
+leaves between them, so that such a client never pays for tasks made and ended, and short
+enough that connections left idle cost half the memory almost at once."""
 
 
 class Reader:
@@ -44,9 +54,23 @@ class Reader:
     chunks. After the last request it will parse it goes on reading, and discarding, to notice
     the client leaving while handlers still run. ``upgrade`` is the head of the WebSocket
     upgrade request it stopped at, if any; ``h2c`` the request that asked to go on in HTTP/2.
-    ``received`` are bytes read before it started (to see whether the client spoke HTTP/2)."""
+    ``received`` are bytes read before it started (to see whether the client spoke HTTP/2).
 
-    __slots__ = ("_connection", "_settings", "_wire", "parser", "_scope", "_body_exchange", "upgrade", "h2c")
+    Its timer is the read scope (``_scope``), a new one for each task that reads: the
+    connection's own while it is quiet, the reader task's while it is busy. While idle between
+    requests it expires at the idle timeout (``_idle_deadline``), or sooner to settle."""
+
+    __slots__ = (
+        "_connection",
+        "_settings",
+        "_wire",
+        "parser",
+        "_scope",
+        "_idle_deadline",
+        "_body_exchange",
+        "upgrade",
+        "h2c",
+    )
 
     def __init__(self, connection: HTTP1Connection, received: bytes) -> None:
         self._connection = connection
@@ -56,6 +80,8 @@ class Reader:
         if received:
             self.parser.receive_data(received)
         self._scope = trio.CancelScope()
+        self._idle_deadline: float | None = None
+        """When the idle wait for the next request times out; ``None`` until it has begun."""
         self._body_exchange: Exchange[RequestHead] | None = None
         self.upgrade: RequestHead | None = None
         self.h2c: Upgraded | None = None
@@ -82,7 +108,46 @@ class Reader:
         """The last response in flight is delivered: an idle wait for the next request now
         lasts ``timeout``."""
         if self._connection.read is IDLE:
-            self._scope.deadline = trio.current_time() + self._settings.timeout
+            self._idle_deadline = None
+            self._scope.deadline = self._idle_timer()
+
+    def _idle_timer(self) -> float:
+        """The read scope's deadline while idle between requests: the idle timeout (counted from
+        now if the idle wait begins now), or ``SETTLE_AFTER`` from now, whichever is sooner."""
+        now = trio.current_time()
+        if self._idle_deadline is None:
+            self._idle_deadline = now + self._settings.timeout
+        return min(self._idle_deadline, now + SETTLE_AFTER)
+
+    # The connection's own task, while it is quiet ------------------------------------------
+
+    async def wait_quietly(self) -> bool:
+        """Wait in the connection's own task, with no other (no reader task, no nursery), for
+        the first bytes of a request (``read`` is ``FIRST`` or ``IDLE``): True once some are
+        there (or the client's end) for a reader task to parse, False when the connection ends
+        quietly instead (its timer expired, the channel shuts down, the client is gone)."""
+        connection = self._connection
+        parser = self.parser
+        if parser.has_buffered_data or parser.closed:
+            return True
+        if connection.read is IDLE:
+            assert self._idle_deadline is not None
+            deadline = self._idle_deadline
+        else:
+            deadline = trio.current_time() + self._first_wait()
+        if connection.read is not IDLE or not connection.channel.shutting_down:
+            self._scope = scope = trio.CancelScope(deadline=deadline)
+            try:
+                with scope:
+                    data = await self._wire.wait_for_bytes()
+                    if data is not None:
+                        parser.receive_data(data)
+                    self._scope = trio.CancelScope()
+                    return True
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                self._client_gone(f"reading failed: {error!r}")
+        connection.read = advance(READ, connection.read, DONE)
+        return False
 
     # The reader task ---------------------------------------------------------------------------
 
@@ -101,23 +166,51 @@ class Reader:
         await self._watch_for_eof()
 
     def _done(self) -> None:
-        """No request will be read any more: the writer's queue ends after what is in it."""
+        """No request will be read any more, or none by this task (the connection settles): the
+        writer's queue ends after what is in it."""
         connection = self._connection
-        connection.read = advance(READ, connection.read, EOF if self.parser.closed else DONE)
+        if connection.shape is not SETTLING:
+            connection.read = advance(READ, connection.read, EOF if self.parser.closed else DONE)
         connection.writer.close_queue()
 
     async def _read_until_last(self) -> ProtocolError | None:
-        """Read requests; the error that ended them, if one is to be answered."""
-        channel = self._connection.channel
-        try:
-            with self._scope:
-                while await self._read_request() and not channel.shutting_down:
-                    pass
-        except ProtocolError as error:
-            return error
-        if self._scope.cancelled_caught and self._connection.write is OPEN:
-            return self._timed_out()
-        return None
+        """Read requests; the error that ended them, if one is to be answered. Returns too when
+        the connection settles (its ``shape`` is then ``SETTLING``)."""
+        connection = self._connection
+        channel = connection.channel
+        while True:
+            try:
+                with self._scope:
+                    while await self._read_request() and not channel.shutting_down:
+                        pass
+            except ProtocolError as error:
+                return error
+            if not self._scope.cancelled_caught or connection.write is not OPEN:
+                return None
+            if not self._settle_time():
+                return self._timed_out()
+            if self._may_settle():
+                connection.shape = advance(SHAPE, BUSY, SETTLING)
+                return None
+            self._scope = trio.CancelScope()
+
+    def _settle_time(self) -> bool:
+        """Whether the read scope expired to settle, not because a timer ran out (or a shutdown)."""
+        deadline = self._idle_deadline
+        return (
+            self._connection.read is IDLE
+            and not self._connection.channel.shutting_down
+            and deadline is not None
+            and trio.current_time() < deadline
+        )
+
+    def _may_settle(self) -> bool:
+        """Whether the connection can do without its nursery: nothing in flight and no task in
+        it but this one (no handler finishing what it does after its response, no task a
+        handler started in ``Request.nursery``). Otherwise the reader waits on and tries again."""
+        connection = self._connection
+        nursery = connection.nursery
+        return not connection.pending and nursery is not None and len(nursery.child_tasks) == 1
 
     def _timed_out(self) -> ProtocolError | None:
         """The read scope's deadline passed (or shutdown cancelled an idle read)."""
@@ -175,6 +268,7 @@ class Reader:
             if isinstance(event, RequestHead):
                 if connection.read is not HEAD:
                     connection.read = advance(READ, connection.read, HEAD)
+                self._idle_deadline = None
                 return event
             if event is CLOSED:
                 return None
@@ -188,7 +282,8 @@ class Reader:
             elif connection.pending:
                 await self._receive(math.inf)
             else:
-                await self._receive(trio.current_time() + self._settings.timeout)
+                await self._receive(self._idle_timer())
+                self._idle_deadline = None
             if connection.channel.shutting_down and not parser.has_partial_request:
                 return None
 

@@ -4,6 +4,7 @@ the socket is ready, and the lingering close."""
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 
 import trio
 
@@ -41,6 +42,16 @@ class Wire:
             except BlockingIOError:
                 pass
             await trio.lowlevel.wait_readable(fd)
+
+    def wait_for_bytes(self) -> Awaitable[bytes | bytearray | None]:
+        """Wait until the client sent something (or ended its side). On a socket nothing is
+        read (``None``: the next :meth:`receive_some` reads it); on other streams it is the bytes
+        read, ``b""`` at the client's end. (Not a coroutine of its own: the wait of an idle
+        connection keeps one frame less.)"""
+        fd = self._fd
+        if fd < 0:
+            return self.stream.receive_some(RECEIVE_SIZE)
+        return trio.lowlevel.wait_readable(fd)  # noqa: ASYNC105 (awaited by the caller)
 
     def write_at_once(self, data: bytes) -> int:
         """Write what the socket takes without waiting; the bytes written (0 on other streams)."""
