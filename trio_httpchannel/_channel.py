@@ -82,7 +82,9 @@ class HTTPChannel:
             if http2:
                 await self.serve_http2(stream, received)
                 return
+            del opened
         connection = HTTP1Connection(self, stream, received)
+        del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
         self._connections.add(connection)
         try:
             await connection.run()
