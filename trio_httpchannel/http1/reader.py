@@ -140,8 +140,10 @@ class Reader:
             try:
                 with scope:
                     data = await self._wire.wait_for_bytes()
+                    if data is None:
+                        data = self._wire.receive_ready()
                     if data is not None:
-                        parser.receive_data(data)
+                        self._received(data)
                     self._scope = trio.CancelScope()
                     return True
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
@@ -305,6 +307,9 @@ class Reader:
             raise self._client_gone(f"reading failed: {error!r}") from None
         if scope.deadline != math.inf:
             scope.deadline = math.inf
+        self._received(data)
+
+    def _received(self, data: bytes | bytearray) -> None:
         self.parser.receive_data(data)
         if not data:
             self._connection.tell_client_left()

@@ -45,13 +45,21 @@ class Wire:
 
     def wait_for_bytes(self) -> Awaitable[bytes | bytearray | None]:
         """Wait until the client sent something (or ended its side). On a socket nothing is
-        read (``None``: the next :meth:`receive_some` reads it); on other streams it is the bytes
-        read, ``b""`` at the client's end. (Not a coroutine of its own: the wait of an idle
-        connection keeps one frame less.)"""
+        read (``None``: :meth:`receive_ready` reads it); on other streams it is the bytes read,
+        ``b""`` at the client's end. (Not a coroutine of its own: the wait of an idle connection
+        keeps one frame less.)"""
         fd = self._fd
         if fd < 0:
             return self.stream.receive_some(RECEIVE_SIZE)
         return trio.lowlevel.wait_readable(fd)  # noqa: ASYNC105 (awaited by the caller)
+
+    def receive_ready(self) -> bytes | None:
+        """What a socket that :meth:`wait_for_bytes` found readable has (``b""`` at the client's
+        end); ``None`` when it has nothing after all."""
+        try:
+            return os.read(self._fd, RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
 
     def write_at_once(self, data: bytes) -> int:
         """Write what the socket takes without waiting; the bytes written (0 on other streams)."""
