@@ -91,15 +91,26 @@ class HTTP1Connection:
         self._handlers_done: trio.Event | None = None
 
     async def run(self) -> None:
-        """Serve the connection until it ends, then close its stream. Nothing a client does
-        makes this raise; an internal error is logged and closes the connection."""
+        """Serve the connection until it ends, then close its stream: quiet, this task alone
+        waits for a request's first bytes (here, not in a coroutine of its own: an idle
+        connection keeps one frame less), then busy (``_work``) until it settles or ends. Nothing
+        a client does makes this raise; an internal error is logged and closes the connection."""
+        reader = self.reader
         try:
-            while await self.reader.wait_quietly():
+            while True:
+                scope = reader.quiet_scope()
+                if scope is not None:
+                    with scope:
+                        try:
+                            reader.received_quietly(await self.wire.wait_for_bytes())
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                            self.abort(f"reading failed: {error!r}")
+                if not reader.woken():
+                    if self.write is OPEN:  # no request came, and nothing is left to write
+                        self.write = advance(WRITE, self.write, FINISHED)
+                    break
                 if not await self._work():
                     break
-            else:  # it ended quiet: no request came, and nothing is left to write
-                if self.write is OPEN:
-                    self.write = advance(WRITE, self.write, FINISHED)
             await self._end()
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self.peer())

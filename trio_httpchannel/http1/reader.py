@@ -121,34 +121,40 @@ class Reader:
 
     # The connection's own task, while it is quiet ------------------------------------------
 
-    async def wait_quietly(self) -> bool:
-        """Wait in the connection's own task, with no other (no reader task, no nursery), for
-        the first bytes of a request (``read`` is ``FIRST`` or ``IDLE``): True once some are
-        there (or the client's end) for a reader task to parse, False when the connection ends
-        quietly instead (its timer expired, the channel shuts down, the client is gone)."""
+    def quiet_scope(self) -> trio.CancelScope | None:
+        """The read scope in which the connection's own task waits, alone (no reader task, no
+        nursery), for the first bytes of a request while ``read`` is ``FIRST`` or ``IDLE``:
+        ``timeout`` (``header_timeout`` for a first request in a shutdown), counted on across
+        the settling. ``None`` when it must not wait: bytes are there already, or the channel
+        shuts down while it is idle between requests (it closes)."""
         connection = self._connection
-        parser = self.parser
-        if parser.has_buffered_data or parser.closed:
-            return True
-        if connection.read is IDLE:
-            assert self._idle_deadline is not None
-            deadline = self._idle_deadline
+        if self.parser.has_buffered_data or self.parser.closed:
+            return None
+        if connection.read is not IDLE:
+            self._scope = trio.CancelScope(deadline=trio.current_time() + self._first_wait())
+        elif connection.channel.shutting_down:
+            return None
         else:
-            deadline = trio.current_time() + self._first_wait()
-        if connection.read is not IDLE or not connection.channel.shutting_down:
-            self._scope = scope = trio.CancelScope(deadline=deadline)
-            try:
-                with scope:
-                    data = await self._wire.wait_for_bytes()
-                    if data is None:
-                        data = self._wire.receive_ready()
-                    if data is not None:
-                        self._received(data)
-                    self._scope = trio.CancelScope()
-                    return True
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                self._client_gone(f"reading failed: {error!r}")
-        connection.read = advance(READ, connection.read, DONE)
+            assert self._idle_deadline is not None
+            self._scope = trio.CancelScope(deadline=self._idle_deadline)
+        return self._scope
+
+    def received_quietly(self, data: bytes | bytearray | None) -> None:
+        """What the quiet wait found: the bytes read (``None``: a socket became readable)."""
+        if data is None:
+            data = self._wire.receive_ready()
+        if data is not None:
+            self._received(data)
+
+    def woken(self) -> bool:
+        """After the quiet wait: whether a request's bytes (or the client's end) are there for a
+        reader task to parse. If not (the timer expired, the channel shuts down, the client is
+        gone), no request will be read: ``read`` is ``DONE``."""
+        parser = self.parser
+        if (parser.has_buffered_data or parser.closed) and self._connection.write is OPEN:
+            self._scope = trio.CancelScope()
+            return True
+        self._connection.read = advance(READ, self._connection.read, DONE)
         return False
 
     # The reader task ---------------------------------------------------------------------------
