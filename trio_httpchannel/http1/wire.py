@@ -24,23 +24,31 @@ class Wire:
     The wait for a readable socket is outside the ``except`` clause: a coroutine suspended in
     one keeps the exception being handled (and its traceback), 500 bytes an idle connection."""
 
-    __slots__ = ("stream", "_socket", "_fd")
+    __slots__ = ("stream", "_socket", "_fd", "_drained")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
         self._fd = self._socket.fileno() if self._socket is not None and os.name == "posix" else -1
+        self._drained = False
+        """Whether the last read took less than it asked for: the socket is then empty, almost
+        always, and the next read waits for it first instead of failing with an exception."""
 
     async def receive_some(self) -> bytes | bytearray:
         """Up to ``RECEIVE_SIZE`` bytes from the client, ``b""`` at its end."""
         fd = self._fd
         if fd < 0:
             return await self.stream.receive_some(RECEIVE_SIZE)
+        if self._drained:
+            await trio.lowlevel.wait_readable(fd)
         while True:
             try:
-                return os.read(fd, RECEIVE_SIZE)
+                data = os.read(fd, RECEIVE_SIZE)
             except BlockingIOError:
                 pass
+            else:
+                self._drained = len(data) < RECEIVE_SIZE
+                return data
             await trio.lowlevel.wait_readable(fd)
 
     def wait_for_bytes(self) -> Awaitable[bytes | bytearray | None]:
@@ -57,9 +65,11 @@ class Wire:
         """What a socket that :meth:`wait_for_bytes` found readable has (``b""`` at the client's
         end); ``None`` when it has nothing after all."""
         try:
-            return os.read(self._fd, RECEIVE_SIZE)
+            data = os.read(self._fd, RECEIVE_SIZE)
         except BlockingIOError:
             return None
+        self._drained = len(data) < RECEIVE_SIZE
+        return data
 
     def write_at_once(self, data: bytes) -> int:
         """Write what the socket takes without waiting; the bytes written (0 on other streams)."""
