@@ -195,22 +195,23 @@ class Reader:
                 return error
             if not self._scope.cancelled_caught or connection.write is not OPEN:
                 return None
-            if not self._settle_time():
+            if not self._expired_early():
                 return self._timed_out()
             if self._may_settle():
                 connection.shape = advance(SHAPE, BUSY, SETTLING)
                 return None
             self._scope = trio.CancelScope()
 
-    def _settle_time(self) -> bool:
-        """Whether the read scope expired to settle, not because a timer ran out (or a shutdown)."""
+    def _expired_early(self) -> bool:
+        """Whether the read scope expired before the timer that counts: to settle, or at a
+        deadline left from the read of a request now in flight (which has no read timer: see
+        ``_receive``); the reader then reads on in a new scope. Not when a timer ran out or a
+        shutdown cancelled an idle read. It is always in ``_next_head``'s wait (``IDLE``)."""
+        connection = self._connection
+        if connection.read is not IDLE or connection.channel.shutting_down:
+            return False
         deadline = self._idle_deadline
-        return (
-            self._connection.read is IDLE
-            and not self._connection.channel.shutting_down
-            and deadline is not None
-            and trio.current_time() < deadline
-        )
+        return bool(connection.pending) or deadline is None or trio.current_time() < deadline
 
     def _may_settle(self) -> bool:
         """Whether the connection can do without its nursery: nothing in flight and no task in
@@ -258,6 +259,7 @@ class Reader:
         if head.upgrade and self._upgrades_to_websocket(head):
             pending = self._connection.pending
             if pending:
+                self._clear_timer()
                 await pending[-1].wait_done()
             self.upgrade = head
             return False
@@ -288,7 +290,7 @@ class Reader:
             elif connection.read is FIRST:
                 await self._receive(trio.current_time() + self._first_wait())
             elif connection.pending:
-                await self._receive(math.inf)
+                await self._receive(None)
             else:
                 await self._receive(self._idle_timer())
                 self._idle_deadline = None
@@ -301,19 +303,29 @@ class Reader:
         settings = self._settings
         return settings.header_timeout if self._connection.channel.shutting_down else settings.timeout
 
-    async def _receive(self, deadline: float) -> None:
-        """Read once into the parser. The read scope's deadline is ``deadline`` only while
-        reading: its expiry ends the reader, and the ``read`` state says what timed out."""
+    async def _receive(self, deadline: float | None) -> None:
+        """Read once into the parser, within ``deadline``: its expiry ends the reader, and the
+        ``read`` state says what timed out. ``None``: no timer (a request is in flight), but the
+        deadline of the read before is left as it is, not moved (trio moves a deadline at some
+        cost, and a lone request would pay two moves): should it expire, the reader reads on in
+        a new scope (``_expired_early``). The deadline is left after the read too, until the
+        reader waits on something else than the socket (``_clear_timer``)."""
         scope = self._scope
-        if scope.deadline != deadline:
+        if deadline is not None and scope.deadline != deadline:
             scope.deadline = deadline
         try:
             data = await self._wire.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
             raise self._client_gone(f"reading failed: {error!r}") from None
+        self._received(data)
+
+    def _clear_timer(self) -> None:
+        """No read timer while the reader waits on something else than the socket (an earlier
+        response, a pipeline slot, a handler taking a body chunk): the deadline of the last read
+        must not expire there."""
+        scope = self._scope
         if scope.deadline != math.inf:
             scope.deadline = math.inf
-        self._received(data)
 
     def _received(self, data: bytes | bytearray) -> None:
         self.parser.receive_data(data)
@@ -337,6 +349,8 @@ class Reader:
         settled, so responses still go out in request order."""
         connection = self._connection
         pending = connection.pending
+        if pending or head.has_body or not connection.outbox.idle or self.parser.has_buffered_data:
+            self._clear_timer()  # not lone: it may wait below
         if pending and waits_for_earlier(head, pending[-1].head):
             await pending[-1].wait_done()
         await self._settle_lone()
@@ -475,6 +489,7 @@ class Reader:
                 raise self._client_gone("the client closed its side in the middle of a request body")
             if event is NEED_DATA:
                 await self._receive(trio.current_time() + self._settings.body_timeout)
+                self._clear_timer()
                 continue
             assert isinstance(event, bytes)
             if not discarding:
