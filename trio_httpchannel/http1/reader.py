@@ -264,7 +264,10 @@ class Reader:
             self.upgrade = head
             return False
         exchange = await self._dispatch(head)
-        await self._feed_body(exchange)
+        if exchange.body_send is None:
+            self._expect_end()
+        else:
+            await self._feed_body(exchange)
         return head.keep_alive and exchange.body is not FAILED and self._connection.write is OPEN
 
     async def _next_head(self) -> RequestHead | None:
@@ -353,7 +356,8 @@ class Reader:
             self._clear_timer()  # not lone: it may wait below
         if pending and waits_for_earlier(head, pending[-1].head):
             await pending[-1].wait_done()
-        await self._settle_lone()
+        if connection.lone is not None:
+            await self._settle_lone()
         lone = not head.has_body and not pending and connection.outbox.idle and not self.parser.has_buffered_data
         if not lone:
             await connection.writer.take_slot()
@@ -441,9 +445,7 @@ class Reader:
         waits for it; a body that fails has its error answered instead of the response."""
         connection = self._connection
         send = exchange.body_send
-        if send is None:
-            self._expect_end()
-            return
+        assert send is not None
         connection.read = advance(READ, connection.read, BODY)
         with send:
             while exchange.continue_ is EXPECTED and exchange.response is None:
