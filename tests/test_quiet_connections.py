@@ -11,7 +11,7 @@ from _raw_client import RawClient
 from conftest import GET, echo
 
 from trio_httpchannel import HTTPChannel, Request, Response
-from trio_httpchannel.http1.reader import SETTLE_AFTER
+from trio_httpchannel.http1.reader import SETTLE_AFTER, SETTLE_AFTER_LIMIT
 
 POST = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
 
@@ -58,6 +58,22 @@ async def test_a_connection_settles_only_once_every_task_in_its_nursery_is_done(
     assert live_tasks() == before + 1
     await client.send(GET)
     assert (await client.read_response()).body == b"started"
+
+
+async def test_a_connection_woken_from_settling_waits_twice_as_long_to_settle_again(serve, autojump_clock):
+    connect = await serve(echo)
+    before = live_tasks()
+    client = await connect()
+    settle_after = SETTLE_AFTER
+    for _ in range(6):
+        await client.send(GET)
+        await client.read_response()
+        await trio.sleep(settle_after * 0.9)
+        assert live_tasks() == before + 2, "not settled yet"
+        await trio.sleep(settle_after * 0.2)
+        assert live_tasks() == before + 1, "settled"
+        settle_after = min(2 * settle_after, SETTLE_AFTER_LIMIT)
+    assert settle_after == SETTLE_AFTER_LIMIT
 
 
 async def test_a_request_split_across_the_settling_is_timed_from_its_first_byte(serve, autojump_clock):

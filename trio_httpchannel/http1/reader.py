@@ -33,7 +33,7 @@ from .state import BODY, BUSY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, SETTLIN
 if TYPE_CHECKING:
     from .connection import HTTP1Connection
 
-__all__ = ["Reader", "SETTLE_AFTER"]
+__all__ = ["Reader", "SETTLE_AFTER", "SETTLE_AFTER_LIMIT"]
 
 logger = logging.getLogger("trio_httpchannel")
 
@@ -42,6 +42,12 @@ SETTLE_AFTER = 0.1
 nursery) before it settles to one task: longer than a client sending one request after another
 leaves between them, so that such a client never pays for tasks made and ended, and short
 enough that connections left idle cost half the memory almost at once."""
+
+SETTLE_AFTER_LIMIT = 1.6
+"""A connection woken from its settled shape waits twice as long as before to settle again, up
+to this: a client whose requests come a network round trip apart (longer than SETTLE_AFTER)
+soon stops paying for the change of shape each time (about 460k instructions, more than a
+request), and a connection left idle still settles within two seconds."""
 
 
 class Reader:
@@ -67,6 +73,7 @@ class Reader:
         "parser",
         "_scope",
         "_idle_deadline",
+        "_settle_after",
         "_body_exchange",
         "upgrade",
         "h2c",
@@ -82,6 +89,7 @@ class Reader:
         self._scope = trio.CancelScope()
         self._idle_deadline: float | None = None
         """When the idle wait for the next request times out; ``None`` until it has begun."""
+        self._settle_after = SETTLE_AFTER
         self._body_exchange: Exchange[RequestHead] | None = None
         self.upgrade: RequestHead | None = None
         self.h2c: Upgraded | None = None
@@ -113,11 +121,11 @@ class Reader:
 
     def _idle_timer(self) -> float:
         """The read scope's deadline while idle between requests: the idle timeout (counted from
-        now if the idle wait begins now), or ``SETTLE_AFTER`` from now, whichever is sooner."""
+        now if the idle wait begins now), or the time to settle from now, whichever is sooner."""
         now = trio.current_time()
         if self._idle_deadline is None:
             self._idle_deadline = now + self._settings.timeout
-        return min(self._idle_deadline, now + SETTLE_AFTER)
+        return min(self._idle_deadline, now + self._settle_after)
 
     # The connection's own task, while it is quiet ------------------------------------------
 
@@ -153,6 +161,8 @@ class Reader:
         parser = self.parser
         if (parser.has_buffered_data or parser.closed) and self._connection.write is OPEN:
             self._scope = trio.CancelScope()
+            if self._connection.read is IDLE:
+                self._settle_after = min(2 * self._settle_after, SETTLE_AFTER_LIMIT)
             return True
         self._connection.read = advance(READ, self._connection.read, DONE)
         return False
