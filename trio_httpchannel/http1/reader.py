@@ -228,10 +228,16 @@ class Reader:
     def _may_settle(self) -> bool:
         """Whether the connection can do without its nursery: nothing in flight and no task in
         it but this one (no handler finishing what it does after its response, no task a
-        handler started in ``Request.nursery``). Otherwise the reader waits on and tries again."""
+        handler started in ``Request.nursery``), and the idle timeout known, which the quiet
+        wait goes on counting. Otherwise the reader waits on and tries again."""
         connection = self._connection
         nursery = connection.nursery
-        return not connection.pending and nursery is not None and len(nursery.child_tasks) == 1
+        return (
+            not connection.pending
+            and self._idle_deadline is not None
+            and nursery is not None
+            and len(nursery.child_tasks) == 1
+        )
 
     def _timed_out(self) -> ProtocolError | None:
         """The read scope's deadline passed (or shutdown cancelled an idle read)."""
