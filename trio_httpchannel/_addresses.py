@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import trio
 
 from ._request import Address
@@ -29,17 +31,33 @@ def addresses(stream: trio.abc.Stream) -> tuple[str, Address, Address]:
     if sock is None:
         return scheme, None, None
     try:
-        return scheme, _address(sock.getpeername()), _address(sock.getsockname())
+        return scheme, _address(sock.getpeername()), _shared(_address(sock.getsockname()))
     except OSError:
         return scheme, None, None
 
 
 def _address(raw: object) -> Address:
     if isinstance(raw, tuple):
-        return raw[:2]
+        host, port = raw[:2]
+        return (sys.intern(host), port) if isinstance(host, str) else (host, port)
     if isinstance(raw, (str, bytes)):
         return raw.decode() if isinstance(raw, bytes) else raw
     return None
+
+
+def _shared(address: Address) -> Address:
+    """One object for each of the server's own addresses, which every connection to it has
+    (connections are kept for as long as they are idle; the clients' hosts are interned)."""
+    known = _known_addresses.get(address)
+    if known is None:
+        if len(_known_addresses) >= _KNOWN_LIMIT:
+            _known_addresses.clear()
+        known = _known_addresses[address] = address
+    return known
+
+
+_KNOWN_LIMIT = 64
+_known_addresses: dict[Address, Address] = {}
 
 
 def format_address(address: Address) -> str:

@@ -99,7 +99,9 @@ class HTTPChannel:
             if spoken is Spoken.STALLED:
                 await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
                 return
+            del opened
         connection = HTTP1Connection(self, stream, received)
+        del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
         self._connections.add(connection)
         try:
             await connection.run()

@@ -1,11 +1,13 @@
 """One HTTP/1.1 connection: its nursery, its states, the exchanges in flight, the handler tasks,
 and how it ends (an abort, the lingering close, an upgrade to WebSocket or to HTTP/2).
 
-A connection is a nursery of tasks: the reader (``reader.py``), which parses requests and starts
-a handler task for each; the writer (``writer.py``), which runs in the connection's own task and
-writes the responses in request order; and the handler tasks. Their shared state is here: the
-two machines of ``state.py`` (``read``, moved by the reader, and ``write``, moved by the writer
-and by an abort) and the exchanges in flight. See ``docs/design.md`` for the task diagram.
+A connection with work is a nursery of tasks: the reader (``reader.py``), which parses requests
+and starts a handler task for each; the writer (``writer.py``), which runs in the connection's
+own task and writes the responses in request order; and the handler tasks. A quiet one (no
+request yet, or idle for ``SETTLE_AFTER`` between requests) is its own task alone, waiting for
+bytes. Their shared state is here: the machines of ``state.py`` (``read``, moved by the reader,
+``write``, moved by the writer and by an abort, and ``shape``) and the exchanges in flight. See
+``docs/design.md`` for the task diagram.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .head import RequestHead
 from .outbox import Outbox
 from .reader import Reader
 from .serializer import serialize_head
-from .state import ABORT, ABORTED, FIRST, LINGER, OPEN, UPGRADE, WRITE, ending
+from .state import ABORT, ABORTED, BUSY, FINISHED, FIRST, LINGER, OPEN, QUIET, SETTLING, SHAPE, UPGRADE, WRITE, ending
 from .wire import Wire
 from .writer import Writer
 
@@ -58,6 +60,7 @@ class HTTP1Connection:
         "nursery",
         "read",
         "write",
+        "shape",
         "pending",
         "lone",
         "scheme",
@@ -82,6 +85,7 @@ class HTTP1Connection:
         self.nursery: trio.Nursery | None = None
         self.read = FIRST
         self.write = OPEN
+        self.shape = QUIET
         self.pending: list[Exchange[RequestHead]] = []
         self.lone: Exchange[RequestHead] | None = None
         self.reader = Reader(self, received)
@@ -90,22 +94,51 @@ class HTTP1Connection:
         self._handlers_done: trio.Event | None = None
 
     async def run(self) -> None:
-        """Serve the connection until it ends, then close its stream. Nothing a client does
-        makes this raise; an internal error is logged and closes the connection."""
+        """Serve the connection until it ends, then close its stream: quiet, this task alone
+        waits for a request's first bytes (here, not in a coroutine of its own: an idle
+        connection keeps one frame less), then busy (``_work``) until it settles or ends. Nothing
+        a client does makes this raise; an internal error is logged and closes the connection."""
+        reader = self.reader
         try:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                self.outbox.deadline_scope = nursery.cancel_scope
-                nursery.start_soon(self.reader.run)
-                await self.writer.run()
-                await self._finish_handlers()
-                nursery.cancel_scope.cancel()
+            while True:
+                scope = reader.quiet_scope()
+                if scope is not None:
+                    with scope:
+                        try:
+                            reader.received_quietly(await self.wire.wait_for_bytes())
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                            self.abort(f"reading failed: {error!r}")
+                if not reader.woken():
+                    if self.write is OPEN:  # no request came, and nothing is left to write
+                        self.write = advance(WRITE, self.write, FINISHED)
+                    break
+                if not await self._work():
+                    break
             await self._end()
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self.peer())
         finally:
             self.outbox.cut_short()
             await trio.aclose_forcefully(self.wire.stream)
+
+    async def _work(self) -> bool:
+        """Serve requests in the shape for work: a nursery with the reader task, the writer in
+        this task, the handlers' tasks. True when the connection settled (it is quiet again, the
+        nursery closed), False when it is done."""
+        self.shape = advance(SHAPE, self.shape, BUSY)
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            self.outbox.deadline_scope = nursery.cancel_scope
+            nursery.start_soon(self.reader.run)
+            await self.writer.run()
+            if self.shape is not SETTLING:
+                await self._finish_handlers()
+                nursery.cancel_scope.cancel()
+        self.nursery = self.outbox.deadline_scope = None
+        if self.shape is not SETTLING:
+            return False
+        self.shape = advance(SHAPE, SETTLING, QUIET)
+        return True
 
     async def _end(self) -> None:
         """Every task is done: end as ``state.ending`` says (a method of its own, so that the

@@ -55,8 +55,20 @@ class RequestParser:
     Feed bytes with :meth:`receive_data` (``b""`` for end of input) and pull events with
     :meth:`next_event` until it returns :data:`NEED_DATA`. A request that breaks HTTP/1.1 or a
     limit raises :class:`ProtocolError` carrying the status to answer; after that the parser is
-    spent.
+    spent. Slotted: every connection keeps one, idle ones too.
     """
+
+    __slots__ = (
+        "_settings",
+        "_buffer",
+        "_search_from",
+        "_eof",
+        "_h11",
+        "_body_seen",
+        "_content_length",
+        "_in_body",
+        "refused_head",
+    )
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

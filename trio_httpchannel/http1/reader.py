@@ -4,6 +4,10 @@ them, dispatches each to a handler task, feeds bodies, and refuses what breaks t
 It moves the connection's ``read`` state (``state.py``), which says what its one timer, a cancel
 scope around each read of the socket, means: ``timeout`` while idle, ``header_timeout`` for a
 head, ``body_timeout`` for each read of a body.
+
+It also keeps the connection's ``shape`` small while nothing happens: a connection idle for
+``SETTLE_AFTER`` with nothing running settles (its reader task ends, the nursery closes), and
+the connection's own task waits for the next request alone (:meth:`Reader.wait_quietly`).
 """
 
 from __future__ import annotations
@@ -24,14 +28,28 @@ from ..http2 import Upgraded, h2c_settings
 from ..websocket import is_websocket_upgrade
 from .head import RequestHead
 from .parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
-from .state import BODY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, waits_for_earlier
+from .state import BODY, BUSY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, SETTLING, SHAPE, waits_for_earlier
 
 if TYPE_CHECKING:
     from .connection import HTTP1Connection
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "SETTLE_AFTER", "SETTLE_AFTER_LIMIT"]
 
 logger = logging.getLogger("trio_httpchannel")
+
+SETTLE_AFTER = 0.05
+"""Seconds a keep-alive connection waits for its next request with its tasks (reader, writer,
+nursery) before it settles to one task: longer than a client sending one request after another
+leaves between them, so that such a client never pays for tasks made and ended, and short
+enough that connections left idle cost half the memory almost at once, and that a burst of new
+connections does not hold the memory of all their tasks at once for long (with 0.1 s, 1,000
+connections opened 50 at a time left the server 0.5-1 KiB of RSS a connection more)."""
+
+SETTLE_AFTER_LIMIT = 1.6
+"""A connection woken from its settled shape waits twice as long as before to settle again, up
+to this: a client whose requests come a network round trip apart (longer than SETTLE_AFTER)
+soon stops paying for the change of shape each time (about 460k instructions, more than a
+request), and a connection left idle still settles within two seconds."""
 
 
 class Reader:
@@ -44,9 +62,24 @@ class Reader:
     chunks. After the last request it will parse it goes on reading, and discarding, to notice
     the client leaving while handlers still run. ``upgrade`` is the head of the WebSocket
     upgrade request it stopped at, if any; ``h2c`` the request that asked to go on in HTTP/2.
-    ``received`` are bytes read before it started (to see whether the client spoke HTTP/2)."""
+    ``received`` are bytes read before it started (to see whether the client spoke HTTP/2).
 
-    __slots__ = ("_connection", "_settings", "_wire", "parser", "_scope", "_body_exchange", "upgrade", "h2c")
+    Its timer is the read scope (``_scope``), a new one for each task that reads: the
+    connection's own while it is quiet, the reader task's while it is busy. While idle between
+    requests it expires at the idle timeout (``_idle_deadline``), or sooner to settle."""
+
+    __slots__ = (
+        "_connection",
+        "_settings",
+        "_wire",
+        "parser",
+        "_scope",
+        "_idle_deadline",
+        "_settle_after",
+        "_body_exchange",
+        "upgrade",
+        "h2c",
+    )
 
     def __init__(self, connection: HTTP1Connection, received: bytes) -> None:
         self._connection = connection
@@ -56,6 +89,9 @@ class Reader:
         if received:
             self.parser.receive_data(received)
         self._scope = trio.CancelScope()
+        self._idle_deadline: float | None = None
+        """When the idle wait for the next request times out; ``None`` until it has begun."""
+        self._settle_after = SETTLE_AFTER
         self._body_exchange: Exchange[RequestHead] | None = None
         self.upgrade: RequestHead | None = None
         self.h2c: Upgraded | None = None
@@ -82,7 +118,56 @@ class Reader:
         """The last response in flight is delivered: an idle wait for the next request now
         lasts ``timeout``."""
         if self._connection.read is IDLE:
-            self._scope.deadline = trio.current_time() + self._settings.timeout
+            self._idle_deadline = None
+            self._scope.deadline = self._idle_timer()
+
+    def _idle_timer(self) -> float:
+        """The read scope's deadline while idle between requests: the idle timeout (counted from
+        now if the idle wait begins now), or the time to settle from now, whichever is sooner."""
+        now = trio.current_time()
+        if self._idle_deadline is None:
+            self._idle_deadline = now + self._settings.timeout
+        return min(self._idle_deadline, now + self._settle_after)
+
+    # The connection's own task, while it is quiet ------------------------------------------
+
+    def quiet_scope(self) -> trio.CancelScope | None:
+        """The read scope in which the connection's own task waits, alone (no reader task, no
+        nursery), for the first bytes of a request while ``read`` is ``FIRST`` or ``IDLE``:
+        ``timeout`` (``header_timeout`` for a first request in a shutdown), counted on across
+        the settling. ``None`` when it must not wait: bytes are there already, or the channel
+        shuts down while it is idle between requests (it closes)."""
+        connection = self._connection
+        if self.parser.has_buffered_data or self.parser.closed:
+            return None
+        if connection.read is not IDLE:
+            self._scope = trio.CancelScope(deadline=trio.current_time() + self._first_wait())
+        elif connection.channel.shutting_down:
+            return None
+        else:
+            assert self._idle_deadline is not None
+            self._scope = trio.CancelScope(deadline=self._idle_deadline)
+        return self._scope
+
+    def received_quietly(self, data: bytes | bytearray | None) -> None:
+        """What the quiet wait found: the bytes read (``None``: a socket became readable)."""
+        if data is None:
+            data = self._wire.receive_ready()
+        if data is not None:
+            self._received(data)
+
+    def woken(self) -> bool:
+        """After the quiet wait: whether a request's bytes (or the client's end) are there for a
+        reader task to parse. If not (the timer expired, the channel shuts down, the client is
+        gone), no request will be read: ``read`` is ``DONE``."""
+        parser = self.parser
+        if (parser.has_buffered_data or parser.closed) and self._connection.write is OPEN:
+            self._scope = trio.CancelScope()
+            if self._connection.read is IDLE:
+                self._settle_after = min(2 * self._settle_after, SETTLE_AFTER_LIMIT)
+            return True
+        self._connection.read = advance(READ, self._connection.read, DONE)
+        return False
 
     # The reader task ---------------------------------------------------------------------------
 
@@ -101,23 +186,58 @@ class Reader:
         await self._watch_for_eof()
 
     def _done(self) -> None:
-        """No request will be read any more: the writer's queue ends after what is in it."""
+        """No request will be read any more, or none by this task (the connection settles): the
+        writer's queue ends after what is in it."""
         connection = self._connection
-        connection.read = advance(READ, connection.read, EOF if self.parser.closed else DONE)
+        if connection.shape is not SETTLING:
+            connection.read = advance(READ, connection.read, EOF if self.parser.closed else DONE)
         connection.writer.close_queue()
 
     async def _read_until_last(self) -> ProtocolError | None:
-        """Read requests; the error that ended them, if one is to be answered."""
-        channel = self._connection.channel
-        try:
-            with self._scope:
-                while await self._read_request() and not channel.shutting_down:
-                    pass
-        except ProtocolError as error:
-            return error
-        if self._scope.cancelled_caught and self._connection.write is OPEN:
-            return self._timed_out()
-        return None
+        """Read requests; the error that ended them, if one is to be answered. Returns too when
+        the connection settles (its ``shape`` is then ``SETTLING``)."""
+        connection = self._connection
+        channel = connection.channel
+        while True:
+            try:
+                with self._scope:
+                    while await self._read_request() and not channel.shutting_down:
+                        pass
+            except ProtocolError as error:
+                return error
+            if not self._scope.cancelled_caught or connection.write is not OPEN:
+                return None
+            if not self._expired_early():
+                return self._timed_out()
+            if self._may_settle():
+                connection.shape = advance(SHAPE, BUSY, SETTLING)
+                return None
+            self._scope = trio.CancelScope()
+
+    def _expired_early(self) -> bool:
+        """Whether the read scope expired before the timer that counts: to settle, or at a
+        deadline left from the read of a request now in flight (which has no read timer: see
+        ``_receive``); the reader then reads on in a new scope. Not when a timer ran out or a
+        shutdown cancelled an idle read. It is always in ``_next_head``'s wait (``IDLE``)."""
+        connection = self._connection
+        if connection.read is not IDLE or connection.channel.shutting_down:
+            return False
+        deadline = self._idle_deadline
+        return bool(connection.pending) or deadline is None or trio.current_time() < deadline
+
+    def _may_settle(self) -> bool:
+        """Whether the connection can do without its nursery: nothing in flight and no task in
+        it but this one (no handler finishing what it does after its response, no task a
+        handler started in ``Request.nursery``), and the idle timeout known, which the quiet
+        wait goes on counting. Otherwise the reader waits on and tries again."""
+        connection = self._connection
+        nursery = connection.nursery
+        return (
+            not connection.pending
+            and self._idle_deadline is not None
+            and nursery is not None
+            and len(nursery.child_tasks) == 1
+        )
 
     def _timed_out(self) -> ProtocolError | None:
         """The read scope's deadline passed (or shutdown cancelled an idle read)."""
@@ -157,11 +277,15 @@ class Reader:
         if head.upgrade and self._upgrades_to_websocket(head):
             pending = self._connection.pending
             if pending:
+                self._clear_timer()
                 await pending[-1].wait_done()
             self.upgrade = head
             return False
         exchange = await self._dispatch(head)
-        await self._feed_body(exchange)
+        if exchange.body_send is None:
+            self._expect_end()
+        else:
+            await self._feed_body(exchange)
         return head.keep_alive and exchange.body is not FAILED and self._connection.write is OPEN
 
     async def _next_head(self) -> RequestHead | None:
@@ -175,6 +299,7 @@ class Reader:
             if isinstance(event, RequestHead):
                 if connection.read is not HEAD:
                     connection.read = advance(READ, connection.read, HEAD)
+                self._idle_deadline = None
                 return event
             if event is CLOSED:
                 return None
@@ -186,9 +311,10 @@ class Reader:
             elif connection.read is FIRST:
                 await self._receive(trio.current_time() + self._first_wait())
             elif connection.pending:
-                await self._receive(math.inf)
+                await self._receive(None)
             else:
-                await self._receive(trio.current_time() + self._settings.timeout)
+                await self._receive(self._idle_timer())
+                self._idle_deadline = None
             if connection.channel.shutting_down and not parser.has_partial_request:
                 return None
 
@@ -198,18 +324,31 @@ class Reader:
         settings = self._settings
         return settings.header_timeout if self._connection.channel.shutting_down else settings.timeout
 
-    async def _receive(self, deadline: float) -> None:
-        """Read once into the parser. The read scope's deadline is ``deadline`` only while
-        reading: its expiry ends the reader, and the ``read`` state says what timed out."""
+    async def _receive(self, deadline: float | None) -> None:
+        """Read once into the parser, within ``deadline``: its expiry ends the reader, and the
+        ``read`` state says what timed out. ``None``: no timer (a request is in flight), but the
+        deadline of the read before is left as it is, not moved (trio moves a deadline at some
+        cost, and a lone request would pay two moves): should it expire, the reader reads on in
+        a new scope (``_expired_early``). The deadline is left after the read too, until the
+        reader waits on something else than the socket (``_clear_timer``)."""
         scope = self._scope
-        if scope.deadline != deadline:
+        if deadline is not None and scope.deadline != deadline:
             scope.deadline = deadline
         try:
             data = await self._wire.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
             raise self._client_gone(f"reading failed: {error!r}") from None
+        self._received(data)
+
+    def _clear_timer(self) -> None:
+        """No read timer while the reader waits on something else than the socket (an earlier
+        response, a pipeline slot, a handler taking a body chunk): the deadline of the last read
+        must not expire there."""
+        scope = self._scope
         if scope.deadline != math.inf:
             scope.deadline = math.inf
+
+    def _received(self, data: bytes | bytearray) -> None:
         self.parser.receive_data(data)
         if not data:
             self._connection.tell_client_left()
@@ -231,9 +370,12 @@ class Reader:
         settled, so responses still go out in request order."""
         connection = self._connection
         pending = connection.pending
+        if pending or head.has_body or not connection.outbox.idle or self.parser.has_buffered_data:
+            self._clear_timer()  # not lone: it may wait below
         if pending and waits_for_earlier(head, pending[-1].head):
             await pending[-1].wait_done()
-        await self._settle_lone()
+        if connection.lone is not None:
+            await self._settle_lone()
         lone = not head.has_body and not pending and connection.outbox.idle and not self.parser.has_buffered_data
         if not lone:
             await connection.writer.take_slot()
@@ -322,9 +464,7 @@ class Reader:
         waits for it; a body that fails has its error answered instead of the response."""
         connection = self._connection
         send = exchange.body_send
-        if send is None:
-            self._expect_end()
-            return
+        assert send is not None
         connection.read = advance(READ, connection.read, BODY)
         with send:
             while exchange.continue_ is EXPECTED and exchange.response is None:
@@ -370,6 +510,7 @@ class Reader:
                 raise self._client_gone("the client closed its side in the middle of a request body")
             if event is NEED_DATA:
                 await self._receive(trio.current_time() + self._settings.body_timeout)
+                self._clear_timer()
                 continue
             assert isinstance(event, bytes)
             if not discarding:

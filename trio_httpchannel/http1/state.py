@@ -17,6 +17,14 @@ Two machines run side by side, the reader's and the writer's; like an exchange's
         OPEN ──the reader is done and every response is written──▶ FINISHED
         OPEN, CLOSING, CLOSED, FINISHED ──abort──▶ ABORTED
 
+A third says what the connection holds in memory while it waits (an idle keep-alive connection
+is the common one, and the one servers are sized by)::
+
+    Shape: which tasks the connection has
+
+        QUIET ──a request's first bytes──▶ BUSY ──idle for SETTLE_AFTER, nothing running──▶ SETTLING
+        SETTLING ──the reader task ended and the nursery closed──▶ QUIET
+
 Once the connection's nursery is done, :func:`ending` reads both to choose how it ends; the
 rules the reader and the writer follow on the way are :func:`waits_for_earlier` (the order of
 handlers, RFC 9112 section 9.3.2) and :func:`may_persist` (keep-alive, section 9.3).
@@ -37,6 +45,8 @@ __all__ = [
     "READ",
     "Write",
     "WRITE",
+    "Shape",
+    "SHAPE",
     "Ending",
     "ending",
     "may_persist",
@@ -95,6 +105,29 @@ WRITE: Final[Mapping[Write, frozenset[Write]]] = {
     CLOSED: frozenset({ABORTED}),
     FINISHED: frozenset({ABORTED}),
     ABORTED: frozenset(),
+}
+
+
+class Shape(State):
+    """Which tasks the connection has. Only a connection with work holds the seed's shape (a
+    nursery, the reader task, the writer, the handlers' tasks); a quiet one is its own task
+    alone, waiting for bytes, which costs an idle keep-alive connection half the memory. It
+    settles only after ``SETTLE_AFTER`` (``reader.py``) without work, so that a client sending
+    one request after another never pays for the change of shape."""
+
+    QUIET = "the connection's own task alone waits for a request's first bytes (timer: the read's, as in IDLE)"
+    BUSY = "a nursery: the reader task, the writer in the connection's task, the handlers' tasks"
+    SETTLING = "it was idle long enough with nothing running: the reader task ended, the writer returns"
+
+
+QUIET: Final = Shape.QUIET
+BUSY: Final = Shape.BUSY
+SETTLING: Final = Shape.SETTLING
+
+SHAPE: Final[Mapping[Shape, frozenset[Shape]]] = {
+    QUIET: frozenset({BUSY}),
+    BUSY: frozenset({SETTLING}),
+    SETTLING: frozenset({QUIET}),
 }
 
 

@@ -4,6 +4,7 @@ the socket is ready, and the lingering close."""
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 
 import trio
 
@@ -19,25 +20,57 @@ class Wire:
     socket is not ready: that skips the stream's per-call bookkeeping and, for the common small
     response, trio's scheduler pass (together a quarter of a small request's cost). Only one task
     reads and one writes at a time, never after ``send_eof`` or the close, so that bookkeeping
-    has nothing to catch. Errors are trio's or ``OSError``; both mean the client is gone."""
+    has nothing to catch. Errors are trio's or ``OSError``; both mean the client is gone.
 
-    __slots__ = ("stream", "_socket", "_fd")
+    The wait for a readable socket is outside the ``except`` clause: a coroutine suspended in
+    one keeps the exception being handled (and its traceback), 500 bytes an idle connection."""
+
+    __slots__ = ("stream", "_socket", "_fd", "_drained")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
         self._fd = self._socket.fileno() if self._socket is not None and os.name == "posix" else -1
+        self._drained = False
+        """Whether the last read took less than it asked for: the socket is then empty, almost
+        always, and the next read waits for it first instead of failing with an exception."""
 
     async def receive_some(self) -> bytes | bytearray:
         """Up to ``RECEIVE_SIZE`` bytes from the client, ``b""`` at its end."""
         fd = self._fd
         if fd < 0:
             return await self.stream.receive_some(RECEIVE_SIZE)
+        if self._drained:
+            await trio.lowlevel.wait_readable(fd)
         while True:
             try:
-                return os.read(fd, RECEIVE_SIZE)
+                data = os.read(fd, RECEIVE_SIZE)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(fd)
+                pass
+            else:
+                self._drained = len(data) < RECEIVE_SIZE
+                return data
+            await trio.lowlevel.wait_readable(fd)
+
+    def wait_for_bytes(self) -> Awaitable[bytes | bytearray | None]:
+        """Wait until the client sent something (or ended its side). On a socket nothing is
+        read (``None``: :meth:`receive_ready` reads it); on other streams it is the bytes read,
+        ``b""`` at the client's end. (Not a coroutine of its own: the wait of an idle connection
+        keeps one frame less.)"""
+        fd = self._fd
+        if fd < 0:
+            return self.stream.receive_some(RECEIVE_SIZE)
+        return trio.lowlevel.wait_readable(fd)  # noqa: ASYNC105 (awaited by the caller)
+
+    def receive_ready(self) -> bytes | None:
+        """What a socket that :meth:`wait_for_bytes` found readable has (``b""`` at the client's
+        end); ``None`` when it has nothing after all."""
+        try:
+            data = os.read(self._fd, RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        self._drained = len(data) < RECEIVE_SIZE
+        return data
 
     def write_at_once(self, data: bytes) -> int:
         """Write what the socket takes without waiting; the bytes written (0 on other streams)."""

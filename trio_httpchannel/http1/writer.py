@@ -43,7 +43,7 @@ from .serializer import (
     serialize_head,
     serialize_informational,
 )
-from .state import ABORTED, CLOSED, CLOSING, DONE, EOF, FINISHED, OPEN, WRITE, may_persist
+from .state import ABORTED, CLOSED, CLOSING, DONE, EOF, FINISHED, OPEN, SETTLING, WRITE, may_persist
 
 if TYPE_CHECKING:
     from .connection import HTTP1Connection
@@ -114,13 +114,14 @@ class Writer:
 
     async def run(self) -> None:
         """Send every response in request order, until one closes the connection or the queue
-        ends; then ``write`` is ``CLOSED`` or ``FINISHED`` (unless the connection was aborted)."""
+        ends; then ``write`` is ``CLOSED`` or ``FINISHED`` (unless the connection was aborted),
+        or still ``OPEN`` when the queue ended because the connection settles."""
         connection = self._connection
         while connection.write is OPEN and await self._write_next():
             pass
         await self._outbox.flush()
         write = connection.write
-        if write is not ABORTED:
+        if write is not ABORTED and connection.shape is not SETTLING:
             connection.write = advance(WRITE, write, CLOSED if write is CLOSING else FINISHED)
 
     async def _write_next(self) -> bool:
@@ -132,7 +133,7 @@ class Writer:
         if not pending or pending[0].dispatch is not QUEUED:
             await self._outbox.flush()
             while not pending or pending[0].dispatch is not QUEUED:
-                if connection.read is DONE or connection.read is EOF:
+                if connection.read is DONE or connection.read is EOF or connection.shape is SETTLING:
                     return False
                 self._queued = queued = trio.Event()
                 await queued.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Sequence
 
 import h2.exceptions
@@ -49,13 +50,23 @@ async def opening(
 
     Under TLS the handshake decides (ALPN) and nothing is read. In cleartext the first bytes
     are read until they either are the preface or cannot become it, which for HTTP/1.1 is the
-    first read (no request starts with ``PRI *``)."""
-    received = b""
+    first read (no request starts with ``PRI *``). On a socket whose client has already sent
+    them (the common case) they are read at once, without a timer: a cancel scope with a
+    deadline, once left, stays in trio's deadline heap until the deadline passes, and would
+    cost every idle connection a few hundred bytes."""
+    received = _ready(stream)
+    if received == b"":
+        return None
+    if received is not None and not (PREFACE.startswith(received) and len(received) < len(PREFACE)):
+        return (Spoken.HTTP2 if received.startswith(PREFACE) else Spoken.HTTP1), received
     with trio.move_on_after(timeout) as scope:
         try:
             if isinstance(stream, trio.SSLStream):
                 await stream.do_handshake()
                 return (Spoken.HTTP2 if stream.selected_alpn_protocol() == "h2" else Spoken.HTTP1), b""
+            if received:
+                scope.deadline = trio.current_time() + header_timeout
+            received = received or b""
             while PREFACE.startswith(received) and len(received) < len(PREFACE):
                 data = await stream.receive_some(_RECEIVE_SIZE)
                 if not data:
@@ -67,6 +78,18 @@ async def opening(
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return None
     return (Spoken.STALLED, received) if received else None
+
+
+def _ready(stream: trio.abc.Stream) -> bytes | None:
+    """The bytes a plain socket has for us now, without waiting (``b""``: the client left);
+    ``None`` when it has none yet, or is no plain socket."""
+    if type(stream) is not trio.SocketStream or os.name != "posix":
+        return None
+    try:
+        data = os.read(stream.socket.fileno(), _RECEIVE_SIZE)
+    except OSError:  # BlockingIOError: nothing yet; another error: the wait that follows says it
+        return None
+    return data
 
 
 def h2c_settings(fields: Sequence[tuple[bytes, bytes]]) -> bytes | None:
