@@ -284,11 +284,13 @@ def read_wire(data: bytes, *, partial: bool) -> Wire:
         if isinstance(found, RstStreamFrame):
             # After a complete response, RST_STREAM (NO_ERROR) stops a body still coming (RFC 9113 8.1);
             # h2 answers each frame a client sends on a stream that is closed (a lower idle one
-            # the client skipped, say) with STREAM_CLOSED, as often as it comes.
+            # the client skipped, or one whose response is complete: even a CONTINUATION with no
+            # HEADERS before it, which RFC 9113 6.10 makes a connection error) with STREAM_CLOSED,
+            # as often as it comes. Neither cuts a response: that would be a reset before the end.
             again = answer.reset is not None
             assert not again or found.error_code == 5, f"stream {found.stream_id} reset twice"
-            assert not answer.ended or found.error_code == 0, (
-                f"stream {found.stream_id} reset with an error after its end"
+            assert not answer.ended or found.error_code in (0, 5), (
+                f"stream {found.stream_id} reset with the error {found.error_code} after its end"
             )
             answer.reset = found.error_code
             continue
