@@ -6,15 +6,17 @@ Content-Length), a streamed one through a zero-size memory channel, so that the 
 waits for the client to read (backpressure) and nothing piles up in memory. What the app does
 after that (background tasks) runs on without holding the response back, and without holding
 back the connection's next request.
+
+What an app is (its types, ASGI 2 told from ASGI 3) is ``app.py``'s; this module re-exports its
+names as it always has.
 """
 
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -26,6 +28,7 @@ from .._request import Request
 from .._response import Response, error_response, trailer_fields
 from ..websocket import ASGIWebSocketHandler
 from ._body_stream import BodyStream
+from .app import ASGIApp, Message, Scope, as_asgi3, asgi2_as_3, is_async_callable, positional_parameters
 from .extensions import EXTENSIONS, EXTENSIONS_HTTP1_0, link_value
 
 __all__ = [
@@ -41,12 +44,6 @@ __all__ = [
 
 logger = logging.getLogger("trio_httpchannel.asgi")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 ASGI_VERSIONS = {"version": "3.0", "spec_version": "2.4"}
 """The ``scope["asgi"]`` we promise: ASGI 3, HTTP spec 2.4, under which an app need not watch
 for ``http.disconnect`` while it streams (Starlette does not): when the client's side ends in
@@ -55,40 +52,6 @@ and ``send()`` raises :class:`ClientDisconnected` (an ``OSError``) when what it 
 no one."""
 
 _DISCONNECT = {"type": "http.disconnect"}
-
-
-def as_asgi3(app: Any) -> ASGIApp:
-    """``app`` as an ASGI 3 callable. An ASGI 2 app (a class, or a plain function, called with
-    the scope alone and returning the callable that takes receive and send) is wrapped."""
-    if not callable(app):
-        raise TypeError(f"an ASGI app must be callable, got {app!r}")
-    is_asgi2 = inspect.isclass(app) or (not is_async_callable(app) and positional_parameters(app) == 1)
-    return asgi2_as_3(app) if is_asgi2 else app
-
-
-def asgi2_as_3(app: Callable[[Scope], Any]) -> ASGIApp:
-    """The ASGI 3 callable that runs the ASGI 2 app ``app``."""
-
-    async def asgi3(scope: Scope, receive: Receive, send: Send) -> None:
-        await app(scope)(receive, send)
-
-    return asgi3
-
-
-def positional_parameters(app: Callable[..., Any]) -> int | None:
-    """How many positional parameters ``app`` takes, ``None`` when its signature is unknown."""
-    try:
-        parameters = inspect.signature(app).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for parameter in parameters if parameter.kind in kinds)
-
-
-def is_async_callable(app: object) -> bool:
-    """Whether calling ``app`` (a function, or an object with an async ``__call__``) gives a
-    coroutine."""
-    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004 (its __call__, not whether it is callable)
 
 
 class ASGIHandler:

@@ -10,7 +10,8 @@ from typing import Any
 
 import trio
 
-from .http import ASGI_VERSIONS, Message, as_asgi3
+from .app import Message, as_asgi3
+from .http import ASGI_VERSIONS
 
 __all__ = ["Lifespan", "LifespanError"]
 

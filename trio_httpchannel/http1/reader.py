@@ -5,9 +5,9 @@ It moves the connection's ``read`` state (``state.py``), which says what its one
 scope around each read of the socket, means: ``timeout`` while idle, ``header_timeout`` for a
 head, ``body_timeout`` for each read of a body.
 
-It also keeps the connection's ``shape`` small while nothing happens: a connection idle for
-``SETTLE_AFTER`` with nothing running settles (its reader task ends, the nursery closes), and
-the connection's own task waits for the next request alone (:meth:`Reader.wait_quietly`).
+The idle timer, the settling of an idle connection to its one task and the quiet wait of that
+task are ``quiet.py``'s (:class:`QuietReader`, this reader's base); this reader settles by
+returning when its read scope expires early and ``_may_settle`` says so.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from .._state import AWAITED, EXPECTED, FAILED, GIVEN, LONE, QUEUED, SENDING, ST
 from ..http2 import Upgraded, h2c_settings
 from ..websocket import is_websocket_upgrade
 from .head import RequestHead
-from .parser import CLOSED, END, NEED_DATA, TRUNCATED, RequestParser
+from .parser import CLOSED, END, NEED_DATA, TRUNCATED
+from .quiet import SETTLE_AFTER, SETTLE_AFTER_LIMIT, QuietReader
 from .state import BODY, BUSY, DONE, EOF, FIRST, HEAD, IDLE, OPEN, READ, SETTLING, SHAPE, waits_for_earlier
 
 if TYPE_CHECKING:
@@ -37,22 +38,8 @@ __all__ = ["Reader", "SETTLE_AFTER", "SETTLE_AFTER_LIMIT"]
 
 logger = logging.getLogger("trio_httpchannel")
 
-SETTLE_AFTER = 0.05
-"""Seconds a keep-alive connection waits for its next request with its tasks (reader, writer,
-nursery) before it settles to one task: longer than a client sending one request after another
-leaves between them, so that such a client never pays for tasks made and ended, and short
-enough that connections left idle cost half the memory almost at once, and that a burst of new
-connections does not hold the memory of all their tasks at once for long (with 0.1 s, 1,000
-connections opened 50 at a time left the server 0.5-1 KiB of RSS a connection more)."""
 
-SETTLE_AFTER_LIMIT = 1.6
-"""A connection woken from its settled shape waits twice as long as before to settle again, up
-to this: a client whose requests come a network round trip apart (longer than SETTLE_AFTER)
-soon stops paying for the change of shape each time (about 460k instructions, more than a
-request), and a connection left idle still settles within two seconds."""
-
-
-class Reader:
+class Reader(QuietReader):
     """Reads one connection's requests, all the time a request is in flight (within the
     pipeline's bound), so that a handler learns when its client leaves.
 
@@ -64,34 +51,12 @@ class Reader:
     upgrade request it stopped at, if any; ``h2c`` the request that asked to go on in HTTP/2.
     ``received`` are bytes read before it started (to see whether the client spoke HTTP/2).
 
-    Its timer is the read scope (``_scope``), a new one for each task that reads: the
-    connection's own while it is quiet, the reader task's while it is busy. While idle between
-    requests it expires at the idle timeout (``_idle_deadline``), or sooner to settle."""
+    Its timer is the read scope (``_scope``, see :class:`QuietReader`)."""
 
-    __slots__ = (
-        "_connection",
-        "_settings",
-        "_wire",
-        "parser",
-        "_scope",
-        "_idle_deadline",
-        "_settle_after",
-        "_body_exchange",
-        "upgrade",
-        "h2c",
-    )
+    __slots__ = ("_body_exchange", "upgrade", "h2c")
 
     def __init__(self, connection: HTTP1Connection, received: bytes) -> None:
-        self._connection = connection
-        self._settings = connection.settings
-        self._wire = connection.wire
-        self.parser = RequestParser(self._settings)
-        if received:
-            self.parser.receive_data(received)
-        self._scope = trio.CancelScope()
-        self._idle_deadline: float | None = None
-        """When the idle wait for the next request times out; ``None`` until it has begun."""
-        self._settle_after = SETTLE_AFTER
+        super().__init__(connection, received)
         self._body_exchange: Exchange[RequestHead] | None = None
         self.upgrade: RequestHead | None = None
         self.h2c: Upgraded | None = None
@@ -113,61 +78,6 @@ class Reader:
         """Read no more requests: the response just delivered closes the connection, or every
         response is written (dropQueuedRequests)."""
         self._scope.cancel()
-
-    def arm_idle_timer(self) -> None:
-        """The last response in flight is delivered: an idle wait for the next request now
-        lasts ``timeout``."""
-        if self._connection.read is IDLE:
-            self._idle_deadline = None
-            self._scope.deadline = self._idle_timer()
-
-    def _idle_timer(self) -> float:
-        """The read scope's deadline while idle between requests: the idle timeout (counted from
-        now if the idle wait begins now), or the time to settle from now, whichever is sooner."""
-        now = trio.current_time()
-        if self._idle_deadline is None:
-            self._idle_deadline = now + self._settings.timeout
-        return min(self._idle_deadline, now + self._settle_after)
-
-    # The connection's own task, while it is quiet ------------------------------------------
-
-    def quiet_scope(self) -> trio.CancelScope | None:
-        """The read scope in which the connection's own task waits, alone (no reader task, no
-        nursery), for the first bytes of a request while ``read`` is ``FIRST`` or ``IDLE``:
-        ``timeout`` (``header_timeout`` for a first request in a shutdown), counted on across
-        the settling. ``None`` when it must not wait: bytes are there already, or the channel
-        shuts down while it is idle between requests (it closes)."""
-        connection = self._connection
-        if self.parser.has_buffered_data or self.parser.closed:
-            return None
-        if connection.read is not IDLE:
-            self._scope = trio.CancelScope(deadline=trio.current_time() + self._first_wait())
-        elif connection.channel.shutting_down:
-            return None
-        else:
-            assert self._idle_deadline is not None
-            self._scope = trio.CancelScope(deadline=self._idle_deadline)
-        return self._scope
-
-    def received_quietly(self, data: bytes | bytearray | None) -> None:
-        """What the quiet wait found: the bytes read (``None``: a socket became readable)."""
-        if data is None:
-            data = self._wire.receive_ready()
-        if data is not None:
-            self._received(data)
-
-    def woken(self) -> bool:
-        """After the quiet wait: whether a request's bytes (or the client's end) are there for a
-        reader task to parse. If not (the timer expired, the channel shuts down, the client is
-        gone), no request will be read: ``read`` is ``DONE``."""
-        parser = self.parser
-        if (parser.has_buffered_data or parser.closed) and self._connection.write is OPEN:
-            self._scope = trio.CancelScope()
-            if self._connection.read is IDLE:
-                self._settle_after = min(2 * self._settle_after, SETTLE_AFTER_LIMIT)
-            return True
-        self._connection.read = advance(READ, self._connection.read, DONE)
-        return False
 
     # The reader task ---------------------------------------------------------------------------
 
@@ -213,31 +123,6 @@ class Reader:
                 connection.shape = advance(SHAPE, BUSY, SETTLING)
                 return None
             self._scope = trio.CancelScope()
-
-    def _expired_early(self) -> bool:
-        """Whether the read scope expired before the timer that counts: to settle, or at a
-        deadline left from the read of a request now in flight (which has no read timer: see
-        ``_receive``); the reader then reads on in a new scope. Not when a timer ran out or a
-        shutdown cancelled an idle read. It is always in ``_next_head``'s wait (``IDLE``)."""
-        connection = self._connection
-        if connection.read is not IDLE or connection.channel.shutting_down:
-            return False
-        deadline = self._idle_deadline
-        return bool(connection.pending) or deadline is None or trio.current_time() < deadline
-
-    def _may_settle(self) -> bool:
-        """Whether the connection can do without its nursery: nothing in flight and no task in
-        it but this one (no handler finishing what it does after its response, no task a
-        handler started in ``Request.nursery``), and the idle timeout known, which the quiet
-        wait goes on counting. Otherwise the reader waits on and tries again."""
-        connection = self._connection
-        nursery = connection.nursery
-        return (
-            not connection.pending
-            and self._idle_deadline is not None
-            and nursery is not None
-            and len(nursery.child_tasks) == 1
-        )
 
     def _timed_out(self) -> ProtocolError | None:
         """The read scope's deadline passed (or shutdown cancelled an idle read)."""
@@ -318,12 +203,6 @@ class Reader:
             if connection.channel.shutting_down and not parser.has_partial_request:
                 return None
 
-    def _first_wait(self) -> float:
-        """How long to wait for the first request: ``timeout``, or ``header_timeout`` when the
-        channel shuts down (the client connected to send one)."""
-        settings = self._settings
-        return settings.header_timeout if self._connection.channel.shutting_down else settings.timeout
-
     async def _receive(self, deadline: float | None) -> None:
         """Read once into the parser, within ``deadline``: its expiry ends the reader, and the
         ``read`` state says what timed out. ``None``: no timer (a request is in flight), but the
@@ -347,11 +226,6 @@ class Reader:
         scope = self._scope
         if scope.deadline != math.inf:
             scope.deadline = math.inf
-
-    def _received(self, data: bytes | bytearray) -> None:
-        self.parser.receive_data(data)
-        if not data:
-            self._connection.tell_client_left()
 
     def _client_gone(self, reason: str) -> _ClientGone:
         """Abort first, so that a handler reading the body sees Cancelled, not a short body."""

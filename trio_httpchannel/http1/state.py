@@ -112,7 +112,7 @@ class Shape(State):
     """Which tasks the connection has. Only a connection with work holds the seed's shape (a
     nursery, the reader task, the writer, the handlers' tasks); a quiet one is its own task
     alone, waiting for bytes, which costs an idle keep-alive connection half the memory. It
-    settles only after ``SETTLE_AFTER`` (``reader.py``) without work, so that a client sending
+    settles only after ``SETTLE_AFTER`` (``quiet.py``) without work, so that a client sending
     one request after another never pays for the change of shape."""
 
     QUIET = "the connection's own task alone waits for a request's first bytes (timer: the read's, as in IDLE)"

@@ -14,7 +14,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .._handling import Handler
-from ..asgi.http import ASGIHandler, asgi2_as_3, is_async_callable, positional_parameters
+from ..asgi.app import asgi2_as_3, is_async_callable, positional_parameters
+from ..asgi.http import ASGIHandler
 from ..asgi.lifespan import Lifespan
 from .errors import CommandError
 
