@@ -179,6 +179,29 @@ async def test_a_window_held_shut_resets_the_stream_after_send_timeout(serve_h2_
     assert (await raw.until(PingFrame)).opaque_data == b"stillok!"
 
 
+async def test_a_window_shut_again_by_settings_still_resets_after_send_timeout(serve_h2_memory, autojump_clock):
+    """A SETTINGS frame wakes the streams its window holds; one that finds the window still
+    shut waits on, its send_timeout still counted from when it was first held (found by the
+    HTTP/2 fuzzer: the connection then waited with no timer at all)."""
+
+    async def handler(request: Request) -> Response:
+        return Response(200, body=b"x" * 100)
+
+    server = await serve_h2_memory(handler, send_timeout=30, timeout=1000)
+    raw = await server.raw()
+    await raw.handshake(INITIAL_WINDOW_SIZE=0)
+    await raw.send_frames(raw.headers(1, GET))
+    started = trio.current_time()
+    await trio.sleep(10)
+    shut = SettingsFrame(0)
+    shut.settings = {SettingsFrame.INITIAL_WINDOW_SIZE: 0}
+    await raw.send_frames(shut)
+    with trio.fail_after(100):
+        reset = await raw.until(RstStreamFrame, 1)
+    assert reset.error_code == ErrorCodes.CANCEL
+    assert trio.current_time() - started == pytest.approx(30)
+
+
 async def test_an_idle_connection_gets_goaway_no_error_after_timeout(serve_h2_memory, autojump_clock):
     server = await serve_h2_memory(hello, timeout=40)
     client = await server.connect()

@@ -305,10 +305,13 @@ class Sender:
                 continue
             window = engine.local_flow_control_window(stream.id)
             if window <= 0:
+                # Blocked again after a window that did not open enough (a SETTINGS that shut
+                # it) keeps its start, but is newly in ``blocked``, where the read's deadline
+                # looks for it: the deadline must be set anew either way.
                 self.blocked.add(stream)
                 if stream.blocked_since is None:
                     stream.blocked_since = now
-                    newly_blocked = True
+                newly_blocked = True
                 continue
             size = min(len(pending), window, engine.max_outbound_frame_size, budget)
             last = size == len(pending)
