@@ -34,6 +34,28 @@ async def test_a_cancelled_receive_leaves_the_websocket_usable(serve_memory, aut
     assert await read_frame(client) == (True, 0, TEXT, b"here now")
 
 
+async def test_a_send_cancelled_behind_a_slow_client_sends_nothing_and_leaves_the_stream_whole(
+    serve_lockstep, autojump_clock
+):
+    outcomes: list[str] = []
+
+    async def talker(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.send(b"a" * 1000)
+        await ws.send(b"b" * 1000)
+        with trio.move_on_after(5) as waiting:
+            await ws.send(b"never")
+        outcomes.append("cancelled" if waiting.cancelled_caught else "sent")
+        await ws.send(b"after")
+
+    connect = await serve_lockstep(http_handler, websocket_handler=talker, ws_ping_interval=None)
+    client = await connect()
+    await open_raw_websocket(client)
+    await trio.sleep(10)
+    assert [(await read_frame(client)).payload for _ in range(3)] == [b"a" * 1000, b"b" * 1000, b"after"]
+    assert outcomes == ["cancelled"]
+
+
 async def test_close_in_a_cancelled_scope_still_sends_the_close_frame(serve_memory, autojump_clock):
     async def cancelled_closer(request: WebSocketRequest) -> None:
         ws = await request.accept()
