@@ -5,6 +5,8 @@ fragmented messages, pings and both sides' close."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 import trio
 from conftest import (
     CLOSE,
+    GUARD,
+    PONG,
     TEXT,
     open_raw_websocket,
     read_frame,
@@ -318,3 +322,31 @@ async def test_one_websocket_does_not_block_another(serve_ws):
         await first.send("one")
         await second.send("two")
         assert (await second.recv(), await first.recv()) == ("two", "one")
+
+
+def flood_pongs(port: int, stop: threading.Event) -> None:
+    """A client in a thread of its own (so it keeps sending whatever the server's loop does) that
+    opens a WebSocket and writes unsolicited pongs, which need no answer, until ``stop``."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(ws_upgrade())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        pongs = ws_frame(PONG, b"p" * 125) * 64
+        while not stop.is_set():
+            sock.sendall(pongs)
+
+
+async def test_a_client_flooding_pongs_does_not_hold_up_another_websocket(serve_ws):
+    connect = await serve_ws(ws_echo)
+    stop = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.to_thread.run_sync, flood_pongs, connect.args[0], stop)
+        try:
+            with trio.fail_after(GUARD):
+                async with websockets_client(await connect()) as ws:
+                    for n in range(5):
+                        await ws.send(f"echo {n}")
+                        assert await ws.recv() == f"echo {n}"
+        finally:
+            stop.set()

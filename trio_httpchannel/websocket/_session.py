@@ -48,12 +48,11 @@ from ._errors import CloseReason, ConnectionClosed
 from ._going_away import GOING_AWAY, OpenWebSockets
 from ._outbox import Outbox
 from ._protocol import Closed, Data, Message, PongReceived, ProtocolEvent, Reply, State, WebSocketProtocol
+from ._reads import RECEIVE_SIZE, Reads
 
 __all__ = ["Session", "check_close_code"]
 
 logger = logging.getLogger("trio_httpchannel.websocket")
-
-_RECEIVE_SIZE = 65536
 
 
 def check_close_code(code: int) -> None:
@@ -91,6 +90,7 @@ class Session:
         "_pong_due",
         "_protocol",
         "_read_over",
+        "_reads",
         "_receivers",
         "_room",
         "_settings",
@@ -109,6 +109,7 @@ class Session:
         self._protocol = protocol
         self._settings = settings
         self._open_websockets = open_websockets
+        self._reads = Reads(stream)
         self._outbox = Outbox(stream, settings.send_timeout, self._abort)
         self._max_queue = settings.ws_max_queue
         self._messages: list[Data] = []
@@ -304,18 +305,15 @@ class Session:
     async def _read_on(self) -> None:
         """Read and act on what arrives until the reader must wait for someone (or reading is
         over). Its own frame, so that an idle WebSocket holds none of the bytes it last read."""
-        protocol = self._protocol
+        protocol, reads = self._protocol, self._reads
         while True:
-            try:
-                data = await self._stream.receive_some(_RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
+            data = await reads.receive_some()
             if not data:
                 self._lost = True
                 protocol.connection_lost()
                 self._begin_closing()
                 return
-            protocol.receive_data(bytes(data))
+            protocol.receive_data(data)
             self._events = protocol.events()
             if not self._dispatch():
                 return
@@ -460,7 +458,7 @@ class Session:
         try:
             if isinstance(stream, trio.abc.HalfCloseableStream):
                 await stream.send_eof()
-                while await stream.receive_some(_RECEIVE_SIZE):
+                while await stream.receive_some(RECEIVE_SIZE):
                     pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
