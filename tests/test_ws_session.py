@@ -28,8 +28,10 @@ from conftest import (
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from websockets.extensions.permessage_deflate import PerMessageDeflate as ClientDeflate
 
-from trio_httpchannel import Response
+from trio_httpchannel import Response, Settings
 from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
+from trio_httpchannel.websocket._protocol import WebSocketProtocol
+from trio_httpchannel.websocket._session import Session
 
 WebSocketHandler = Callable[[WebSocketRequest], Awaitable[None]]
 
@@ -350,3 +352,27 @@ async def test_a_client_flooding_pongs_does_not_hold_up_another_websocket(serve_
                         assert await ws.recv() == f"echo {n}"
         finally:
             stop.set()
+
+
+async def test_a_task_sending_in_a_loop_lets_other_tasks_run():
+    """Over a socket pair that takes every frame at once, so no send ever has to wait."""
+    server_socket, client_socket = trio.socket.socketpair()
+    settings = Settings(ws_ping_interval=None)
+    session = Session(trio.SocketStream(server_socket), WebSocketProtocol([], settings.ws_max_size), settings)
+    others_ran = 0
+
+    async def other() -> None:
+        nonlocal others_ran
+        while True:
+            others_ran += 1
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        await trio.lowlevel.checkpoint()
+        before = others_ran
+        for _ in range(10):
+            await session.send(b"x")
+        assert others_ran - before >= 9
+        nursery.cancel_scope.cancel()
+    client_socket.close()

@@ -93,6 +93,7 @@ class Session:
         "_reads",
         "_receivers",
         "_room",
+        "_sent_unscheduled",
         "_settings",
         "_stream",
         "_timer",
@@ -124,6 +125,7 @@ class Session:
         self._timer: trio.CancelScope | None = None
         self._local_reason: CloseReason | None = None
         self._close_encoded = False
+        self._sent_unscheduled = False
         self._lost = False
         self._read_over = False
         self._done: trio.Event | None = None
@@ -156,6 +158,7 @@ class Session:
                 raise ConnectionClosed(self._reason())
             if self._receivers is None:
                 self._receivers = trio.lowlevel.ParkingLot()
+            self._sent_unscheduled = False
             await self._receivers.park()
         data = messages.pop(0)
         if self._room is not None:
@@ -209,8 +212,15 @@ class Session:
         self._start_close(GOING_AWAY, "server shutting down")
 
     async def _send_event(self, event: Event) -> None:
+        """Write ``event`` (see :meth:`_wait_to_send`). A send right after the application
+        waited for a message costs no scheduler pass (it was just scheduled); any further one
+        makes one, so that a task sending in a loop, which a fast client never makes wait,
+        cannot hold the scheduler."""
         await self._wait_to_send()
         self._write_frame(event)
+        if self._sent_unscheduled:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        self._sent_unscheduled = True
 
     async def _wait_to_send(self) -> None:
         """Return once the WebSocket is open and no frame waits for the writer; cancelling the
