@@ -33,23 +33,34 @@ class Reads:
         """Up to ``RECEIVE_SIZE`` bytes from the client; ``b""`` at its end, or when the
         connection broke. A cancellation point before anything is read, as trio's are."""
         fd = self._fd
-        try:
-            if fd < 0:
-                return bytes(await self._stream.receive_some(RECEIVE_SIZE))
-            await trio.lowlevel.checkpoint_if_cancelled()
-            try:
-                data = os.read(fd, RECEIVE_SIZE)
-            except BlockingIOError:
-                return await self._wait_and_read(fd)
+        if fd < 0:
+            return await self._receive_from_stream()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        data = _read_now(fd)
+        if data is not None:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return data
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        while data is None:
+            try:
+                await trio.lowlevel.wait_readable(fd)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return b""
+            data = _read_now(fd)
+        return data
+
+    async def _receive_from_stream(self) -> bytes:
+        try:
+            return bytes(await self._stream.receive_some(RECEIVE_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
 
-    async def _wait_and_read(self, fd: int) -> bytes:
-        while True:
-            await trio.lowlevel.wait_readable(fd)
-            try:
-                return os.read(fd, RECEIVE_SIZE)
-            except BlockingIOError:
-                pass
+
+def _read_now(fd: int) -> bytes | None:
+    """What the socket holds now, ``None`` if nothing (``b""`` at the end, or when the connection
+    broke). A function of its own, so that no exception is alive while the reader waits."""
+    try:
+        return os.read(fd, RECEIVE_SIZE)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""

@@ -314,19 +314,23 @@ class Session:
 
     async def _read_on(self) -> None:
         """Read and act on what arrives until the reader must wait for someone (or reading is
-        over). Its own frame, so that an idle WebSocket holds none of the bytes it last read."""
-        protocol, reads = self._protocol, self._reads
-        while True:
-            data = await reads.receive_some()
-            if not data:
-                self._lost = True
-                protocol.connection_lost()
-                self._begin_closing()
-                return
-            protocol.receive_data(data)
-            self._events = protocol.events()
-            if not self._dispatch():
-                return
+        over)."""
+        reads = self._reads
+        while self._received(await reads.receive_some()):
+            pass
+
+    def _received(self, data: bytes) -> bool:
+        """Act on ``data`` (``b""``: the connection ended); whether to read on. (The bytes are an
+        argument, not a variable of the read loop, so an idle WebSocket does not hold the last.)"""
+        protocol = self._protocol
+        if not data:
+            self._lost = True
+            protocol.connection_lost()
+            self._begin_closing()
+            return False
+        protocol.receive_data(data)
+        self._events = protocol.events()
+        return self._dispatch()
 
     async def _catch_up(self) -> None:
         """Act on the events not yet acted on, waiting while the application leaves
