@@ -114,7 +114,8 @@ class Session:
         self._outbox = Outbox(stream, settings.send_timeout, self._abort)
         self._max_queue = settings.ws_max_queue
         self._messages: list[Data] = []
-        self._receivers: trio.lowlevel.ParkingLot | None = None
+        self._receivers: list[trio.lowlevel.Task] = []
+        """The tasks waiting in :meth:`receive`, first come first served."""
         self._room: trio.Event | None = None
         self._events: Iterator[ProtocolEvent] | None = None
         self._pings: dict[bytes, trio.Event | None] = {}
@@ -156,14 +157,24 @@ class Session:
         while not messages:
             if self._read_over:
                 raise ConnectionClosed(self._reason())
-            if self._receivers is None:
-                self._receivers = trio.lowlevel.ParkingLot()
             self._sent_unscheduled = False
-            await self._receivers.park()
+            await self._wait_for_message()
         data = messages.pop(0)
         if self._room is not None:
             self._room.set()
         return data
+
+    async def _wait_for_message(self) -> None:
+        """Sleep until the reader queues a message or stops (what a ``ParkingLot`` does, without
+        its ordered dict: the handler of an idle WebSocket sleeps here)."""
+        task = trio.lowlevel.current_task()
+        self._receivers.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._receivers.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def send(self, data: Data) -> None:
         """Send a message: written at once when the socket takes it, else queued once no other
@@ -287,8 +298,9 @@ class Session:
     def _stop_reading(self) -> None:
         """No message comes any more: who waits for one is told the WebSocket ended."""
         self._read_over = True
-        if self._receivers is not None:
-            self._receivers.unpark_all()
+        receivers, self._receivers = self._receivers, []
+        for task in receivers:
+            trio.lowlevel.reschedule(task)
 
     async def _read(self) -> None:
         """Read until the client's close frame, the end of the connection, a broken rule or the
@@ -355,8 +367,8 @@ class Session:
         for event in self._events:
             if isinstance(event, Message):
                 self._messages.append(event.data)
-                if self._receivers is not None:
-                    self._receivers.unpark()
+                if self._receivers:
+                    trio.lowlevel.reschedule(self._receivers.pop(0))
             elif isinstance(event, Reply):
                 if isinstance(event.event, CloseConnection):
                     self._begin_closing()
