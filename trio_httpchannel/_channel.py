@@ -16,7 +16,7 @@ from ._access import ResponseHook
 from ._config import Settings, SettingsKeywords
 from ._handling import Handler
 from ._response import HeaderPairs, error_response
-from .http1 import HTTP1Connection, refuse
+from .http1 import Handoff, HTTP1Connection, refuse
 from .http2 import HTTP2Connection, Upgraded, opening
 from .websocket import OpenWebSockets, WebSocketHandler
 
@@ -67,6 +67,8 @@ class HTTPChannel:
         self.shutting_down = False
         """Whether :meth:`shutdown` was called: connections take no new request (read-only)."""
         self._connections: set[HTTP1Connection] = set()
+        self._upgraded = 0
+        """HTTP/1.1 connections handed to the WebSocket layer, and not yet closed."""
         self.websockets = OpenWebSockets()
         self._http2_connections: set[HTTP2Connection] = set()
         self._openings: set[trio.CancelScope] = set()
@@ -82,10 +84,21 @@ class HTTPChannel:
             if http2:
                 await self.serve_http2(stream, received)
                 return
+        handoff = await self._serve_http1(stream, received)
+        if handoff is not None:
+            self._upgraded += 1
+            try:
+                await handoff()
+            finally:
+                self._upgraded -= 1
+
+    async def _serve_http1(self, stream: trio.abc.Stream, received: bytes) -> Handoff | None:
+        """Serve HTTP/1.1 until the connection ends, or until a request upgrades it to WebSocket:
+        then the hand-off, which the caller awaits once the HTTP/1.1 connection is let go."""
         connection = HTTP1Connection(self, stream, received)
         self._connections.add(connection)
         try:
-            await connection.run()
+            return await connection.run()
         finally:
             self._connections.discard(connection)
 
@@ -151,4 +164,4 @@ class HTTPChannel:
     @property
     def connection_count(self) -> int:
         """Connections being served now."""
-        return len(self._connections) + len(self._http2_connections)
+        return len(self._connections) + self._upgraded + len(self._http2_connections)
