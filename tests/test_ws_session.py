@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from conftest import (
     CLOSE,
     GUARD,
@@ -376,3 +377,21 @@ async def test_a_task_sending_in_a_loop_lets_other_tasks_run():
         assert others_ran - before >= 9
         nursery.cancel_scope.cancel()
     client_socket.close()
+
+
+async def test_a_session_made_without_a_nursery_runs_its_writer_in_one_of_its_own(autojump_clock):
+    """Over a memory stream, which takes nothing at once: every frame goes through the writer."""
+    client, server = trio.testing.memory_stream_pair()
+    settings = Settings(ws_ping_interval=None)
+    session = Session(server, WebSocketProtocol([], settings.ws_max_size), settings)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session.run)
+        await client.send_all(ws_frame(TEXT, b"hello"))
+        await session.send(await session.receive())
+        await session.close(1000, wait=False)
+        await client.send_all(ws_close_frame(1000))
+        frames = b""
+        while data := await client.receive_some():
+            frames += data
+    assert frames == b"\x81\x05hello" + b"\x88\x02\x03\xe8"
+    assert session.close_written

@@ -142,7 +142,7 @@ class WebSocketRequest:
             raise ConnectionClosed(CloseReason(1006, "the client did not take the handshake's response"))
         self._head_sent = len(accepted.head)
         protocol = WebSocketProtocol(accepted.extensions, settings.ws_max_size, self._trailing_data)
-        session = Session(self._stream, protocol, settings, self._open_websockets)
+        session = Session(self._stream, protocol, settings, self._open_websockets, self._nursery)
         self._nursery.start_soon(session.run)
         self._websocket = WebSocket(self, session, subprotocol)
         return self._websocket

@@ -24,8 +24,8 @@ __all__ = ["Outbox"]
 class Outbox:
     """One WebSocket's frames on their way to the client.
 
-    ``nursery`` is where the writer task runs (the session's, once it runs; frames queued before
-    are written from then on). ``abort`` is called once when a write fails or the client takes
+    ``nursery`` is where the writer task runs (frames queued before there is one are written
+    from then on). ``abort`` is called once when a write fails or the client takes
     nothing for ``send_timeout``: the connection cannot go on.
     """
 
@@ -37,6 +37,7 @@ class Outbox:
         "_room",
         "_send_timeout",
         "_wire",
+        "_writer",
         "_writing",
         "nursery",
         "sent",
@@ -51,6 +52,7 @@ class Outbox:
         self._failed = False
         self._closed = False
         self._room: trio.lowlevel.ParkingLot | None = None
+        self._writer: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.sent = 0
         """Bytes written to the client so far."""
@@ -107,30 +109,36 @@ class Outbox:
         await self._room.park()
 
     def close(self) -> None:
-        """The connection is over: nothing more is written, and who waits for room wakes."""
+        """The connection is over: nothing more is written (the writer task is cancelled), and
+        who waits for room wakes."""
         self._closed = True
+        if self._writer is not None:
+            self._writer.cancel()
         self._wake()
 
     async def _write_queued(self) -> None:
         """The writer task: write the queued frames in order, each within ``send_timeout``.
-        Cancelled in the middle of a frame, it leaves ``_writing`` set: that frame is not out."""
-        queue = self._queue
-        while queue and not self._closed:
-            data = queue.pop(0)
-            if not queue:
-                self._wake()
-            with trio.move_on_after(self._send_timeout) as waiting:
-                try:
-                    await self._wire.write(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                    self._fail(f"writing failed: {error!r}")
+        Cancelled (by :meth:`close`) in the middle of a frame, it leaves ``_writing`` set: that
+        frame is not out."""
+        with trio.CancelScope() as self._writer:
+            queue = self._queue
+            while queue and not self._closed:
+                data = queue.pop(0)
+                if not queue:
+                    self._wake()
+                with trio.move_on_after(self._send_timeout) as waiting:
+                    try:
+                        await self._wire.write(data)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                        self._fail(f"writing failed: {error!r}")
+                        return
+                if waiting.cancelled_caught:
+                    self._fail("the client did not read within send_timeout")
                     return
-            if waiting.cancelled_caught:
-                self._fail("the client did not read within send_timeout")
-                return
-            self.sent += len(data)
-        self._writing = False
-        self._wake()
+                self.sent += len(data)
+            self._writing = False
+            self._wake()
+        self._writer = None
 
     def _fail(self, why: str) -> None:
         self._failed = True

@@ -83,7 +83,6 @@ class Session:
         "_max_queue",
         "_messages",
         "_next_ping",
-        "_nursery",
         "_open_websockets",
         "_outbox",
         "_pings",
@@ -105,6 +104,7 @@ class Session:
         protocol: WebSocketProtocol,
         settings: Settings,
         open_websockets: OpenWebSockets | None = None,
+        nursery: trio.Nursery | None = None,
     ) -> None:
         self._stream = stream
         self._protocol = protocol
@@ -112,6 +112,7 @@ class Session:
         self._open_websockets = open_websockets
         self._reads = Reads(stream)
         self._outbox = Outbox(stream, settings.send_timeout, self._abort)
+        self._outbox.nursery = nursery
         self._max_queue = settings.ws_max_queue
         self._messages: list[Data] = []
         self._receivers: list[trio.lowlevel.Task] = []
@@ -130,7 +131,6 @@ class Session:
         self._lost = False
         self._read_over = False
         self._done: trio.Event | None = None
-        self._nursery: trio.Nursery | None = None
 
     @property
     def sent(self) -> int:
@@ -261,24 +261,30 @@ class Session:
 
     async def run(self) -> None:
         """Serve the WebSocket until the close handshake is over (or its timeout passes), then
-        close the stream."""
+        close the stream. The writer task, while frames wait for it, runs in the ``nursery``
+        the session was made with, or else in one of this call's own (which an idle WebSocket
+        then holds: 1.3 KB)."""
+        if self._outbox.nursery is not None:
+            await self._serve()
+            return
+        async with trio.open_nursery() as nursery:
+            self._outbox.nursery = nursery
+            await self._serve()
+
+    async def _serve(self) -> None:
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                self._outbox.nursery = nursery
-                self._outbox.start_writer()
-                if self._open_websockets is not None:
-                    self._open_websockets.add(self)
-                interval = self._settings.ws_ping_interval
-                if interval is not None:
-                    self._next_ping = trio.current_time() + interval
-                await self._read()
-                if not self._lost:
-                    with trio.move_on_at(self._close_due):
-                        await self._outbox.wait_written()
-                        if self._close_encoded and self._outbox.empty:
-                            await self._linger()
-                nursery.cancel_scope.cancel()
+            self._outbox.start_writer()
+            if self._open_websockets is not None:
+                self._open_websockets.add(self)
+            interval = self._settings.ws_ping_interval
+            if interval is not None:
+                self._next_ping = trio.current_time() + interval
+            await self._read()
+            if not self._lost:
+                with trio.move_on_at(self._close_due):
+                    await self._outbox.wait_written()
+                    if self._close_encoded and self._outbox.empty:
+                        await self._linger()
         finally:
             self._end()
             await trio.aclose_forcefully(self._stream)
@@ -474,8 +480,10 @@ class Session:
         logger.debug("aborting a WebSocket: %s", why)
         self._lost = True
         self._protocol.connection_lost()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._room is not None:
+            self._room.set()
 
     async def _linger(self) -> None:
         """Half-close and read until the client closes its end: closing with unread bytes would
