@@ -313,13 +313,15 @@ class Session:
         end of the close handshake's time. The only wait inside the timer's cancel scope is the
         read itself; waiting for the application or the writer happens outside it."""
         self._events = self._protocol.events()
+        reads = self._reads
         try:
             while True:
                 await self._catch_up()
                 if not self._protocol.reading or self._lost:
                     return
                 with trio.CancelScope(deadline=self._deadline()) as self._timer:
-                    await self._read_on()
+                    while self._received(await reads.receive_some()):
+                        pass
                 self._timer = None
                 if trio.current_time() >= self._close_due:
                     return
@@ -329,13 +331,6 @@ class Session:
             self._timer = None
             self._protocol.connection_lost()
             self._stop_reading()
-
-    async def _read_on(self) -> None:
-        """Read and act on what arrives until the reader must wait for someone (or reading is
-        over)."""
-        reads = self._reads
-        while self._received(await reads.receive_some()):
-            pass
 
     def _received(self, data: bytes) -> bool:
         """Act on ``data`` (``b""``: the connection ended); whether to read on. (The bytes are an
