@@ -108,6 +108,12 @@ class Outbox:
             self._room = trio.lowlevel.ParkingLot()
         await self._room.park()
 
+    async def linger(self, deadline: float) -> None:
+        """After our close frame: half-close, then read until the client closes its end or
+        ``deadline`` passes (closing with unread bytes would make the kernel reset the
+        connection, which can destroy the close frame in flight)."""
+        await self._wire.linger(deadline - trio.current_time())
+
     def close(self) -> None:
         """The connection is over: nothing more is written (the writer task is cancelled), and
         who waits for room wakes."""

@@ -11,24 +11,17 @@ socket ◀──bytes── Outbox: written at once by the task that makes the f
 ```
 
 - The session's task (:meth:`Session.run`) is the reader: it feeds the protocol and appends
-  whole messages to a list that holds at most ``ws_max_queue`` of them; when the application
-  leaves them there, it waits and so stops reading, and TCP pushes back on the client. It also
-  waits, before reading on, while a frame it owes (a pong, a close frame) is queued behind a
-  client that does not read, so a ping flood cannot grow memory.
-- Frames go through the :class:`Outbox` (``_outbox.py``): written at once by whichever task
-  makes them when the socket takes them, else queued for a writer task that exists only while
-  frames are queued. A sender waits while a frame is queued, then encodes and queues its own:
-  at most one frame from the application waits, as with the hand-over to a writer before.
-- The timers are the reader's deadline, not tasks: the read waits in a cancel scope whose
-  deadline is the earliest of the next keepalive ping (every ``ws_ping_interval``), the pong
-  it waits for (``ws_ping_timeout``, then close 1011) and the end of the close handshake. The
-  deadline moves only when one of these does, never per message. While the reader waits for
-  the application no timer runs (the pong may be sitting unread behind the messages); the pong's
-  time starts again when it reads on.
-- The close handshake, from whichever side starts it, has ``ws_close_timeout``: our close frame
-  out, the client's close frame in, then the client's end of the TCP connection (after our
-  ``send_eof``, so that unread bytes cannot make the kernel reset our close frame away). Then the
-  connection is closed, whatever is left.
+  whole messages to a list of at most ``ws_max_queue``; when the application leaves them there
+  it stops reading (TCP pushes back), and it does not read on while a frame it owes (a pong, a
+  close frame) waits behind a client that does not read.
+- Frames go through the :class:`Outbox`: written at once by the task that makes them when the
+  socket takes them, else queued for a writer task (in the nursery the session was made with)
+  that runs only while frames wait. A sender waits while a frame is queued before it encodes its
+  own (cancelling that wait sends nothing). An echo is two scheduler passes: the reader woken by
+  the socket, the handler woken by the reader.
+- The keepalive and the close handshake's ``ws_close_timeout`` are the reader's read deadline
+  (:class:`Timers`), not tasks. The close handshake: our close frame out, the client's in, then
+  the client's end of the TCP connection (after our ``send_eof``), then the stream is closed.
 - While it runs, the session is in its channel's :class:`OpenWebSockets`, whose graceful shutdown
   starts the close handshake with 1001 (:meth:`Session.going_away`).
 """
@@ -36,7 +29,6 @@ socket ◀──bytes── Outbox: written at once by the task that makes the f
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterator
 
@@ -47,21 +39,23 @@ from .._config import Settings
 from ._errors import CloseReason, ConnectionClosed
 from ._going_away import GOING_AWAY, OpenWebSockets
 from ._outbox import Outbox
-from ._protocol import Closed, Data, Message, PongReceived, ProtocolEvent, Reply, State, WebSocketProtocol
-from ._reads import RECEIVE_SIZE, Reads
+from ._protocol import (
+    Closed,
+    Data,
+    Message,
+    PongReceived,
+    ProtocolEvent,
+    Reply,
+    State,
+    WebSocketProtocol,
+    check_close_code,
+)
+from ._reads import Reads
+from ._timers import Due, Timers
 
-__all__ = ["Session", "check_close_code"]
+__all__ = ["Session"]
 
 logger = logging.getLogger("trio_httpchannel.websocket")
-
-
-def check_close_code(code: int) -> None:
-    """Raise ``ValueError`` unless ``code`` may be sent in a close frame (RFC 6455 section 7.4)."""
-    if isinstance(code, bool) or not isinstance(code, int) or not (code in _SENDABLE or 3000 <= code <= 4999):
-        raise ValueError(f"{code!r} is not a close code an endpoint may send (1000-1003, 1007-1014, 3000-4999)")
-
-
-_SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 
 
 class Session:
@@ -74,7 +68,6 @@ class Session:
     costs memory for as long as it stays open."""
 
     __slots__ = (
-        "_close_due",
         "_close_encoded",
         "_done",
         "_events",
@@ -82,11 +75,8 @@ class Session:
         "_lost",
         "_max_queue",
         "_messages",
-        "_next_ping",
         "_open_websockets",
         "_outbox",
-        "_pings",
-        "_pong_due",
         "_protocol",
         "_read_over",
         "_reads",
@@ -96,6 +86,7 @@ class Session:
         "_settings",
         "_stream",
         "_timer",
+        "_timers",
     )
 
     def __init__(
@@ -119,11 +110,7 @@ class Session:
         """The tasks waiting in :meth:`receive`, first come first served."""
         self._room: trio.Event | None = None
         self._events: Iterator[ProtocolEvent] | None = None
-        self._pings: dict[bytes, trio.Event | None] = {}
-        """Pings awaiting their pong, oldest first; ``None`` for the keepalive's own."""
-        self._next_ping = math.inf
-        self._pong_due = math.inf
-        self._close_due = math.inf
+        self._timers = Timers(settings)
         self._timer: trio.CancelScope | None = None
         self._local_reason: CloseReason | None = None
         self._close_encoded = False
@@ -192,16 +179,17 @@ class Session:
         payload = os.urandom(8) if payload is None else bytes(payload)
         if len(payload) > 125:
             raise ValueError(f"a ping's payload is at most 125 bytes, not {len(payload)}")
-        if payload in self._pings:
+        pings = self._timers.pings
+        if payload in pings:
             raise ValueError(f"a ping with the payload {payload!r} is already waiting for its pong")
         await self._wait_to_send()
-        if payload in self._pings:
+        if payload in pings:
             raise ValueError(f"a ping with the payload {payload!r} is already waiting for its pong")
-        pong = self._pings[payload] = trio.Event()
+        pong = pings[payload] = trio.Event()
         self._write_frame(Ping(payload))
         await pong.wait()
-        if self._pings.get(payload) is pong:
-            del self._pings[payload]
+        if pings.get(payload) is pong:
+            del pings[payload]
             raise ConnectionClosed(self._reason())
 
     async def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
@@ -276,15 +264,13 @@ class Session:
             self._outbox.start_writer()
             if self._open_websockets is not None:
                 self._open_websockets.add(self)
-            interval = self._settings.ws_ping_interval
-            if interval is not None:
-                self._next_ping = trio.current_time() + interval
+            self._timers.start(trio.current_time())
             await self._read()
             if not self._lost:
-                with trio.move_on_at(self._close_due):
+                with trio.move_on_at(self._timers.close_due):
                     await self._outbox.wait_written()
-                    if self._close_encoded and self._outbox.empty:
-                        await self._linger()
+                if self._close_encoded and self._outbox.empty:
+                    await self._outbox.linger(self._timers.close_due)
         finally:
             self._end()
             await trio.aclose_forcefully(self._stream)
@@ -295,9 +281,7 @@ class Session:
         self._protocol.connection_lost()
         self._outbox.close()
         self._stop_reading()
-        for pong in self._pings.values():
-            if pong is not None:
-                pong.set()
+        self._timers.end()
         if self._done is not None:
             self._done.set()
 
@@ -319,14 +303,15 @@ class Session:
                 await self._catch_up()
                 if not self._protocol.reading or self._lost:
                     return
-                with trio.CancelScope(deadline=self._deadline()) as self._timer:
+                with trio.CancelScope(deadline=self._timers.deadline) as self._timer:
                     while self._received(await reads.receive_some()):
                         pass
                 self._timer = None
-                if trio.current_time() >= self._close_due:
+                due = self._timers.due(trio.current_time())
+                if due is Due.CLOSE_OVER:
                     return
                 if self._protocol.reading:
-                    self._tick()
+                    self._tick(due)
         finally:
             self._timer = None
             self._protocol.connection_lost()
@@ -375,7 +360,8 @@ class Session:
                     self._begin_closing()
                 self._write_frame(event.event)
             elif isinstance(event, PongReceived):
-                self._pong(event.payload)
+                if self._timers.pong(event.payload, trio.current_time()):
+                    self._move_deadline()
             elif isinstance(event, Closed):
                 self._begin_closing()
             if self._queue_full() or self._outbox.waiting:
@@ -393,8 +379,7 @@ class Session:
             self._room = trio.Event()
             await self._room.wait()
         self._room = None
-        if self._pong_due < math.inf:
-            self._pong_due = self._pong_timeout()
+        self._timers.resume(trio.current_time())
 
     def _write_frame(self, event: Event) -> None:
         data = self._protocol.encode(event)
@@ -404,68 +389,25 @@ class Session:
             self._close_encoded = True
         self._outbox.write(data)
 
-    # Timers ----------------------------------------------------------------------------------------
-
-    def _deadline(self) -> float:
-        return min(self._next_ping, self._pong_due, self._close_due)
+    # Timers (``_timers.py``) -------------------------------------------------------------------
 
     def _move_deadline(self) -> None:
         if self._timer is not None:
-            self._timer.deadline = self._deadline()
+            self._timer.deadline = self._timers.deadline
 
-    def _tick(self) -> None:
-        """A timer ran out (the close handshake's is the caller's): close with 1011 when the pong
-        is overdue, send the keepalive ping when it is due."""
-        now = trio.current_time()
-        if now >= self._pong_due:
-            self._pong_due = math.inf
+    def _tick(self, due: Due) -> None:
+        """Close with 1011 when the pong is overdue, send the keepalive ping when it is due."""
+        if due is Due.PONG_OVERDUE:
             logger.debug("a WebSocket client did not answer a ping within ws_ping_timeout")
             self._start_close(1011, "keepalive ping timeout")
-        elif now >= self._next_ping:
-            self._keepalive_ping(now)
-
-    def _keepalive_ping(self, now: float) -> None:
-        self._next_ping = math.inf
-        if self._protocol.state is not State.OPEN:
-            return
-        payload = os.urandom(8)
-        interval = self._settings.ws_ping_interval
-        assert interval is not None
-        if self._settings.ws_ping_timeout is None:
-            self._next_ping = now + interval
-        else:
-            self._pings[payload] = None
-            self._pong_due = self._pong_timeout()
-        self._write_frame(Ping(payload))
-
-    def _pong_timeout(self) -> float:
-        timeout = self._settings.ws_ping_timeout
-        return math.inf if timeout is None else trio.current_time() + timeout
-
-    def _pong(self, payload: bytes) -> None:
-        """A pong answers its ping and every earlier one (RFC 6455 section 5.5.3 lets a peer
-        answer only the latest); one that answers none is ignored."""
-        if payload not in self._pings:
-            return
-        for key in list(self._pings):
-            pong = self._pings.pop(key)
-            if pong is not None:
-                pong.set()
-            else:
-                self._keepalive_answered()
-            if key == payload:
-                return
-
-    def _keepalive_answered(self) -> None:
-        interval = self._settings.ws_ping_interval
-        assert interval is not None
-        self._pong_due = math.inf
-        self._next_ping = trio.current_time() + interval
-        self._move_deadline()
+        elif due is Due.PING:
+            payload = os.urandom(8) if self._protocol.state is State.OPEN else None
+            self._timers.keepalive_sent(payload, trio.current_time())
+            if payload is not None:
+                self._write_frame(Ping(payload))
 
     def _begin_closing(self) -> None:
-        if self._close_due == math.inf:
-            self._close_due = trio.current_time() + self._settings.ws_close_timeout
+        if self._timers.begin_closing(trio.current_time()):
             self._move_deadline()
 
     # The end ---------------------------------------------------------------------------------------
@@ -479,15 +421,3 @@ class Session:
             self._timer.cancel()
         if self._room is not None:
             self._room.set()
-
-    async def _linger(self) -> None:
-        """Half-close and read until the client closes its end: closing with unread bytes would
-        make the kernel reset the connection, which can destroy our close frame in flight."""
-        stream = self._stream
-        try:
-            if isinstance(stream, trio.abc.HalfCloseableStream):
-                await stream.send_eof()
-                while await stream.receive_some(RECEIVE_SIZE):
-                    pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
