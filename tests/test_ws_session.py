@@ -356,7 +356,9 @@ async def test_a_client_flooding_pongs_does_not_hold_up_another_websocket(serve_
 
 
 async def test_a_task_sending_in_a_loop_lets_other_tasks_run():
-    """Over a socket pair that takes every frame at once, so no send ever has to wait."""
+    """Over a socket pair that takes every frame at once, so no send ever has to wait: without
+    the sends' scheduler passes the other task would not run at all (trio orders each batch of
+    tasks at random, so how often it runs varies by one or two)."""
     server_socket, client_socket = trio.socket.socketpair()
     settings = Settings(ws_ping_interval=None)
     session = Session(trio.SocketStream(server_socket), WebSocketProtocol([], settings.ws_max_size), settings)
@@ -374,7 +376,7 @@ async def test_a_task_sending_in_a_loop_lets_other_tasks_run():
         before = others_ran
         for _ in range(10):
             await session.send(b"x")
-        assert others_ran - before >= 9
+        assert others_ran - before >= 5
         nursery.cancel_scope.cancel()
     client_socket.close()
 
