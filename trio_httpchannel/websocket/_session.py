@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import trio
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
@@ -138,30 +139,27 @@ class Session:
 
     async def receive(self) -> Data:
         """The next message; :class:`ConnectionClosed` once the messages received before the
-        close are taken."""
+        close are taken. Waiting, the task sleeps in a list the reader wakes it from (what a
+        ``ParkingLot`` does, without its ordered dict and coroutine: the handler of every idle
+        WebSocket sleeps here)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         messages = self._messages
         while not messages:
             if self._read_over:
                 raise ConnectionClosed(self._reason())
             self._sent_unscheduled = False
-            await self._wait_for_message()
+            task = trio.lowlevel.current_task()
+            self._receivers.append(task)
+            await trio.lowlevel.wait_task_rescheduled(partial(self._forget_receiver, task))
         data = messages.pop(0)
         if self._room is not None:
             self._room.set()
         return data
 
-    async def _wait_for_message(self) -> None:
-        """Sleep until the reader queues a message or stops (what a ``ParkingLot`` does, without
-        its ordered dict: the handler of an idle WebSocket sleeps here)."""
-        task = trio.lowlevel.current_task()
-        self._receivers.append(task)
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self._receivers.remove(task)
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def _forget_receiver(self, task: trio.lowlevel.Task, _: object) -> trio.lowlevel.Abort:
+        """A task waiting in :meth:`receive` was cancelled."""
+        self._receivers.remove(task)
+        return trio.lowlevel.Abort.SUCCEEDED
 
     async def send(self, data: Data) -> None:
         """Send a message: written at once when the socket takes it, else queued once no other
