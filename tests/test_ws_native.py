@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from conftest import TEXT, http_handler, open_raw_websocket, read_frame, ws_close_frame, ws_frame, ws_upgrade
 
 from trio_httpchannel import Response
@@ -66,6 +67,28 @@ async def test_close_in_a_cancelled_scope_still_sends_the_close_frame(serve_memo
     client = await serve_raw(serve_memory, cancelled_closer)
     close = await read_frame(client)
     assert (close.close_code, close.close_reason) == (4000, "cancelled")
+
+
+async def test_closing_a_websocket_that_has_ended_returns_at_once(serve_memory, autojump_clock):
+    client_gone = trio.Event()
+    closed_at: list[float] = []
+
+    async def late_closer(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for _ in ws:
+            pass
+        await client_gone.wait()
+        start = trio.current_time()
+        await ws.close(1000)
+        closed_at.append(trio.current_time() - start)
+
+    client = await serve_raw(serve_memory, late_closer)
+    await client.send(ws_close_frame(1000))
+    assert (await read_frame(client)).close_code == 1000
+    assert await client.read_to_eof() == b""
+    client_gone.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert closed_at == [0.0]
 
 
 async def test_async_iteration_ends_at_the_close(serve_memory, autojump_clock):

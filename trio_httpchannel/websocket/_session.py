@@ -280,8 +280,9 @@ class Session:
         self._outbox.close()
         self._stop_reading()
         self._timers.end()
-        if self._done is not None:
-            self._done.set()
+        if self._done is None:
+            self._done = trio.Event()
+        self._done.set()
 
     def _stop_reading(self) -> None:
         """No message comes any more: who waits for one is told the WebSocket ended."""
