@@ -86,6 +86,8 @@ async def test_closing_a_websocket_that_has_ended_returns_at_once(serve_memory, 
     await client.send(ws_close_frame(1000))
     assert (await read_frame(client)).close_code == 1000
     assert await client.read_to_eof() == b""
+    await client.stream.aclose()
+    await trio.testing.wait_all_tasks_blocked()
     client_gone.set()
     await trio.testing.wait_all_tasks_blocked()
     assert closed_at == [0.0]
