@@ -28,9 +28,11 @@ class Load:
         return asdict(self)
 
 
-def wrk(port: int, connections: int, seconds: float, pin: list[str]) -> Load:
-    """``wrk -t1 -c<connections>`` on GET / for ``seconds``."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", f"http://127.0.0.1:{port}/"]
+def wrk(port: int, connections: int, seconds: float, pin: list[str], path: str = "/") -> Load:
+    """``wrk -t1 -c<connections>`` on GET ``path`` for ``seconds``."""
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", f"http://127.0.0.1:{port}{path}"
+    ]  # fmt: skip
     return parse_wrk(_run(pin, command, seconds))
 
 

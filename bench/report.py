@@ -47,6 +47,9 @@ def progress(record: Record) -> str:
     text = f"{fmt(record['value'], record['unit'])} {record['unit']}"
     if record.get("errors") or record.get("non_2xx"):
         text += f"  (errors {record.get('errors', 0)}, non-2xx {record.get('non_2xx', 0)})"
+    if record.get("server_cpu_ms_per_file"):
+        text += f"  server CPU {record['server_cpu_ms_per_file']:.0f} ms/file"
+        text += f"  RSS {record['rss_before_kib'] / 1024:.1f} -> peak {record['rss_peak_kib'] / 1024:.1f} MiB"
     if record.get("server_cpu_us_per_message"):
         text += f"  server CPU {record['server_cpu_us_per_message']:.0f} µs/msg"
     if "other_cpu" in record:
@@ -346,6 +349,7 @@ def markdown(result: dict[str, Any]) -> str:
         *table(result),
         "",
         *cpu_lines(result["records"]),
+        *file_lines(result["records"]),
         *ceiling_lines(result["ceiling"]),
         *target_lines(result["targets"]),
         *trust_lines(result),
@@ -364,6 +368,24 @@ def cpu_lines(records: list[Record]) -> list[str]:
         return []
     cells = [f"{server} {column} {statistics.median(values):.0f}" for (server, column), values in found.items()]
     return ["Server CPU µs per echoed message (median): " + "; ".join(cells) + ".", ""]
+
+
+def file_lines(records: list[Record]) -> list[str]:
+    """The file scenarios' server CPU time per file and RSS (before the load, and its peak under
+    it), medians per server and column."""
+    found: dict[tuple[str, str], list[Record]] = {}
+    for record in kept(records):
+        if "rss_peak_kib" in record and record.get("value") is not None:
+            found.setdefault((record["server"], record["column"]), []).append(record)
+    if not found:
+        return []
+    cells = []
+    for (server, column), group in found.items():
+        cpu = statistics.median(r["server_cpu_ms_per_file"] for r in group if r.get("server_cpu_ms_per_file"))
+        before = statistics.median(r["rss_before_kib"] for r in group) / 1024
+        peak = statistics.median(r["rss_peak_kib"] for r in group) / 1024
+        cells.append(f"{server} {column}: {cpu:.0f} ms CPU per file, RSS {before:.1f} MiB before, {peak:.1f} at peak")
+    return ["File scenarios (medians): " + "; ".join(cells) + ".", ""]
 
 
 def ceiling_lines(ceiling: dict[str, float]) -> list[str]:

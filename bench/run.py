@@ -20,6 +20,10 @@ Run it through scripts/bench, which sets up .bench-venv/, wrk and h2load.
 --workers-scaling measures instead how ``--workers`` scales: c50 and pipe16 against ours with
 one and two worker processes, unpinned (on a 2-core machine the load tool shares the cores).
 
+--files measures the file scenarios of issue 17 (bench/files.py): a 50 MB file served by
+Starlette's FileResponse by http.response.pathsend (ours) and without it (ours, Hypercorn's trio
+worker, Uvicorn), in MB/s, with the server's CPU time per file and its RSS under the load.
+
 --http2 measures the HTTP/2 scenarios of issue 14 (bench/http2.py) against ours and Hypercorn's
 trio worker: h2load over cleartext prior knowledge and TLS, 10 connections x 100 streams and
 1 x 100, beside our HTTP/1.1 with 100 requests pipelined on one connection.
@@ -43,13 +47,20 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import clients, http2, load, report, ws_clients  # noqa: E402
+from bench import clients, files, http2, load, report, ws_clients  # noqa: E402
 from bench.servers import SERVERS, WORKER_SERVERS, Server, serves  # noqa: E402
 
 SCENARIOS = ["c1", "c50", "pipe16", "slow8", "idle", "ceiling", "ws-echo", "ws-idle", "ws-idle-deflate"]
-TOOLS = {"c1": "wrk", "c50": "wrk", "pipe16": "h2load", **{scenario: "h2load" for scenario in http2.SCENARIOS}}
-KNOWN_SCENARIOS = SCENARIOS + http2.SCENARIOS
-"""What --scenarios may name; without it a run measures SCENARIOS (--http2: the HTTP/2 ones)."""
+TOOLS = {
+    "c1": "wrk",
+    "c50": "wrk",
+    "pipe16": "h2load",
+    **{scenario: "h2load" for scenario in http2.SCENARIOS},
+    **{scenario: "wrk" for scenario in files.SCENARIOS},
+}
+KNOWN_SCENARIOS = SCENARIOS + http2.SCENARIOS + files.SCENARIOS
+"""What --scenarios may name; without it a run measures SCENARIOS (--http2: the HTTP/2 ones,
+--files: the file ones)."""
 IDLE_SIZES = [1000, 5000, 10000]
 WS_IDLE_SIZES = [1000, 10000]
 WS_ECHO_CONNECTIONS = [1, 50]
@@ -114,6 +125,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"the HTTP/2 scenarios ({','.join(http2.SCENARIOS)}) against {', '.join(sorted(http2.SERVERS))} "
         "(--servers and --scenarios may narrow them)",
     )
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help=f"the file scenarios ({','.join(files.SCENARIOS)}) against ours-asgi and "
+        f"{', '.join(sorted(files.PEERS))} (--servers and --scenarios may narrow them)",
+    )
     parser.add_argument("--idle-max", type=int, default=10000, help="most idle connections to open (default 10000)")
     parser.add_argument("--output", type=Path, default=REPO / "bench-results", help="directory of the JSON file")
     return parser.parse_args(argv)
@@ -138,9 +155,15 @@ def make_plan(args: argparse.Namespace, log: Path) -> Plan:
     if args.http2:
         args.scenarios = args.scenarios or ",".join(http2.SCENARIOS)
         args.servers = args.servers or ",".join(name for name in SERVERS if name in http2.SERVERS)
+    if args.files:
+        args.scenarios = args.scenarios or ",".join(files.SCENARIOS)
+        args.servers = args.servers or ",".join(name for name in SERVERS if files.runs(name, "file-chunks"))
     scenarios = list(SCENARIOS) if args.scenarios is None else subset(args.scenarios, KNOWN_SCENARIOS, "scenarios")
     if any(scenario in http2.SCENARIOS for scenario in scenarios):
         notes.append(http2.NOTE)
+    if any(scenario in files.SCENARIOS for scenario in scenarios):
+        notes.append(files.NOTE)
+        files.prepare()
     for scenario in [s for s in scenarios if s in TOOLS and shutil.which(TOOLS[s]) is None]:
         notes.append(f"{scenario} skipped: {TOOLS[scenario]} is not installed")
         scenarios.remove(scenario)
@@ -151,7 +174,7 @@ def make_plan(args: argparse.Namespace, log: Path) -> Plan:
         server_pin, load_pin = pinning(notes)
         servers = subset(args.servers, list(SERVERS), "servers")
     planned = columns(scenarios, idle_sizes(args, IDLE_SIZES, notes), idle_sizes(args, WS_IDLE_SIZES, notes))
-    servers = [name for name in servers if any(serves(name, column.scenario) for column in planned)]
+    servers = [name for name in servers if any(_runs(name, column.scenario) for column in planned)]
     return Plan(
         servers=servers,
         columns=planned,
@@ -197,6 +220,8 @@ def columns(scenarios: list[str], sizes: list[int], ws_sizes: list[int]) -> list
             result.append(Column(scenario, scenario, "req/s", lower_is_better=False))
         elif scenario == "slow8":
             result.append(Column(scenario, scenario, "s", lower_is_better=True))
+        elif scenario in files.SCENARIOS:
+            result.append(Column(scenario, scenario, "MB/s", lower_is_better=False))
         elif scenario == "idle":
             result.extend(Column(f"idle {n:,}", "idle", "KiB/conn", True, n) for n in sizes)
         elif scenario == "ws-echo":
@@ -253,6 +278,13 @@ def throughput(server: Server, column: Column, plan: Plan) -> Record:
     result = run(server.port, plan.duration, plan.load_pin)
     server.check_alive("the measurement")
     return {"value": result.rate, "other_cpu": watch.other_share(), **result.as_json()}
+
+
+def file_download(server: Server, column: Column, plan: Plan) -> Record:
+    """MB/s of the 50 MB file, the server's CPU per file and its RSS (bench/files.py)."""
+    watch = CpuWatch(server)
+    result = files.measure(server, plan.duration, plan.warmup, plan.load_pin)
+    return {**result, "other_cpu": watch.other_share()}
 
 
 def slow_pipeline(server: Server, column: Column, plan: Plan) -> Record:
@@ -350,6 +382,7 @@ MEASURES: dict[str, Callable[[Server, Column, Plan], Record]] = {
     "ws-echo": ws_echo,
     "ws-idle": ws_idle,
     "ws-idle-deflate": ws_idle,
+    **{scenario: file_download for scenario in files.SCENARIOS},
 }
 
 
@@ -382,7 +415,7 @@ def estimate_minutes(plan: Plan) -> float:
     """A rough length of the run, to print before it starts."""
     under_load = 2 + plan.warmup + plan.duration
     seconds = {"c1": under_load, "c50": under_load, "pipe16": under_load, "slow8": 7.0, "ws-echo": under_load}
-    seconds.update((scenario, under_load) for scenario in http2.SCENARIOS)
+    seconds.update((scenario, under_load) for scenario in http2.SCENARIOS + files.SCENARIOS)
     per_round = sum(
         seconds.get(column.scenario, 3 + column.size / 2000)
         * sum(_runs(name, column.scenario) for name in plan.servers)
@@ -393,7 +426,7 @@ def estimate_minutes(plan: Plan) -> float:
 
 def _runs(name: str, scenario: str) -> bool:
     """Whether server ``name`` is measured in ``scenario`` (WebSocket and HTTP/2 have fewer peers)."""
-    return serves(name, scenario) and http2.runs(name, scenario)
+    return serves(name, scenario) and http2.runs(name, scenario) and files.runs(name, scenario)
 
 
 def measure_undisturbed(name: str, column: Column, plan: Plan, round_: int) -> list[Record]:

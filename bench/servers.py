@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import clients, http2
+from bench import clients, files, http2
 
 BIN = Path(sys.executable).parent
 KEEP_ALIVE = "300"
@@ -29,7 +29,10 @@ WEBSOCKET_SCENARIOS = frozenset({"ws-echo", "ws-idle", "ws-idle-deflate"})
 
 
 def app_for(scenario: str, http_app: str) -> str:
-    """``bench.apps``' app for ``scenario``: the WebSocket scenarios' echo, or ``http_app``."""
+    """``bench.apps``' app for ``scenario``: the WebSocket scenarios' echo, the file scenarios'
+    Starlette app (bench/file_app.py), or ``http_app``."""
+    if scenario in files.APPS:
+        return files.APPS[scenario]
     if scenario not in WEBSOCKET_SCENARIOS:
         return f"bench.apps:{http_app}"
     return "bench.apps:native_websocket_app" if http_app == "native_app" else "bench.apps:asgi_websocket_app"

@@ -3,8 +3,9 @@ streams under the MockClock, served by ``HTTPChannel`` from its first byte (the 
 
 Each example is a script of client actions, turned into bytes by h2's client side (which keeps
 them valid: stream ids, windows, HPACK): requests on new streams (GET or POST, bodies in random
-DATA frames, ended or left open), more body, client resets, PING, SETTINGS, WINDOW_UPDATE,
-PRIORITY; and frames h2 would refuse to send, written with hyperframe (bad frames of every
+DATA frames, ended or left open), WebSockets by extended CONNECT (RFC 8441: messages made by
+wsproto's client, a close frame or not, the stream ended or not), more body, client resets,
+PING, SETTINGS, WINDOW_UPDATE, PRIORITY; and frames h2 would refuse to send, written with hyperframe (bad frames of every
 kind of h2spec's categories, floods, a Rapid Reset burst, malformed requests, a request split
 over CONTINUATION). The bytes may be damaged (flips, insertions, deletions, a truncation), are
 split into reads at random places with random pauses, then the client half-closes, keeps the
@@ -38,7 +39,7 @@ import trio
 import trio.testing
 from _fuzz import PAUSES, TIMEOUTS, Damage, damages
 from _fuzz_run import HANG_BOUND, Run, _Collect, echo_handler, read_all, send_pieces, serve_one
-from _h2_script import BAD, GOOD_RAW, Action, Builder, Control, More, Open, Raw, Reset, Script
+from _h2_script import BAD, GOOD_RAW, Action, Builder, Control, More, Open, Raw, Reset, Script, WebSocket
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import (
     ContinuationFrame,
@@ -54,6 +55,7 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from trio_httpchannel import HTTPChannel
+from trio_httpchannel.websocket import WebSocketRequest
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -68,6 +70,12 @@ OPENS = st.builds(
     chunks=st.lists(SIZES, max_size=3).map(tuple),
     end=st.sampled_from([True, True, True, False]),
 )
+WEBSOCKETS = st.builds(
+    WebSocket,
+    messages=st.lists(st.sampled_from([0, 1, 125, 126, 1000, 70000]), max_size=3).map(tuple),
+    close=st.booleans(),
+    end=st.booleans(),
+)
 
 
 def actions(bad: bool) -> st.SearchStrategy[Action]:
@@ -77,6 +85,7 @@ def actions(bad: bool) -> st.SearchStrategy[Action]:
         opens,
         opens,
         opens,
+        WEBSOCKETS,
         st.builds(More, which=st.integers(0, 7), size=sizes, end=st.booleans()),
         st.builds(Reset, which=st.integers(0, 7)),
         st.builds(
@@ -172,6 +181,10 @@ def h2_examples(draw: st.DrawFn) -> H2Example:
             h2_initial_window_size=draw(st.sampled_from([65535, 70000])),
             h2_max_resets_per_second=draw(st.sampled_from([3, 100])),
             h2_max_control_frames_per_second=draw(st.sampled_from([10, 1000])),
+            ws_max_size=draw(st.sampled_from([100, 1 << 20])),
+            ws_ping_interval=draw(TIMEOUTS),
+            ws_ping_timeout=draw(TIMEOUTS),
+            ws_close_timeout=draw(TIMEOUTS),
         ),
     )
 
@@ -182,7 +195,11 @@ def h2_examples(draw: st.DrawFn) -> H2Example:
 async def exercise_h2(example: H2Example) -> Run:
     run = Run()
     client, server = trio.testing.memory_stream_pair()
-    channel = HTTPChannel(echo_handler(example, run), **example.settings)  # type: ignore[arg-type]
+    channel = HTTPChannel(
+        echo_handler(example, run),  # type: ignore[arg-type]
+        websocket_handler=websocket_echo(run),
+        **example.settings,
+    )
     collector = _Collect(run)
     logger = logging.getLogger("trio_httpchannel")
     logger.addHandler(collector)
@@ -195,6 +212,21 @@ async def exercise_h2(example: H2Example) -> Run:
     finally:
         logger.removeHandler(collector)
     return run
+
+
+def websocket_echo(run: Run) -> Any:
+    """Accepts every WebSocket and echoes its messages; counted with the handlers."""
+
+    async def echo(request: WebSocketRequest) -> None:
+        run.handlers_started += 1
+        try:
+            ws = await request.accept()
+            async for message in ws:
+                await ws.send(message)
+        finally:
+            run.handlers_ended += 1
+
+    return echo
 
 
 # Reading the frames back -----------------------------------------------------------------------
@@ -291,6 +323,8 @@ def client_bodies(data: bytes) -> dict[int, tuple[str, bytes | None]]:
             if (block is not None) != isinstance(item, ContinuationFrame) or block not in (None, item.stream_id):
                 break  # a header block interrupted, or a CONTINUATION without one: a connection error
             if isinstance(item, HeadersFrame):
+                if item.stream_id in found:
+                    break  # a stream id used again (damage): a connection error, nothing more is served
                 pending, ends, block = item.data, "END_STREAM" in item.flags, item.stream_id
             elif isinstance(item, ContinuationFrame):
                 pending += item.data
@@ -320,6 +354,7 @@ def check_run_h2(example: H2Example, run: Run) -> None:
     """No hang (the channel returned within the sleeps and every timeout), no task, no log."""
     settings = example.settings
     timeouts = ("timeout", "header_timeout", "body_timeout", "send_timeout", "linger_timeout")
+    timeouts += ("ws_ping_interval", "ws_ping_timeout", "ws_close_timeout")
     bound = run.slept + sum(settings[name] for name in timeouts) + 0.001
     assert run.served_until is not None
     assert run.served_until - run.served_from <= bound, (run.served_until - run.served_from, bound)
@@ -345,7 +380,7 @@ def check_streams(example: H2Example, script: Script, wire: Wire) -> None:
         if example.finish == "keep_open" and sent.last <= owed and not sent.reset:
             refused = last is not None and sent.stream_id > last
             assert answer.ended or answer.reset is not None or refused or error, (sent, answer, wire.goaways)
-        if clean and answer.ended and answer.status == 200 and sent.method != "HEAD":
+        if clean and answer.ended and answer.status == 200 and sent.method not in ("HEAD", "CONNECT"):
             echo = sent.target.encode() + b"\n" + (sent.body if sent.target.startswith("/r") else b"")
             assert answer.body == echo, (sent, answer)
 
@@ -373,4 +408,6 @@ def check_h2(example: H2Example, run: Run) -> None:
         f"streams answered: {sum(a.ended for a in wire.answers.values())}, reset: {sum(a.reset is not None for a in wire.answers.values())}"
     )
     event(f"GOAWAY: {[g.error_code for g in wire.goaways]}")
+    websockets = [wire.answers.get(sent.stream_id, Answer()) for sent in script.streams if sent.method == "CONNECT"]
+    event(f"WebSockets accepted: {sum(answer.status == 200 for answer in websockets)} of {len(websockets)}")
     check_streams(example, script, wire)

@@ -29,6 +29,8 @@ class H2Response:
         self.reset: int | None = None
         self.data_frames = 0
         self.end_on_data = False
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        self.informational: list[list[tuple[bytes, bytes]]] = []
 
     def header(self, name: str) -> str | None:
         for field, value in self.headers:
@@ -49,6 +51,9 @@ class H2Client:
         self.terminated: h2.events.ConnectionTerminated | None = None
         self.eof = False
         self.events: list[h2.events.Event] = []
+        self.held: dict[int, int] = {}
+        """Streams whose DATA is not acknowledged (their window stays shut) until
+        :meth:`release`: the bytes held on each."""
 
     async def start(self, **settings: int) -> None:
         self.conn.initiate_connection()
@@ -150,13 +155,27 @@ class H2Client:
             response.body += event.data or b""
             response.data_frames += 1
             response.end_on_data = event.stream_ended is not None
-            self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
+            if event.stream_id in self.held:
+                self.held[event.stream_id] += event.flow_controlled_length or 0
+            else:
+                self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
+        elif isinstance(event, h2.events.InformationalResponseReceived) and response is not None:
+            response.informational.append(list(event.headers or []))
+        elif isinstance(event, h2.events.TrailersReceived) and response is not None:
+            response.trailers = list(event.headers or [])
         elif isinstance(event, h2.events.StreamEnded) and response is not None:
             response.ended = True
         elif isinstance(event, h2.events.StreamReset) and response is not None:
             response.reset = int(event.error_code or 0)
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.terminated = event
+
+    async def release(self, stream_id: int) -> None:
+        """Acknowledge what :attr:`held` kept of ``stream_id``'s DATA, and from now on all of it."""
+        held = self.held.pop(stream_id)
+        if held:
+            self.conn.acknowledge_received_data(held, stream_id)
+        await self.flush()
 
     async def response(self, stream_id: int) -> H2Response:
         """Read until ``stream_id`` ends or is reset."""

@@ -1,6 +1,7 @@
 """The client side of the HTTP/2 fuzzer (``_fuzz_h2.py``): a script of client actions played
 on h2's client side into bytes (which keeps them valid: stream ids, windows, HPACK), and the
-frames h2 would refuse to send, written byte by byte with what h2spec's categories cover."""
+frames h2 would refuse to send, written byte by byte with what h2spec's categories cover.
+WebSocket frames on an extended CONNECT's stream (RFC 8441) are made by wsproto's client side."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import h2.errors
 import h2.exceptions
 import h2.settings
 import hpack
+from wsproto import ConnectionType
+from wsproto.connection import Connection
+from wsproto.events import BytesMessage, CloseConnection
 
 PATTERN = bytes(range(251)) * 200
 """Body bytes: a stream's body is a slice of it, so that bodies differ from stream to stream."""
@@ -27,6 +31,16 @@ class Open:
     method: str
     reads: bool
     chunks: tuple[int, ...]
+    end: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class WebSocket:
+    """An extended CONNECT for a WebSocket (RFC 8441) on a new stream, then binary messages of
+    these sizes as DATA, a close frame or not, the stream ended or not."""
+
+    messages: tuple[int, ...]
+    close: bool
     end: bool
 
 
@@ -62,7 +76,7 @@ class Raw:
     name: str
 
 
-Action = Open | More | Reset | Control | Raw
+Action = Open | WebSocket | More | Reset | Control | Raw
 
 
 @dataclasses.dataclass
@@ -104,6 +118,17 @@ def request_fields(method: str, target: str) -> list[tuple[str, str]]:
     return [(":method", method), (":path", target), (":scheme", "http"), (":authority", "fuzz")]
 
 
+def websocket_fields(target: str) -> list[tuple[str, str]]:
+    return [
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":path", target),
+        (":scheme", "http"),
+        (":authority", "fuzz"),
+        ("sec-websocket-version", "13"),
+    ]
+
+
 class Builder:
     """Plays a script on h2's client side, and appends the raw frames, into bytes."""
 
@@ -134,6 +159,8 @@ class Builder:
     def _act(self, index: int, action: Action) -> None:
         if isinstance(action, Open):
             self._open(index, action)
+        elif isinstance(action, WebSocket):
+            self._websocket(index, action)
         elif isinstance(action, More):
             if self.streams:
                 sent = self.streams[action.which % len(self.streams)]
@@ -183,6 +210,37 @@ class Builder:
                 self._send_body(sent, size, action.end and position == len(action.chunks) - 1)
         self._flush()
         sent.last = len(self.out)
+
+    def _websocket(self, index: int, action: WebSocket) -> None:
+        target = f"/w{index}"
+        self._flush()
+        first = len(self.out)
+        self.client.send_headers(self.next_id, websocket_fields(target), end_stream=False)
+        sent = self._new_stream("CONNECT", target)
+        sent.first = first
+        frames = Connection(ConnectionType.CLIENT)
+        data = b"".join(frames.send(BytesMessage(PATTERN[:size])) for size in action.messages)
+        if action.close:
+            data += frames.send(CloseConnection(1000))
+        self._send_data(sent, data, action.end)
+        self._flush()
+        sent.last = len(self.out)
+
+    def _send_data(self, sent: Sent, data: bytes, end: bool) -> None:
+        """``data`` in frames as large as allowed, as far as the window lets it go."""
+        view = memoryview(data)
+        while view:
+            size = min(
+                len(view), self.client.local_flow_control_window(sent.stream_id), self.client.max_outbound_frame_size
+            )
+            if size <= 0:
+                return
+            self.client.send_data(sent.stream_id, bytes(view[:size]))
+            sent.body += view[:size]
+            view = view[size:]
+        if end:
+            self.client.end_stream(sent.stream_id)
+            sent.ended = True
 
     def _send_body(self, sent: Sent, size: int, end: bool) -> None:
         if sent.ended or sent.reset:

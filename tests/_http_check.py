@@ -221,9 +221,12 @@ class ResponseCheck:
         head = self.events[0]
         assert (head.status_code, head.reason, list(head.headers.raw_items())) == (status, reason, headers), head
 
-    def agree_on_body(self, body: bytes) -> None:
-        """The body the raw client just read is the whole body h11 read after the head."""
+    def agree_on_body(self, body: bytes, trailers: list[tuple[bytes, bytes]] = []) -> None:  # noqa: B006 (never changed)
+        """The body the raw client just read is the whole body h11 read after the head, and so
+        are the trailers after it."""
         data = b"".join(bytes(event.data) for event in self.events if isinstance(event, h11.Data))
-        ended = any(isinstance(event, h11.EndOfMessage) for event in self.events)
-        assert ended, f"h11 has not read this response to its end: {self.events}"
+        ends = [event for event in self.events if isinstance(event, h11.EndOfMessage)]
+        assert ends, f"h11 has not read this response to its end: {self.events}"
         assert data == body, f"h11 reads a body of {len(data)} bytes where the raw client read {len(body)}"
+        h11_trailers = [(name, value) for name, value in ends[0].headers.raw_items()]
+        assert h11_trailers == trailers, f"h11 reads the trailers {h11_trailers} where the raw client read {trailers}"

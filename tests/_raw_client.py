@@ -21,6 +21,10 @@ class RawResponse:
         self.reason = reason
         self.headers = headers
         self.body = body
+        self.trailers: list[tuple[bytes, bytes]] = []
+        """The fields after a chunked body, as sent."""
+        self.informational: list[RawResponse] = []
+        """The 1xx responses read before this one."""
 
     def header(self, name: str) -> str | None:
         key = name.lower().encode()
@@ -109,25 +113,31 @@ class RawClient:
     async def read_response(self, *, head_request: bool = False) -> RawResponse:
         """The next whole response; ``head_request`` when it answers a HEAD (no body follows)."""
         response = await self.read_head()
+        informational = []
         while 100 <= response.status < 200:
+            informational.append(response)
             response = await self.read_head()
+        response.informational = informational
         if head_request or response.status in (204, 304):
             pass
         elif response.header("transfer-encoding") == "chunked":
-            response.body = await self.read_chunked()
+            response.body = await self.read_chunked(response.trailers)
         elif (length := response.header("content-length")) is not None:
             response.body = await self.read_exactly(int(length))
         else:
             response.body = await self.read_to_eof()
-        self._check.agree_on_body(response.body)
+        self._check.agree_on_body(response.body, response.trailers)
         return response
 
-    async def read_chunked(self) -> bytes:
+    async def read_chunked(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        """A chunked body; the trailer fields after it go to ``trailers``."""
         body = bytearray()
         while True:
             size = int((await self.read_until(b"\r\n"))[:-2].split(b";")[0], 16)
             if size == 0:
-                await self.read_until(b"\r\n")
+                while (line := await self.read_until(b"\r\n")) != b"\r\n":
+                    if trailers is not None:
+                        trailers.append(tuple(line[:-2].split(b": ", 1)))  # type: ignore[arg-type]
                 return bytes(body)
             body += await self.read_exactly(size)
             assert await self.read_exactly(2) == b"\r\n"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import trio
+from _h2 import RawH2
 from conftest import GUARD, RawClient, connect_tcp, echo
 
 from trio_httpchannel import HTTPChannel, Request, Response, ResponseRecord
@@ -186,3 +187,25 @@ async def test_log_messages_name_the_peer_as_host_and_port(logged, caplog):
     await client.read_response()
     host, port = client_port(client)
     assert any(f"from {host}:{port}:" in record.getMessage() for record in caplog.records)
+
+
+async def test_sent_counts_the_frames_of_an_http2_response(logged):
+    """Over HTTP/2 ``sent`` counts the response's HEADERS and DATA frames, as over HTTP/1.1 it
+    counts the head and the body."""
+    log, connect = await logged(page)
+    client = RawH2((await connect()).stream)
+    await client.handshake()
+    await client.send_frames(
+        client.headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/")])
+    )
+    stream_bytes = 0
+    while True:
+        frame = await client.frame()
+        assert frame is not None, "the server closed before the response ended"
+        if frame.stream_id == 1:
+            stream_bytes += 9 + len(frame.serialize_body())
+            if "END_STREAM" in frame.flags:
+                break
+    [record] = await log.wait_for(1)
+    assert record.request is not None and record.request.http_version == "2"
+    assert record.sent == stream_bytes

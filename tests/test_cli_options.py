@@ -121,7 +121,16 @@ def test_app_comes_from_the_environment_too() -> None:
         ([], {"TRIO_HTTPCHANNEL_RELOAD": "maybe"}, "TRIO_HTTPCHANNEL_RELOAD"),
         (["--max-body-size", "-1"], {}, "max_body_size"),
         (["--uds", "/tmp/s", "--fd", "3"], {}, "--uds and --fd"),
-        (["--keyfile", "k.pem"], {}, "--keyfile needs --certfile"),
+        (["--keyfile", "k.pem"], {}, r"--keyfile \(--ssl-keyfile\) is a TLS option: .* --certfile"),
+        (["--ssl-keyfile", "k.pem"], {}, r"--keyfile \(--ssl-keyfile\) is a TLS option"),
+        (["--ssl-ca-certs", "ca.pem"], {}, "--ssl-ca-certs is a TLS option"),
+        ([], {"TRIO_HTTPCHANNEL_SSL_CERT_REQS": "2"}, "--ssl-cert-reqs is a TLS option"),
+        (["--ssl-ciphers", "ECDHE"], {}, "--ssl-ciphers is a TLS option"),
+        (["--ssl-keyfile-password", "x"], {}, "--ssl-keyfile-password is a TLS option"),
+        (["--certfile", "c.pem", "--ssl-cert-reqs", "3"], {}, "--ssl-cert-reqs: expected an integer from 0 to 2"),
+        ([], {"TRIO_HTTPCHANNEL_SSL_CERT_REQS": "required"}, "TRIO_HTTPCHANNEL_SSL_CERT_REQS"),
+        (["--certfile", "c.pem", "--ssl-cert-reqs", "1"], {}, "--ssl-cert-reqs 1 .* --ssl-ca-certs"),
+        (["--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], {}, "--ssl-cert-reqs 2 .* --ssl-ca-certs"),
         (["--forwarded-allow-ips", "not-an-ip"], {}, "not-an-ip"),
         (["--log-level", "loud"], {}, "--log-level"),
         (["--workers", "0"], {}, "--workers"),
@@ -272,3 +281,15 @@ def test_a_factory_that_is_not_callable_is_named(app_dir: Path) -> None:
     (app_dir / "not_a_factory.py").write_text("app = 3\n")
     with pytest.raises(CommandError, match="the factory not_a_factory:app must be callable"):
         load_app("not_a_factory:app", app_dir=str(app_dir), factory=True)
+
+
+def test_tls_options_take_uvicorns_names_and_come_from_the_environment_too() -> None:
+    environ = {
+        "TRIO_HTTPCHANNEL_SSL_CA_CERTS": "ca.pem",
+        "TRIO_HTTPCHANNEL_SSL_KEYFILE_PASSWORD": "pw",
+        "TRIO_HTTPCHANNEL_SSL_CIPHERS": "ECDHE+AESGCM",
+    }
+    options = parse_options(["--ssl-certfile", "c.pem", "--ssl-keyfile", "k.pem", "--ssl-cert-reqs", "1"], environ)
+    assert (options.certfile, options.keyfile, options.ssl_cert_reqs) == ("c.pem", "k.pem", 1)
+    assert (options.ssl_ca_certs, options.ssl_keyfile_password, options.ssl_ciphers) == ("ca.pem", "pw", "ECDHE+AESGCM")
+    assert parse_options(["--certfile", "c.pem"], {}).ssl_cert_reqs == 0

@@ -1,7 +1,9 @@
 """WebSocket through the command line, run for real: SIGTERM closes an open WebSocket with 1001
 and the process exits 0 without waiting out --graceful-timeout; a WebSocket is one access line;
 the --ws options and their variables reach the connection; proxy headers reach a WebSocket's
-scope. The client is the websockets package, or raw frames where the test must see them."""
+scope; over HTTP/2 the app's WebSockets are served by extended CONNECT (RFC 8441) unless --ws
+none. The client is the websockets package, or raw frames where the test must see them (h2's
+client and wsproto's frame layer over HTTP/2)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import signal
 
 import pytest
 import trio
+from _h2 import H2Client
+from _h2_ws import H2WebSocket
 from cli_apps.harness import ServerProcess, Start, cli  # noqa: F401 (cli is a fixture)
 from conftest import PING, RawClient, open_raw_websocket, read_frame
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from websockets.trio.client import connect
+from wsproto.events import CloseConnection, TextMessage
 
 WAIT = 30
 
@@ -107,3 +112,28 @@ async def test_proxy_headers_reach_a_websockets_scope(cli: Start) -> None:
     with trio.fail_after(WAIT):
         async with connect(url(server, "/who"), additional_headers=forwarded) as ws:
             assert await ws.recv() == "203.0.113.7 wss"
+
+
+async def test_an_http2_connection_serves_the_apps_websocket_by_extended_connect(cli: Start) -> None:
+    """RFC 8441 through the command line: h2's client and wsproto's frame layer (no client
+    program speaks it), over cleartext prior knowledge; the access line says 200 over HTTP/2."""
+    server = await cli("apps:websocket_echo")
+    with trio.fail_after(WAIT):
+        client = H2Client(await server.open())
+        await client.start()
+        ws = await H2WebSocket.open(client, "/h2")
+        assert ws.response.status == 200
+        await ws.send(TextMessage("over h2"))
+        assert await ws.event() == TextMessage("over h2")
+        await ws.send(CloseConnection(1000), end=True)
+        assert (await ws.until_stream_over()).reset is None
+        await server.stdout.wait_for(r'"CONNECT /h2 HTTP/2" 200 ')
+
+
+async def test_ws_none_advertises_no_extended_connect_over_http2(cli: Start) -> None:
+    server = await cli("apps:websocket_echo", "--ws", "none")
+    with trio.fail_after(WAIT):
+        client = H2Client(await server.open())
+        await client.start()
+        await client.ping()
+    assert client.conn.remote_settings.enable_connect_protocol == 0

@@ -1,9 +1,11 @@
 """Fuzzing one connection served through the ASGI adapter: the invariants of ``_fuzz.py`` on
 random request streams, with apps that do what ASGI apps commonly do.
 
-- ``/r…`` targets (and every GET and HEAD): an app that reads ``receive()`` until ``more_body``
-  is false *or* ``http.disconnect`` (the common loop) and then echoes what it read, so that a
-  body cut short would show in the echo if the channel let the answer out;
+- ``/r…`` targets (and every GET and HEAD): an app that sends an early hint (where advertised:
+  a ``103`` goes out from its task, or is dropped, among the pipelined answers), reads
+  ``receive()`` until ``more_body`` is false *or* ``http.disconnect`` (the common loop) and
+  then echoes what it read, so that a body cut short would show in the echo if the channel let
+  the answer out;
 - ``/n…`` targets: an app that answers before reading, then reads the body (as one that logs
   or stores an upload after answering does).
 
@@ -68,6 +70,8 @@ def echo_app(example: Example, run: Run) -> ASGIHandler:
 
 
 async def read_then_echo(scope: Message, receive: Any, send: Any, run: Run) -> None:
+    if "http.response.early_hint" in scope["extensions"]:
+        await send({"type": "http.response.early_hint", "links": [b"</s.css>; rel=preload"]})
     body = await read_body(receive)
     if body is not None:
         run.complete_bodies.append((target(scope), body))

@@ -8,10 +8,10 @@ import trio
 import trio.testing
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame, WindowUpdateFrame
 
-from trio_httpchannel import Response, Settings
+from trio_httpchannel import ProtocolError, Response, Settings
 from trio_httpchannel.http2._guard import Abuse, InboundGuard
 from trio_httpchannel.http2._head import MalformedRequest, parse_request_head, response_fields
-from trio_httpchannel.http2._negotiation import PREFACE, opening
+from trio_httpchannel.http2._negotiation import PREFACE, Spoken, opening
 
 BLOCK = b"\x82\x86\x84\x41\x8a\x08\x9d\x5c\x0b\x81\x70\xdc\x78\x0f\x03"  # a GET's HPACK block
 
@@ -91,11 +91,42 @@ def test_a_request_head_without_authority_keeps_its_host_field():
     assert parse_request_head(fields, max_header_count=10).fields == [(b"host", b"h.example")]
 
 
-def test_options_asterisk_and_connect_authority_are_targets():
+def test_options_asterisk_is_a_target():
     options = [(b":method", b"OPTIONS"), (b":scheme", b"http"), (b":path", b"*"), (b":authority", b"x")]
     assert parse_request_head(options, max_header_count=10).target == "*"
+
+
+EXTENDED = [
+    (b":method", b"CONNECT"),
+    (b":protocol", b"websocket"),
+    (b":scheme", b"https"),
+    (b":path", b"/chat?room=1"),
+    (b":authority", b"example.com"),
+]
+
+
+def test_an_extended_connect_is_a_request_for_its_path_naming_its_protocol():
+    head = parse_request_head(EXTENDED, max_header_count=10, extended_connect=True)
+    assert (head.method, head.target, head.protocol) == ("CONNECT", "/chat?room=1", "websocket")
+    assert head.fields == [(b"host", b"example.com")]
+
+
+def test_protocol_is_malformed_where_the_connect_protocol_was_not_advertised():
+    with pytest.raises(MalformedRequest, match="unknown pseudo-header"):
+        parse_request_head(EXTENDED, max_header_count=10)
+
+
+def test_protocol_on_a_method_other_than_connect_is_malformed():
+    fields = [(b":method", b"GET"), *EXTENDED[1:]]
+    with pytest.raises(MalformedRequest, match="not a CONNECT"):
+        parse_request_head(fields, max_header_count=10, extended_connect=True)
+
+
+def test_a_plain_connect_is_answered_501_as_over_http1():
     connect = [(b":method", b"CONNECT"), (b":authority", b"x:443")]
-    assert parse_request_head(connect, max_header_count=10).target == "x:443"
+    with pytest.raises(ProtocolError) as raised:
+        parse_request_head(connect, max_header_count=10, extended_connect=True)
+    assert raised.value.status == 501
 
 
 @pytest.mark.parametrize(
@@ -125,7 +156,7 @@ async def test_opening_reads_a_preface_split_across_writes():
     await client.send_all(PREFACE[:5])
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.send_all, PREFACE[5:] + b"rest")
-        assert await opening(server, 10) == (True, PREFACE + b"rest")
+        assert await opening(server, 10) == (Spoken.HTTP2, PREFACE + b"rest")
 
 
 async def test_opening_gives_http11_bytes_back_at_the_first_difference():
@@ -133,10 +164,17 @@ async def test_opening_gives_http11_bytes_back_at_the_first_difference():
     await client.send_all(b"PRI")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.send_all, b"NT / HTTP/1.1\r\n")
-        assert await opening(server, 10) == (False, b"PRINT / HTTP/1.1\r\n")
+        assert await opening(server, 10) == (Spoken.HTTP1, b"PRINT / HTTP/1.1\r\n")
 
 
 async def test_opening_on_a_silent_client_gives_up_after_the_timeout(autojump_clock):
     _, server = trio.testing.memory_stream_pair()
     assert await opening(server, 5) is None
     assert trio.current_time() == 5
+
+
+async def test_opening_on_a_preface_stalled_past_header_timeout_says_so(autojump_clock):
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(PREFACE[:8])
+    assert await opening(server, 5, 20) == (Spoken.STALLED, PREFACE[:8])
+    assert trio.current_time() == 20

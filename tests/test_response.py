@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from trio_httpchannel import Response
-from trio_httpchannel.http1.serializer import Framing, serialize_head
+from trio_httpchannel._response import takes_trailers, trailer_fields
+from trio_httpchannel.http1.serializer import Framing, last_chunk, serialize_head
 
 
 async def stream() -> AsyncIterator[bytes]:
@@ -106,3 +107,47 @@ def test_headers_may_be_any_iterable_of_pairs(headers):
 def test_headers_of_the_wrong_shape_are_refused_when_the_response_is_made(headers):
     with pytest.raises(TypeError, match=r"a mapping or an iterable of \(name, value\) pairs of str or bytes"):
         Response(200, headers, b"")
+
+
+def trailered(version: str = "1.1", method: str = "GET", takes: bool = True):
+    response = Response(200, {"content-length": "5"}, b"hello", trailers={"x-sum": "1"})
+    return serialize_head(response, method=method, http_version=version, keep_alive=True, takes_trailers=takes)
+
+
+def test_trailers_to_a_client_that_takes_them_make_a_known_length_chunked():
+    serialized = trailered()
+    assert serialized.framing is Framing.CHUNKED and serialized.length is None
+    assert b"Content-Length" not in serialized.data and b"Transfer-Encoding: chunked\r\n" in serialized.data
+
+
+def test_trailers_leave_the_length_for_a_client_that_does_not_take_them_or_http10_or_head():
+    assert trailered(takes=False).framing is Framing.LENGTH
+    assert trailered(version="1.0").framing is Framing.LENGTH
+    assert trailered(method="HEAD").framing is Framing.NONE
+
+
+def test_the_last_chunk_carries_the_trailer_fields():
+    assert last_chunk(trailer_fields({"X-Sum": " 1 ", "x-b": "2"})) == b"0\r\nx-sum: 1\r\nx-b: 2\r\n\r\n"
+    assert last_chunk([]) == b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("trailer", "message"),
+    [
+        (("bad name", "1"), "illegal trailer name"),
+        (("x-a", "1\r\nx-b: 2"), "illegal value"),
+        (("Host", "example.com"), "only in the head"),
+        (("transfer-encoding", "chunked"), "only in the head"),
+    ],
+)
+def test_trailer_fields_refuse_what_cannot_be_a_trailer(trailer, message):
+    with pytest.raises(ValueError, match=message):
+        trailer_fields([trailer])
+
+
+@pytest.mark.parametrize(
+    ("value", "takes"),
+    [(b"trailers", True), (b"deflate, Trailers;q=0.5", True), (b"deflate", False), (b"trailersx", False)],
+)
+def test_te_says_whether_the_client_takes_trailers(value, takes):
+    assert takes_trailers([(b"host", b"x"), (b"te", value)]) is takes

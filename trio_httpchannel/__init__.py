@@ -6,14 +6,17 @@ from ._access import ResponseRecord
 from ._channel import HTTPChannel
 from ._config import Settings
 from ._errors import ClientDisconnected, ProtocolError
+from ._file import FileBody
 from ._handling import Handler
 from ._headers import Headers
 from ._request import Request, RequestBody
 from ._response import Response
+from ._tls import TLSInfo, remember_server_certificate
 from .server import Server, serve
 
 __all__ = [
     "ClientDisconnected",
+    "FileBody",
     "HTTPChannel",
     "Handler",
     "Headers",
@@ -24,5 +27,7 @@ __all__ = [
     "ResponseRecord",
     "Server",
     "Settings",
+    "TLSInfo",
+    "remember_server_certificate",
     "serve",
 ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 
 from ._request import Address, Request
 
-__all__ = ["ResponseRecord", "ResponseHook"]
+__all__ = ["ResponseRecord", "ResponseHook", "report"]
+
+logger = logging.getLogger("trio_httpchannel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +21,7 @@ class ResponseRecord:
     ``client`` is the client's socket address (``None`` without a socket). ``request`` is the
     request, or ``None`` when it was refused before its head could be parsed (a malformed or
     oversized head, a head that never came whole). ``sent`` counts the bytes of this response
-    (head included) handed to the socket; ``seconds`` runs from the parsed head to the last of
+    (head included; over HTTP/2 its HEADERS and DATA frames) handed to the socket; ``seconds`` runs from the parsed head to the last of
     them. ``complete`` is false when the response was cut short: the connection was aborted
     (the client went away, did not read within ``send_timeout``, or a streamed body failed)
     before all of it was written.
@@ -40,3 +43,11 @@ class ResponseRecord:
 
 ResponseHook = Callable[[ResponseRecord], None]
 """What ``HTTPChannel(on_response=...)`` calls with each record."""
+
+
+def report(hook: ResponseHook, record: ResponseRecord) -> None:
+    """Call ``hook`` with ``record``; an exception it raises is logged, not raised."""
+    try:
+        hook(record)
+    except Exception:
+        logger.exception("the on_response hook failed on %r", record)

@@ -8,22 +8,27 @@ keeps the connections it serves so that a shutdown reaches them all.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import trio
 
-from ._access import ResponseHook
+from ._access import ResponseHook, ResponseRecord, report
+from ._addresses import addresses, peer_name
 from ._config import Settings, SettingsKeywords
 from ._handling import Handler
-from ._response import HeaderPairs, error_response
+from ._response import HeaderPairs, Response, error_response
+from ._tls_opening import PLAIN_HTTP_MESSAGE, Opening, open_tls
 from .http1 import Handoff, HTTP1Connection, refuse
-from .http2 import HTTP2Connection, Upgraded, opening
+from .http2 import HTTP2Connection, Spoken, Upgraded, opening, refuse_http2
 from .websocket import OpenWebSockets, WebSocketHandler
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["HTTPChannel"]
+
+logger = logging.getLogger("trio_httpchannel")
 
 
 class HTTPChannel:
@@ -43,9 +48,16 @@ class HTTPChannel:
     that started to go out, once it is written or cut short: an access log. An exception it
     raises is logged and does not disturb the connection.
 
-    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``);
-    by default it is the ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has
-    one). Without one, an upgrade request goes to ``handler`` like any other request.
+    Over TLS (a ``trio.SSLStream`` not yet through its handshake) the channel does the
+    handshake first, within ``header_timeout``; a client sending plain HTTP to it is answered
+    ``400`` saying the port speaks HTTPS, one failing the handshake is closed (a debug line
+    each). Handlers see what the handshake settled as ``request.tls``.
+
+    ``websocket_handler`` serves WebSocket upgrade requests (see ``trio_httpchannel.websocket``),
+    and over HTTP/2 extended CONNECT requests for a WebSocket (RFC 8441); by default it is the
+    ``handler``'s own ``websocket_handler`` attribute (``ASGIHandler`` has one). Without one, an
+    upgrade request goes to ``handler`` like any other request, and HTTP/2 connections do not
+    advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
     """
 
     def __init__(
@@ -74,15 +86,20 @@ class HTTPChannel:
         self._openings: set[trio.CancelScope] = set()
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
+        if isinstance(stream, trio.SSLStream) and not await self._open_tls(stream):
+            return
         received = b""
         if self.settings.h2:
             opened = await self._opening(stream)
             if opened is None:
                 await trio.aclose_forcefully(stream)
                 return
-            http2, received = opened
-            if http2:
+            spoken, received = opened
+            if spoken is Spoken.HTTP2:
                 await self.serve_http2(stream, received)
+                return
+            if spoken is Spoken.STALLED:
+                await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
                 return
         handoff = await self._serve_http1(stream, received)
         if handoff is not None:
@@ -102,7 +119,19 @@ class HTTPChannel:
         finally:
             self._connections.discard(connection)
 
-    async def _opening(self, stream: trio.abc.Stream) -> tuple[bool, bytes] | None:
+    async def _open_tls(self, stream: trio.SSLStream[trio.abc.Stream], linger: float | None = None) -> bool:
+        """Whether the TLS handshake is done, within ``header_timeout`` (and ``linger``, when
+        given; see ``open_tls``). Plain HTTP is answered ``400`` on the transport (a lingering
+        close within ``linger``), anything else closed."""
+        timeout = self.settings.header_timeout
+        opened = await open_tls(stream, timeout if linger is None else min(timeout, linger))
+        if opened is Opening.PLAIN_HTTP:
+            await self._refused(stream.transport_stream, error_response(400, PLAIN_HTTP_MESSAGE), linger)
+        elif opened is Opening.FAILED:
+            await trio.aclose_forcefully(stream)
+        return opened is Opening.SECURE
+
+    async def _opening(self, stream: trio.abc.Stream) -> tuple[Spoken, bytes] | None:
         """Whether the client speaks HTTP/2 (see ``http2.opening``); ``None`` when it left or
         said nothing within ``timeout`` (within ``header_timeout`` once the server is shutting
         down: a client that connected has a request to send, and closing would lose it)."""
@@ -120,7 +149,13 @@ class HTTPChannel:
         bytes read to know it), or an HTTP/1.1 one whose request asked ``Upgrade: h2c``
         (``upgraded``: that request, answered as stream 1)."""
         connection = HTTP2Connection(
-            stream, self.handler, self.settings, on_response=self.on_response, upgraded=upgraded
+            stream,
+            self.handler,
+            self.settings,
+            on_response=self.on_response,
+            upgraded=upgraded,
+            websocket_handler=self.websocket_handler,
+            open_websockets=self.websockets,
         )
         self._http2_connections.add(connection)
         try:
@@ -154,12 +189,36 @@ class HTTPChannel:
         headers: HeaderPairs = (),
         linger: float | None = None,
     ) -> None:
-        """Answer a connection ``status`` without reading a request from it (the server is at its
+        """Answer a connection ``status`` without serving a request on it (the server is at its
         connection limit, say), as the channel answers a refused request: a short plain-text
-        ``message``, ``headers`` added, ``Connection: close``, in HTTP/1.1; then close it with a
-        lingering close, all of it within ``linger`` seconds (``linger_timeout`` when ``None``)."""
+        ``message``, ``headers`` added, ``Connection: close``; then close it with a lingering
+        close, all of it within ``linger`` seconds (``linger_timeout`` when ``None``).
+
+        The answer is in HTTP/1.1 without reading a request, except over TLS: there the
+        handshake comes first (as for any TLS connection, see :meth:`__call__`), and a client
+        that picked ``h2`` by ALPN gets the answer on the first stream it opens, then GOAWAY.
+        ``on_response`` gets its record (with no request), as for any response."""
+        linger = self.settings.linger_timeout if linger is None else linger
         response = error_response(status, message, headers)
-        await refuse(stream, response, self.settings.linger_timeout if linger is None else linger)
+        if isinstance(stream, trio.SSLStream):
+            started = trio.current_time()
+            if not await self._open_tls(stream, linger):
+                return
+            linger = max(0.0, linger - (trio.current_time() - started))
+        await self._refused(stream, response, linger)
+
+    async def _refused(self, stream: trio.abc.Stream, response: Response, linger: float | None) -> None:
+        """Answer ``response`` on ``stream`` without serving a request, in HTTP/2 to a TLS
+        client that picked it by ALPN, else in HTTP/1.1, then close; and record it."""
+        linger = self.settings.linger_timeout if linger is None else linger
+        client = addresses(stream)[1]
+        if isinstance(stream, trio.SSLStream) and stream.selected_alpn_protocol() == "h2":
+            sent, seconds = await refuse_http2(stream, response, linger)
+        else:
+            sent, seconds = await refuse(stream, response, linger)
+        logger.debug("refused the connection from %s: %d", peer_name(client), response.status)
+        if self.on_response is not None:
+            report(self.on_response, ResponseRecord(client, None, response.status, sent, seconds, sent > 0))
 
     @property
     def connection_count(self) -> int:

@@ -32,7 +32,8 @@ class Settings:
 
     header_timeout: float = 20.0
     """Seconds within which a request line and all its headers must arrive, counted from the
-    first byte of the request (slowloris bound). Exceeded: 408, then close."""
+    first byte of the request (slowloris bound). Exceeded: 408, then close. Over TLS it also
+    bounds the handshake, counted from the connection: exceeded, the connection is closed."""
 
     body_timeout: float = 60.0
     """Longest gap in seconds between two reads of a request body that the handler is reading.

@@ -32,7 +32,7 @@ from ._state import (
 
 if TYPE_CHECKING:
     from ._request import Request
-    from ._response import Response
+    from ._response import HeaderPairs, Response
 
 __all__ = ["Carrier", "Head", "Exchange"]
 
@@ -58,6 +58,10 @@ class Carrier(Protocol):
 
     async def respond_early(self, exchange: Exchange[Any], response: Response) -> None:
         """Send ``response`` to ``exchange``'s request before its handler returns."""
+
+    async def send_informational(self, exchange: Exchange[Any], status: int, headers: HeaderPairs) -> None:
+        """Send an informational (1xx) response to ``exchange``'s request now, if it can go
+        before the final one; drop it otherwise."""
 
 
 class Exchange(Generic[H]):
@@ -133,6 +137,13 @@ class Exchange(Generic[H]):
         if self.progress is not AWAITED:
             raise RuntimeError("the response to this request was already given")
         await self.connection.respond_early(self, response)
+
+    async def send_informational(self, status: int, headers: HeaderPairs) -> None:
+        """Send an informational response (``103 Early Hints``) ahead of the final one, where
+        the protocol allows it and nothing else is in the way; otherwise it is dropped (hints
+        are advisory). Raises ``ValueError`` for a header that cannot be sent."""
+        if self.progress is AWAITED:
+            await self.connection.send_informational(self, status, headers)
 
     def want_continue(self) -> None:
         """The handler starts reading the body: a client waiting for ``100 Continue`` gets it."""

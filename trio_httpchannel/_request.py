@@ -10,9 +10,10 @@ import trio
 
 from ._headers import Headers
 from ._target import split_target
+from ._tls import TLSInfo
 
 if TYPE_CHECKING:
-    from ._response import Response
+    from ._response import HeaderPairs, Response
 
 __all__ = ["ChunkSource", "ExchangeView", "Request", "RequestBody"]
 
@@ -120,6 +121,8 @@ class ExchangeView(Protocol):
 
     async def respond_early(self, response: Response) -> None: ...
 
+    async def send_informational(self, status: int, headers: HeaderPairs) -> None: ...
+
     def abort_on_client_left(self) -> None: ...
 
 
@@ -130,7 +133,9 @@ class Request:
     split at the first ``?``, not percent-decoded (for an absolute-form target such as
     ``http://example.com/a?q=1``, the path after its authority, ``/`` when empty; the authority
     is then the ``Host`` header, RFC 9112 section 3.2.2). ``client`` and ``server`` are the socket
-    addresses when the stream has a socket (``None`` for in-memory streams).
+    addresses when the stream has a socket (``None`` for in-memory streams). ``tls`` is what the
+    connection's TLS handshake settled (:class:`TLSInfo`: version, cipher suite, the client's
+    certificate), ``None`` in cleartext (also behind a balancer that ended TLS).
 
     ``nursery`` is the connection's nursery: a task a handler starts there may outlive the
     handler's return (to produce a streamed body, say) but not the connection, whose end
@@ -147,6 +152,7 @@ class Request:
         "scheme",
         "client",
         "server",
+        "tls",
         "body",
         "nursery",
         "_content",
@@ -164,6 +170,7 @@ class Request:
         scheme: str = "http",
         client: Address = None,
         server: Address = None,
+        tls: TLSInfo | None = None,
         nursery: trio.Nursery | None = None,
     ) -> None:
         self.method = method
@@ -174,6 +181,7 @@ class Request:
         self.scheme = scheme
         self.client = client
         self.server = server
+        self.tls = tls
         self.body = body
         self.nursery = nursery
         self._content: bytes | None = None

@@ -5,21 +5,28 @@ How it goes on the wire is the protocol's (``http1/serializer.py`` for HTTP/1.1)
 from __future__ import annotations
 
 import http
+import re
 import time
 from collections.abc import AsyncIterable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Union
 
+from ._file import FileBody
+
 __all__ = [
     "Response",
     "HeaderPairs",
     "Body",
+    "FIELD_NAME",
+    "FIELD_VALUE",
     "WHOLE",
     "check_body_chunk",
     "close_body",
     "error_response",
     "header_pairs",
     "http_date",
+    "takes_trailers",
+    "trailer_fields",
 ]
 
 HeaderPairs = Union[
@@ -44,11 +51,24 @@ class Response:
     HTTP/1.0) and owns the ``Connection`` and ``Transfer-Encoding`` fields; a handler that sets
     ``Connection: close`` closes the connection after this response. ``Content-Length`` given
     with a streamed body is honoured, and the stream must then produce exactly that many bytes.
+    A :class:`FileBody` sends a file, with its size as the Content-Length.
+
+    ``trailers``, when not ``None``, are header fields sent after the body: at the end of a
+    chunked body over HTTP/1.1 to a client that said it takes them (``TE: trailers``), as a last
+    HEADERS frame over HTTP/2 to one that did; to any other client they are dropped and the body
+    sent as without them. They are checked as headers are (a token name, a value without CR, LF
+    or NUL) and may not be framing or routing fields (``Content-Length``, ``Host``, ...):
+    ``ValueError`` here. Giving them makes an HTTP/1.1 response to such a client chunked even
+    when its length is known. The attribute is read once the body has ended, so the producer of
+    a streamed body may fill it in (``response.trailers = [...]``) until its last chunk; a value
+    set so that fails the checks aborts the connection (the body was sent without its end).
     """
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "trailers")
 
-    def __init__(self, status: int, headers: HeaderPairs = (), body: Body = b"") -> None:
+    def __init__(
+        self, status: int, headers: HeaderPairs = (), body: Body = b"", *, trailers: HeaderPairs | None = None
+    ) -> None:
         if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
             raise ValueError(f"a final response status is an integer from 200 to 599, got {status!r}")
         if isinstance(body, str):
@@ -56,6 +76,9 @@ class Response:
         self.status = status
         self.headers = header_pairs(headers)
         self.body = body
+        self.trailers: HeaderPairs | None = None if trailers is None else trailer_fields(trailers)
+        if trailers is not None and isinstance(body, FileBody):
+            raise ValueError("a FileBody is sent with its Content-Length, which leaves no room for trailers")
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
@@ -90,6 +113,58 @@ def header_pairs(headers: object) -> list[tuple[str | bytes, str | bytes]]:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+"""A field name: a token (RFC 9110 section 5.1)."""
+FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+"""A field value, stripped: no NUL, CR, LF or other whitespace but space and tab inside."""
+
+_NOT_TRAILERS = frozenset(
+    {
+        b"connection",
+        b"content-encoding",
+        b"content-length",
+        b"content-range",
+        b"content-type",
+        b"host",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+"""Fields that only a head may carry: framing, routing and connection control, and what says how
+to read the body (RFC 9110 section 6.5.1)."""
+
+
+def trailer_fields(trailers: object) -> list[tuple[bytes, bytes]]:
+    """``trailers`` (header pairs) as ``(lower-cased name, value)`` byte pairs, checked as
+    response headers are; a ``ValueError`` names the first that cannot be a trailer."""
+    fields = []
+    for name, value in header_pairs(trailers):
+        raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
+        raw_value = (value.encode("latin-1") if isinstance(value, str) else bytes(value)).strip(b" \t")
+        if not FIELD_NAME.fullmatch(raw_name):
+            raise ValueError(f"illegal trailer name {raw_name!r}")
+        if not FIELD_VALUE.fullmatch(raw_value):
+            raise ValueError(f"illegal value for trailer {raw_name!r}: {raw_value!r}")
+        lowered = raw_name.lower()
+        if lowered in _NOT_TRAILERS:
+            raise ValueError(f"{raw_name.decode()} cannot be sent as a trailer, only in the head")
+        fields.append((lowered, raw_value))
+    return fields
+
+
+def takes_trailers(request_headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's ``TE`` field (lower-cased name and value pairs) says its client takes
+    trailers (RFC 9110 section 10.1.4)."""
+    for name, value in request_headers:
+        if name == b"te" and any(part.split(b";")[0].strip().lower() == b"trailers" for part in value.split(b",")):
+            return True
+    return False
 
 
 def check_body_chunk(data: object) -> None:

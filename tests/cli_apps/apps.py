@@ -15,6 +15,12 @@ async def native(request: Request) -> Response:
     return Response(200, [("content-type", "text/plain")], f"native {host} {request.scheme}".encode())
 
 
+async def client_cert(request: Request) -> Response:
+    """The name on the client's TLS certificate, ``-`` without one (or without TLS)."""
+    name = request.tls.client_cert_name if request.tls is not None else None
+    return Response(200, [("content-type", "text/plain")], f"client {name or '-'}".encode())
+
+
 async def echo(request: Request) -> Response:
     """The request body, once it has all arrived: a request that stays in flight until the
     client chooses to finish it."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Final
 from urllib.parse import unquote
@@ -20,9 +21,12 @@ from urllib.parse import unquote
 import trio
 
 from .._errors import ClientDisconnected, ProtocolError
+from .._file import FileBody
 from .._request import Request
-from .._response import Response, error_response
+from .._response import Response, error_response, trailer_fields
 from ..websocket import ASGIWebSocketHandler
+from ._body_stream import BodyStream
+from .extensions import EXTENSIONS, EXTENSIONS_HTTP1_0, link_value
 
 __all__ = [
     "ASGIApp",
@@ -121,6 +125,11 @@ class ASGIHandler:
     An exception the app lets out after ``send()`` raised :class:`ClientDisconnected` is
     logged at debug level only.
 
+    The scope advertises the response extensions that work for its request (``extensions.py``):
+    ``http.response.pathsend`` always, ``http.response.trailers`` and
+    ``http.response.early_hint`` but over HTTP/1.0; a message of one not advertised raises
+    ``RuntimeError`` in the app.
+
     The app's ``websocket`` scope is served by :attr:`websocket_handler`, which ``HTTPChannel``
     takes by default; an upgrade request that reaches this handler (a channel given another
     ``websocket_handler``, or none) is refused with a ``400``.
@@ -152,9 +161,12 @@ class ASGIHandler:
             "headers": request.headers.raw,
             "client": request.client if isinstance(request.client, tuple) else None,
             "server": request.server if isinstance(request.server, tuple) else None,
+            "extensions": (EXTENSIONS_HTTP1_0 if request.http_version == "1.0" else EXTENSIONS).copy(),
         }
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if request.tls is not None:
+            scope["extensions"]["tls"] = request.tls.asgi()
         return scope
 
 
@@ -173,6 +185,23 @@ class _Received(enum.Enum):
 _BODY_DONE: Final = _Received.ALL
 
 
+class _Sending(enum.Enum):
+    """How far the app's response has come: what ``_Call._send`` accepts next."""
+
+    NOTHING = "nothing yet: http.response.start comes first (an early hint may come before it)"
+    STARTED = "http.response.start was sent: the body, or the file by its path, comes next"
+    STREAMING = "the body is under way: more of it comes next"
+    TRAILING = "the body ended: the trailers announced in http.response.start come next"
+    COMPLETE = "the response is complete: nothing more may be sent"
+
+
+NOTHING: Final = _Sending.NOTHING
+STARTED: Final = _Sending.STARTED
+STREAMING: Final = _Sending.STREAMING
+TRAILING: Final = _Sending.TRAILING
+COMPLETE: Final = _Sending.COMPLETE
+
+
 class _Call:
     """One request through the app: its receive and send, and the Response they produce.
 
@@ -189,9 +218,10 @@ class _Call:
         "_body_error",
         "_status",
         "_headers",
+        "_trailers",
         "_response",
         "_stream",
-        "_complete",
+        "_sending",
         "_head_scope",
     )
 
@@ -201,11 +231,13 @@ class _Call:
         self._request = request
         self._body: AsyncIterator[bytes] | _Received | None = None
         self._body_error: ProtocolError | ClientDisconnected | None = None
-        self._status: int | None = None
+        self._status = 0
         self._headers: Any = ()
+        self._trailers: list[tuple[bytes, bytes]] | None = None
+        """The trailers received so far, when http.response.start announced them."""
         self._response: Response | None = None
-        self._stream: _BodyStream | None = None
-        self._complete = False
+        self._stream: BodyStream | None = None
+        self._sending = NOTHING
         self._head_scope: trio.CancelScope | None = None
 
     async def respond(self) -> Response:
@@ -220,7 +252,7 @@ class _Call:
                 await self._app(self._scope, self._receive, self._send)
         except Exception as error:
             return self._app_failed(error)
-        if not self._complete:
+        if self._sending is not COMPLETE:
             return self._app_failed(RuntimeError("the ASGI app returned without completing its response"))
         assert self._response is not None
         return self._response
@@ -230,12 +262,12 @@ class _Call:
         with self._head_scope:
             await self._app(self._scope, self._receive, self._send)
         if self._head_scope.cancelled_caught:
-            self._complete = True
+            self._sending = COMPLETE
 
     def _app_failed(self, error: Exception) -> Response:
         if self._response is None:
             raise self._body_error or error
-        if self._stream is not None and not self._complete:
+        if self._stream is not None and self._sending is not COMPLETE:
             self._stream.fail(error)
         elif isinstance(error, ClientDisconnected):
             logger.debug("the ASGI app stopped after its response: %s", error)
@@ -280,34 +312,94 @@ class _Call:
             await self._send_body(message.get("body", b""), message.get("more_body", False))
         elif kind == "http.response.start":
             self._start(message)
+        elif kind == "http.response.pathsend":
+            await self._send_path(message["path"])
+        elif kind == "http.response.trailers":
+            await self._send_trailers(message.get("headers", ()), message.get("more_trailers", False))
+        elif kind == "http.response.early_hint":
+            await self._send_early_hint(message.get("links", ()))
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in an http scope")
 
+    def _check_extension(self, kind: str) -> None:
+        if kind not in EXTENSIONS_HTTP1_0 and self._request.http_version == "1.0":
+            raise RuntimeError(f"{kind} is not in scope['extensions'] for an HTTP/1.0 request")
+
     def _start(self, message: Message) -> None:
-        if self._status is not None:
+        if self._sending is not NOTHING:
             raise RuntimeError("http.response.start sent twice")
-        if message.get("trailers"):
-            raise RuntimeError("http.response.trailers is not supported (not in scope['extensions'])")
+        if message.get("trailers", False):
+            self._check_extension("http.response.trailers")
+            self._trailers = []
         self._status = message["status"]
         self._headers = message.get("headers", ())
+        self._sending = STARTED
 
     async def _send_body(self, body: bytes, more_body: bool) -> None:
-        if self._status is None:
+        sending = self._sending
+        if sending is NOTHING:
             raise RuntimeError("http.response.body sent before http.response.start")
-        if self._complete:
+        if sending is TRAILING or sending is COMPLETE:
             raise RuntimeError("http.response.body sent after the response body ended")
+        trailers = self._trailers
         stream = self._stream
         if stream is None:
-            if not more_body:
-                self._complete = True
+            if not more_body and trailers is None:
+                self._sending = COMPLETE
                 await self._deliver(Response(self._status, self._headers, body))
                 return
-            stream = self._stream = _BodyStream(self._head_scope)
-            await self._deliver(Response(self._status, self._headers, stream))
-        if not more_body:
-            self._complete = True
+            stream = self._stream = BodyStream(self._head_scope)
+            await self._deliver(Response(self._status, self._headers, stream, trailers=trailers))
+        if more_body:
+            self._sending = STREAMING
+        elif trailers is not None:
+            self._sending = TRAILING
+        else:
+            self._sending = COMPLETE
             stream.complete = True
-        await stream.put(body, more_body)
+        await stream.put(body, more_body or trailers is not None)
+
+    async def _send_path(self, path: str) -> None:
+        """The body is the file at ``path`` (``http.response.pathsend``): checked now, so that
+        a missing or unreadable file fails this ``send()`` (an ``OSError``) and the client gets
+        a 500 before anything is sent; sent as the client reads (``FileBody``)."""
+        if self._sending is not STARTED:
+            raise RuntimeError("http.response.pathsend comes right after http.response.start, in place of the body")
+        if self._trailers is not None:
+            raise RuntimeError("http.response.pathsend cannot be followed by trailers")
+        if not os.path.isabs(path):
+            raise ValueError(f"http.response.pathsend takes an absolute path, got {path!r}")
+        body = FileBody(path)
+        self._sending = COMPLETE
+        await self._deliver(Response(self._status, self._headers, body))
+
+    async def _send_trailers(self, headers: Any, more_trailers: bool) -> None:
+        """Trailers after the body: checked now (``ValueError``: the app fails, the response
+        is cut), sent once the last of them came, with the end of the body."""
+        trailers = self._trailers
+        if trailers is None:
+            raise RuntimeError("http.response.trailers sent without trailers: True in http.response.start")
+        if self._sending is not TRAILING:
+            raise RuntimeError(f"http.response.trailers sent when {self._sending.value}")
+        trailers.extend(trailer_fields(headers))
+        if more_trailers:
+            return
+        assert self._response is not None and self._stream is not None
+        self._response.trailers = trailers
+        self._sending = COMPLETE
+        self._stream.complete = True
+        await self._stream.put(b"", False)
+
+    async def _send_early_hint(self, links: Any) -> None:
+        """``103 Early Hints`` with a ``Link`` field per link, sent now when it can go before the
+        response (see ``Exchange.send_informational``), else dropped: hints are advisory."""
+        self._check_extension("http.response.early_hint")
+        if self._sending is not NOTHING and self._sending is not STARTED:
+            raise RuntimeError("http.response.early_hint sent after the response began")
+        headers = [("link", link_value(link)) for link in links]
+        exchange = self._request._exchange
+        if headers and self._response is None and exchange is not None:
+            await exchange.send_informational(103, headers)
 
     async def _deliver(self, response: Response) -> None:
         self._response = response
@@ -317,55 +409,3 @@ class _Call:
         await exchange.respond_early(response)
         if self._stream is not None:
             exchange.abort_on_client_left()
-
-
-class _BodyStream:
-    """A streamed response body: what the app sends, handed to the channel's writer as it reads.
-
-    ``put`` returns once the writer has taken the chunk, so the app runs only as fast as the
-    client reads, and raises :class:`ClientDisconnected` once the writer is gone. When the
-    writer sends no body (HEAD, 204, 304) it closes the stream: an app still producing the body
-    of a HEAD answer is cancelled (``app_scope``); any other gets the exception at its next
-    ``send()``.
-    """
-
-    __slots__ = ("_send", "_receive", "_error", "_app_scope", "complete")
-
-    def __init__(self, app_scope: trio.CancelScope | None) -> None:
-        self._send, self._receive = trio.open_memory_channel[bytes](0)
-        self._error: BaseException | None = None
-        self._app_scope = app_scope
-        self.complete = False
-
-    async def put(self, data: bytes, more: bool) -> None:
-        try:
-            if data:
-                await self._send.send(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ClientDisconnected("the response is no longer being sent") from None
-        if not more:
-            self._send.close()
-
-    def fail(self, error: BaseException) -> None:
-        """End the body with ``error``: the writer aborts the connection."""
-        self._error = error
-        self._send.close()
-
-    def __aiter__(self) -> _BodyStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            return await self._receive.receive()
-        except trio.EndOfChannel:
-            if self._error is not None:
-                raise self._error from None
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        """The writer sends no body (HEAD, 204, 304): an app still producing it stops
-        (cancelled first, so that a ``put`` waiting now ends in ``Cancelled``)."""
-        if not self.complete and self._app_scope is not None:
-            self._app_scope.cancel()
-        self._receive.close()
-        await trio.lowlevel.checkpoint()

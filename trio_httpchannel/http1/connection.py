@@ -22,8 +22,9 @@ from .._exchange import Exchange
 from .._handling import call_handler
 from .._headers import Headers
 from .._request import Request, RequestBody
-from .._response import WHOLE, Response
+from .._response import WHOLE, HeaderPairs, Response
 from .._state import AWAITED, LONE, advance
+from .._tls import tls_info
 from ..websocket import serve_upgrade
 from .head import RequestHead
 from .outbox import Outbox
@@ -64,6 +65,7 @@ class HTTP1Connection:
         "scheme",
         "client",
         "server",
+        "tls",
         "reader",
         "writer",
         "_handlers_running",
@@ -76,6 +78,7 @@ class HTTP1Connection:
         self.handler = channel.handler
         self.hook = channel.on_response
         self.scheme, self.client, self.server = addresses(stream)
+        self.tls = tls_info(stream)
         self.wire = Wire(stream)
         self.outbox = Outbox(self.wire, self.settings.send_timeout, self.abort, self.hook, self.client)
         self.nursery: trio.Nursery | None = None
@@ -192,6 +195,10 @@ class HTTP1Connection:
             exchange.set_response(response)
             self.writer.hand_over(exchange)
 
+    async def send_informational(self, exchange: Exchange[RequestHead], status: int, headers: HeaderPairs) -> None:
+        """Send a 1xx response to ``exchange`` now (the writer's rules)."""
+        await self.writer.send_informational(exchange, status, headers)
+
     # The WebSocket upgrade (the HTTP/2 one is the channel's) ---------------------------------
 
     def _websocket_handoff(self) -> Handoff:
@@ -210,6 +217,7 @@ class HTTP1Connection:
             scheme=self.scheme,
             client=self.client,
             server=self.server,
+            tls=self.tls,
         )
         serve = partial(
             serve_upgrade,
@@ -247,19 +255,26 @@ class Handoff:
             await trio.aclose_forcefully(self._stream)
 
 
-async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> None:
+async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> tuple[int, float]:
     """Answer ``response`` on a connection without reading a request from it, then close it as
     after any closing response: half-close, read and discard until the client closes, all of it
-    within ``linger`` seconds (a refused client gets its answer, not a reset)."""
+    within ``linger`` seconds (a refused client gets its answer, not a reset). The bytes
+    written (all of the response's, or 0 when the client was gone or did not read in time)
+    and the seconds the writing took, for its ``ResponseRecord``."""
     wire = Wire(stream)
+    data = _refusal(response)
+    started = trio.current_time()
+    sent, seconds = 0, 0.0
     with trio.move_on_after(linger):
         try:
-            await wire.write(_refusal(response))
+            await wire.write(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         else:
+            sent, seconds = len(data), trio.current_time() - started
             await wire.linger(linger)
     await trio.aclose_forcefully(stream)
+    return sent, seconds
 
 
 def _refusal(response: Response) -> bytes:

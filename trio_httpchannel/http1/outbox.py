@@ -122,6 +122,49 @@ class Outbox:
         if self._hook is not None:
             self._written()
 
+    @property
+    def can_sendfile(self) -> bool:
+        """Whether :meth:`send_file` can be used: the kernel copies files to this stream."""
+        return self._wire.can_sendfile
+
+    async def send_file(self, exchange: Exchange[Any], fd: int, count: int) -> int:
+        """Write what is queued, then the first ``count`` bytes of the file ``fd`` by the kernel
+        (``os.sendfile``), as much at a time as the socket takes, waiting up to ``send_timeout``
+        each time it takes nothing; the bytes of the file sent, fewer when it ended first. A
+        failed write aborts the connection, as in :meth:`flush`."""
+        await self.flush()
+        self.flushing = True
+        offset = 0
+        try:
+            while offset < count:
+                try:
+                    sent = self._wire.sendfile_at_once(fd, offset, count - offset)
+                except BlockingIOError:
+                    await self._wait_writable()
+                    continue
+                if not sent:
+                    break
+                offset += sent
+                exchange.sent += sent
+                await trio.lowlevel.checkpoint()
+        except OSError as error:
+            self.cut_short()
+            self._abort(f"sending a file failed: {error!r}")
+            await trio.lowlevel.checkpoint()
+        finally:
+            self.flushing = False
+            if self._flushed is not None:
+                self._flushed.set()
+                self._flushed = None
+        return offset
+
+    async def _wait_writable(self) -> None:
+        scope = self.deadline_scope
+        assert scope is not None
+        scope.deadline = trio.current_time() + self._send_timeout
+        await self._wire.wait_writable()
+        scope.deadline = math.inf
+
     async def _write_waiting(self, data: bytes, written: int) -> None:
         scope = self.deadline_scope
         assert scope is not None

@@ -282,6 +282,7 @@ class Reader:
             scheme=connection.scheme,
             client=connection.client,
             server=connection.server,
+            tls=connection.tls,
             nursery=connection.nursery,
         )
         exchange.request._exchange = exchange

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import enum
 import http
-import re
 from typing import Final
 
-from .._response import WHOLE, HeaderPairs, Response, header_pairs, http_date
+from .._file import FileBody
+from .._response import FIELD_NAME, FIELD_VALUE, WHOLE, HeaderPairs, Response, header_pairs, http_date
 
 __all__ = [
     "Framing",
@@ -25,11 +25,10 @@ __all__ = [
     "serialize_head",
     "serialize_informational",
     "chunk",
+    "last_chunk",
     "LAST_CHUNK",
 ]
 
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _OWNED = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length"})
 _SERVER_LINE = b"Server: trio-httpchannel\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
@@ -69,12 +68,15 @@ def serialize_head(
     method: str,
     http_version: str,
     keep_alive: bool,
+    takes_trailers: bool = False,
 ) -> ResponseHead:
     """The bytes of ``response``'s status line and headers for a request of ``method`` over
     ``http_version``, with its framing and whether the connection may persist after it.
 
     ``keep_alive`` is what the request allows; the response can only lower it (``Connection:
     close`` from the handler, or a stream that HTTP/1.0 can only end by closing).
+    ``takes_trailers`` is whether the request said it takes trailers (``TE: trailers``): a
+    response with trailers to it is then chunked, whatever its length, to carry them.
     Raises ``ValueError`` for a header that could split the response.
     """
     lines = [_status_line(response.status)]
@@ -92,6 +94,14 @@ def serialize_head(
         has_server = has_server or lowered == b"server"
         lines.append(line)
     framing, length, keep_alive = _framing(response, method, http_version, keep_alive, content_length)
+    if (
+        framing is LENGTH
+        and takes_trailers
+        and http_version == "1.1"
+        and response.trailers is not None
+        and not isinstance(response.body, FileBody)
+    ):
+        framing, length = CHUNKED, None
     if length is not None:
         lines.append(b"Content-Length: %d\r\n" % length)
     if framing is CHUNKED:
@@ -129,9 +139,9 @@ def _field(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:
     if cached is not None:
         return cached
     raw_name, raw_value = _to_bytes(name), _to_bytes(value).strip(b" \t")
-    if not _TOKEN.fullmatch(raw_name):
+    if not FIELD_NAME.fullmatch(raw_name):
         raise ValueError(f"illegal response header name {raw_name!r}")
-    if not _FIELD_VALUE.fullmatch(raw_value):
+    if not FIELD_VALUE.fullmatch(raw_value):
         raise ValueError(f"illegal value for response header {raw_name!r}: {raw_value!r}")
     if len(_field_cache) >= _FIELD_CACHE_SIZE:
         _field_cache.clear()
@@ -152,10 +162,11 @@ def _framing(
     if response.status in (204, 304):
         return NONE, content_length if response.status == 304 else None, keep_alive
     body = response.body
-    if isinstance(body, WHOLE):
-        if content_length is not None and content_length != len(body) and method != "HEAD":
-            raise ValueError(f"Content-Length {content_length} does not match the {len(body)}-byte response body")
-        content_length = len(body) if content_length is None else content_length
+    size = len(body) if isinstance(body, WHOLE) else body.size if isinstance(body, FileBody) else None
+    if size is not None:
+        if content_length is not None and content_length != size and method != "HEAD":
+            raise ValueError(f"Content-Length {content_length} does not match the {size}-byte response body")
+        content_length = size if content_length is None else content_length
     if method == "HEAD":
         return NONE, content_length, keep_alive
     if content_length is not None:
@@ -178,6 +189,11 @@ def _parse_length(line: bytes, previous: int | None) -> int:
 def chunk(data: bytes) -> bytes:
     """``data`` as one chunk of a chunked body (``data`` must not be empty: that ends the body)."""
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
+    """The end of a chunked body carrying ``trailers``, fields checked by ``trailer_fields``."""
+    return b"0\r\n" + b"".join(b"%s: %s\r\n" % field for field in trailers) + b"\r\n"
 
 
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus}

@@ -10,6 +10,7 @@ import trio
 __all__ = ["Wire"]
 
 RECEIVE_SIZE = 65536
+_HAS_SENDFILE = hasattr(os, "sendfile")
 
 
 class Wire:
@@ -63,12 +64,33 @@ class Wire:
             while written < len(view):
                 written += await sock.send(view[written:])
 
+    @property
+    def can_sendfile(self) -> bool:
+        """Whether the kernel can copy a file to this stream (``os.sendfile``): a plain TCP or
+        Unix socket on POSIX, not TLS (whose bytes Python encrypts)."""
+        return self._fd >= 0 and _HAS_SENDFILE
+
+    def sendfile_at_once(self, fd: int, offset: int, count: int) -> int:
+        """Have the kernel copy up to ``count`` bytes of the file ``fd`` from ``offset`` to the
+        socket, as much as it takes without waiting: the bytes copied, 0 when the file ended.
+        Raises ``BlockingIOError`` when the socket is full. Only where :attr:`can_sendfile`."""
+        return os.sendfile(self._fd, fd, offset, count)
+
+    async def wait_writable(self) -> None:
+        """Wait until the socket takes more (only where :attr:`can_sendfile`)."""
+        await trio.lowlevel.wait_writable(self._fd)
+
     async def linger(self, seconds: float) -> None:
         """Half-close, then read and discard until the client closes or ``seconds`` pass, so
-        that unread request bytes cannot make the kernel reset away our last response."""
+        that unread request bytes cannot make the kernel reset away our last response. TLS
+        cannot half-close: there the end is TLS's close_notify, sent at once (a close-delimited
+        body ends with it), and the wait is for the client's own, discarding what it still sends."""
         stream = self.stream
         with trio.move_on_after(seconds):
             try:
+                if isinstance(stream, trio.SSLStream):
+                    await stream.unwrap()
+                    return
                 if isinstance(stream, trio.abc.HalfCloseableStream):
                     await stream.send_eof()
                 while await stream.receive_some(RECEIVE_SIZE):

@@ -19,11 +19,30 @@ import trio
 
 from .._errors import ClientDisconnected
 from .._exchange import Exchange
-from .._response import WHOLE, Response, check_body_chunk, close_body, error_response
-from .._state import CONTINUE, DISPATCH, PROGRESS, QUEUED, SENDING, WANTED, WRITTEN, advance
+from .._file import FileBody
+from .._response import (
+    WHOLE,
+    HeaderPairs,
+    Response,
+    check_body_chunk,
+    close_body,
+    error_response,
+    takes_trailers,
+    trailer_fields,
+)
+from .._state import CONTINUE, DISPATCH, LONE, PROGRESS, QUEUED, SENDING, WANTED, WRITTEN, advance
 from .head import RequestHead
 from .outbox import COALESCE_LIMIT
-from .serializer import CHUNKED, LAST_CHUNK, NONE, ResponseHead, chunk, serialize_head
+from .serializer import (
+    CHUNKED,
+    LAST_CHUNK,
+    NONE,
+    ResponseHead,
+    chunk,
+    last_chunk,
+    serialize_head,
+    serialize_informational,
+)
 from .state import ABORTED, CLOSED, CLOSING, DONE, EOF, FINISHED, OPEN, WRITE, may_persist
 
 if TYPE_CHECKING:
@@ -155,6 +174,20 @@ class Writer:
             connection.write = advance(WRITE, connection.write, CLOSING)
             connection.reader.cancel()
 
+    async def send_informational(self, exchange: Exchange[RequestHead], status: int, headers: HeaderPairs) -> None:
+        """Write a 1xx response (``103 Early Hints``) to ``exchange`` now, from its handler's
+        task, when it can go before the final one: the request is HTTP/1.1 (an HTTP/1.0 client
+        cannot read one), its final response is not given, and it is the first in flight, so
+        every response before it is queued already (the 1xx goes after them, in order). Else
+        it is dropped. Raises ``ValueError`` for a header that could split the response."""
+        data = serialize_informational(status, headers)
+        head = exchange.head
+        connection = self._connection
+        first = exchange.dispatch is LONE or (bool(connection.pending) and connection.pending[0] is exchange)
+        if head is not None and head.http_version == "1.1" and first and exchange.response is None:
+            if connection.write is OPEN:
+                await self._outbox.send(None, data)
+
     async def _wait_for_response(self, exchange: Exchange[RequestHead]) -> Response:
         """Wait for the handler's response, sending ``100 Continue`` if it reads the body first."""
         while exchange.response is None:
@@ -183,25 +216,79 @@ class Writer:
                 connection.reader.parser.body_remaining,
                 self._settings.max_discard,
             )
+        trailers = response.trailers is not None and head is not None and takes_trailers(head.headers)
         try:
-            serialized = serialize_head(response, method=method, http_version=version, keep_alive=keep_alive)
-        except ValueError as error:
+            if isinstance(response.body, FileBody):
+                response.body.open()
+            serialized = serialize_head(
+                response, method=method, http_version=version, keep_alive=keep_alive, takes_trailers=trailers
+            )
+        except (ValueError, OSError) as error:
             logger.error("the handler's response to %r cannot be sent: %s", exchange.request, error)
+            if isinstance(response.body, FileBody):
+                response.body.close()
             response = error_response(500, "the server produced an invalid response")
             serialized = serialize_head(response, method=method, http_version=version, keep_alive=False)
         exchange.status = response.status
         exchange.progress = advance(PROGRESS, exchange.progress, SENDING)
         self._outbox.started(exchange)
         body = response.body
-        if not isinstance(body, WHOLE):
+        if isinstance(body, FileBody):
+            try:
+                await self._send_file(exchange, serialized, body)
+            finally:
+                body.close()
+        elif not isinstance(body, WHOLE):
             await self._send_stream(exchange, serialized, body)
-            return serialized.keep_alive
-        self._outbox.put(exchange, serialized.data)
-        if serialized.framing is not NONE and body:
-            self._outbox.put(exchange, bytes(body))
-        if self._outbox.size > COALESCE_LIMIT:
-            await self._outbox.flush()
+            if serialized.framing is CHUNKED:
+                await self._outbox.send(exchange, await self._last_chunk(response, trailers))
+        else:
+            self._outbox.put(exchange, serialized.data)
+            if serialized.framing is CHUNKED:
+                if body:
+                    self._outbox.put(exchange, chunk(bytes(body)))
+                self._outbox.put(exchange, await self._last_chunk(response, trailers))
+            elif serialized.framing is not NONE and body:
+                self._outbox.put(exchange, bytes(body))
+            if self._outbox.size > COALESCE_LIMIT:
+                await self._outbox.flush()
         return serialized.keep_alive
+
+    async def _last_chunk(self, response: Response, trailers: bool) -> bytes:
+        """The end of ``response``'s chunked body, with its trailers when it has them and
+        ``trailers`` (the client takes them). Trailers set after the response was made that
+        cannot be sent abort the connection: the body went out without its end."""
+        if response.trailers is None or not trailers:
+            return LAST_CHUNK
+        try:
+            return last_chunk(trailer_fields(response.trailers))
+        except (ValueError, TypeError) as error:
+            logger.error("the trailers of the response to %s cannot be sent: %s", self._connection.peer(), error)
+            await self._abort_now("invalid trailers")
+            return b""
+
+    async def _send_file(self, exchange: Exchange[RequestHead], head: ResponseHead, body: FileBody) -> None:
+        """Write a file body: by the kernel on a plain socket, else read and written in chunks,
+        each as the client takes it. A file that ended before its Content-Length aborts the
+        connection (never a shorter body as if complete)."""
+        outbox = self._outbox
+        if head.framing is NONE:
+            await outbox.send(exchange, head.data)
+            return
+        assert head.length is not None
+        if outbox.can_sendfile:
+            outbox.put(exchange, head.data)
+            sent = await outbox.send_file(exchange, body.open(), head.length)
+        else:
+            await outbox.send(exchange, head.data)
+            sent = 0
+            async for data in body:
+                sent += len(data)
+                await outbox.send(exchange, data)
+                await trio.lowlevel.checkpoint()
+        if sent < head.length:
+            logger.error("the file %r ended %d bytes short of its Content-Length", body.path, head.length - sent)
+            await self._abort_now("response file shorter than its Content-Length")
 
     async def _send_stream(
         self, exchange: Exchange[RequestHead], head: ResponseHead, body: AsyncIterable[bytes]
@@ -232,8 +319,6 @@ class Writer:
         if head.length is not None and sent < head.length:
             logger.error("the response body ended %d bytes short of its Content-Length", head.length - sent)
             await self._abort_now("response body shorter than its Content-Length")
-        if head.framing is CHUNKED:
-            await outbox.send(exchange, LAST_CHUNK)
 
     async def _abort_now(self, reason: str) -> None:
         """Abort, and be cancelled with the connection here and now."""

@@ -3,8 +3,8 @@ task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 
 from ._connection import Handler, HTTP2Connection, ResponseHook
 from ._exchanges import Upgraded
-from ._negotiation import ALPN_PROTOCOLS, PREFACE, h2c_settings, opening
-from ._serve import serve_http2
+from ._negotiation import ALPN_PROTOCOLS, PREFACE, Spoken, h2c_settings, opening
+from ._refusal import refuse_http2
 
 __all__ = [
     "ALPN_PROTOCOLS",
@@ -12,8 +12,9 @@ __all__ = [
     "Handler",
     "PREFACE",
     "ResponseHook",
+    "Spoken",
     "Upgraded",
     "h2c_settings",
     "opening",
-    "serve_http2",
+    "refuse_http2",
 ]

@@ -20,6 +20,8 @@ from h2.errors import ErrorCodes
 
 from .._addresses import addresses
 from .._config import Settings
+from .._tls import tls_info
+from ..websocket import OpenWebSockets, WebSocketHandler
 from ._engine import goaway, new_engine
 from ._exchanges import Exchanges, Handler, ResponseHook, Upgraded
 from ._guard import Abuse, InboundGuard
@@ -55,7 +57,9 @@ class HTTP2Connection:
     """Serves HTTP/2 on one ``trio.abc.Stream``: :meth:`run` until the connection ends.
 
     ``handler``, ``settings`` and ``on_response`` mean what they mean for ``HTTPChannel``; a
-    handler sees ``request.http_version == "2"``. Nothing a client does makes :meth:`run`
+    handler sees ``request.http_version == "2"``. With a ``websocket_handler`` the connection
+    advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and serves WebSockets over extended CONNECT
+    (RFC 8441), which join ``open_websockets``. Nothing a client does makes :meth:`run`
     raise: a malformed stream is reset, a client breaking the protocol or a bound gets GOAWAY.
     """
 
@@ -67,12 +71,18 @@ class HTTP2Connection:
         *,
         on_response: ResponseHook | None = None,
         upgraded: Upgraded | None = None,
+        websocket_handler: WebSocketHandler | None = None,
+        open_websockets: OpenWebSockets | None = None,
     ) -> None:
         self._settings = settings
         self._transport = stream
         self._peer = _peer(stream)
         self._state = State.OPEN
-        self._engine = new_engine(settings, upgrade_settings=upgraded.settings if upgraded else None)
+        self._engine = new_engine(
+            settings,
+            upgrade_settings=upgraded.settings if upgraded else None,
+            connect_protocol=websocket_handler is not None,
+        )
         self._upgraded = upgraded
         self._idle_since = trio.current_time()
         self._guard = InboundGuard(settings, self._idle_since)
@@ -84,6 +94,9 @@ class HTTP2Connection:
             on_response=on_response,
             on_change=self._streams_changed,
             addresses=addresses(stream),
+            tls=tls_info(stream),
+            websocket_handler=websocket_handler,
+            open_websockets=open_websockets,
         )
         self._sender = self._exchanges.sender
         self._read_scope: trio.CancelScope | None = None

@@ -39,11 +39,15 @@ _MAX_WINDOW = 2**31 - 1
 _CEILING = 2**31 - 1
 
 
-def new_engine(settings: ChannelSettings, *, upgrade_settings: bytes | None = None) -> H2Connection:
+def new_engine(
+    settings: ChannelSettings, *, upgrade_settings: bytes | None = None, connect_protocol: bool = False
+) -> H2Connection:
     """A server-side h2 connection, its SETTINGS and the connection window queued to send.
 
     ``upgrade_settings`` is the client's ``HTTP2-Settings`` header of an ``Upgrade: h2c``
-    request: stream 1 then exists, its request complete.
+    request: stream 1 then exists, its request complete. ``connect_protocol`` advertises
+    SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441: WebSockets over extended CONNECT); h2 itself
+    does nothing with it (``_head.py`` accepts ``:protocol`` only then).
     """
     engine = _Engine(
         H2Configuration(
@@ -54,12 +58,12 @@ def new_engine(settings: ChannelSettings, *, upgrade_settings: bytes | None = No
             normalize_outbound_headers=False,
         )
     )
-    engine.local_settings = _local_settings(settings, settings.h2_max_concurrent_streams)
+    engine.local_settings = _local_settings(settings, settings.h2_max_concurrent_streams, connect_protocol)
     if upgrade_settings is None:
         engine.initiate_connection()
     else:
         engine.initiate_upgrade_connection(upgrade_settings)
-    engine.local_settings = _local_settings(settings, _CEILING)
+    engine.local_settings = _local_settings(settings, _CEILING, connect_protocol)
     engine.decoder.max_header_list_size = settings.h2_max_header_list_size
     window = min(_MAX_WINDOW, settings.h2_initial_window_size * settings.h2_max_concurrent_streams)
     if window > _DEFAULT_WINDOW:
@@ -80,13 +84,14 @@ class _Engine(H2Connection):
         return frames, events
 
 
-def _local_settings(settings: ChannelSettings, max_streams: int) -> Settings:
+def _local_settings(settings: ChannelSettings, max_streams: int, connect_protocol: bool) -> Settings:
     return Settings(
         client=False,
         initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: max_streams,
             SettingCodes.MAX_HEADER_LIST_SIZE: settings.h2_max_header_list_size,
             SettingCodes.INITIAL_WINDOW_SIZE: settings.h2_initial_window_size,
+            SettingCodes.ENABLE_CONNECT_PROTOCOL: int(connect_protocol),
         },
     )
 

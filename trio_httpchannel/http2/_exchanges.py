@@ -1,6 +1,7 @@
 """The streams of an HTTP/2 connection in flight: each opened (or refused) as its request
 arrives, answered by a handler task of its own, its body handed to the handler as it reads,
-and forgotten once its last frame is written or it is reset."""
+and forgotten once its last frame is written or it is reset. An extended CONNECT for a
+WebSocket (RFC 8441) is answered by the WebSocket handler instead (``_websocket.py``)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from .._errors import ClientDisconnected, ProtocolError
 from .._headers import Headers
 from .._request import Address, Request, RequestBody
 from .._response import Response, error_response
+from .._tls import TLSInfo
+from ..websocket import OpenWebSockets, WebSocketHandler, serve_extended_connect
 from ._body import BodyReader
 from ._guard import InboundGuard
 from ._head import MalformedRequest, parse_request_head
 from ._sending import Sender
-from ._stream import Phase, Stream
+from ._stream import Phase, Stream, Tunnel
+from ._websocket import StreamOpening, end_tunnel
 
 __all__ = ["Exchanges", "Handler", "ResponseHook", "Upgraded"]
 
@@ -49,7 +53,9 @@ class Upgraded:
 class Exchanges:
     """The streams in flight (``streams``, by id) and the tasks that answer them, at most
     ``h2_max_concurrent_streams`` at once while ``accepting``. ``on_change`` is called when a
-    stream ends (the connection's timers depend on how many are left)."""
+    stream ends (the connection's timers depend on how many are left). With a
+    ``websocket_handler`` the connection advertised SETTINGS_ENABLE_CONNECT_PROTOCOL, and its
+    WebSockets join ``open_websockets``."""
 
     def __init__(
         self,
@@ -61,14 +67,20 @@ class Exchanges:
         on_response: ResponseHook | None,
         on_change: Callable[[], None],
         addresses: tuple[str, Address, Address],
+        tls: TLSInfo | None = None,
+        websocket_handler: WebSocketHandler | None = None,
+        open_websockets: OpenWebSockets | None = None,
     ) -> None:
         self._handler = handler
+        self._websocket_handler = websocket_handler
+        self._open_websockets = open_websockets
         self._settings = settings
         self._engine = engine
         self._guard = guard
         self._on_response = on_response
         self._on_change = on_change
         self._scheme, self._client, self._server = addresses
+        self._tls = tls
         self._peer = str(self._client) if self._client is not None else "an unknown peer"
         self.sender = Sender(engine, guard, self.reset)
         self.streams: dict[int, Stream] = {}
@@ -98,7 +110,7 @@ class Exchanges:
             return
         stream.received += len(data)
         limit = self._settings.max_body_size
-        if limit is not None and stream.received > limit:
+        if limit is not None and stream.received > limit and stream.tunnel is Tunnel.NONE:
             self.acknowledge(event.stream_id, flow + stream.take_unread())
             stream.fail_body(ProtocolError(413, f"the request body is larger than max_body_size ({limit} bytes)"))
             return
@@ -119,7 +131,11 @@ class Exchanges:
             self._engine.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
-            head = parse_request_head(event.headers or (), max_header_count=self._settings.max_header_count)
+            head = parse_request_head(
+                event.headers or (),
+                max_header_count=self._settings.max_header_count,
+                extended_connect=self._websocket_handler is not None,
+            )
         except MalformedRequest as error:
             logger.debug("malformed request on stream %d from %s: %s", stream_id, self._peer, error)
             self._guard.stream_refused(trio.current_time())
@@ -129,12 +145,67 @@ class Exchanges:
             stream = self._open(stream_id, "GET", event.stream_ended is not None)
             self.sender.give(stream, error_response(error.status, error.message))
             return
+        if head.protocol is not None:
+            self._offer_websocket(stream_id, head.method, head.target, head.fields, head.protocol, event)
+            return
         stream = self._open(stream_id, head.method, event.stream_ended is not None)
         stream.request = self._request(stream, head.method, head.target, head.fields)
         if stream.request_ended is False:
             _check_declared_length(stream, head.fields, self._settings.max_body_size)
         self._handlers_running += 1
         self.nursery.start_soon(self._respond, stream)
+
+    def _offer_websocket(
+        self,
+        stream_id: int,
+        method: str,
+        target: str,
+        fields: list[tuple[bytes, bytes]],
+        protocol: str,
+        event: h2.events.RequestReceived,
+    ) -> None:
+        """An extended CONNECT: a WebSocket's goes to the WebSocket handler; one for another
+        protocol is answered 501, one that ended its stream already (no room for frames) 400."""
+        stream = self._open(stream_id, method, event.stream_ended is not None)
+        if protocol.lower() != "websocket":
+            message = f"extended CONNECT for {protocol!r}: this server serves only websocket"
+            self.sender.give(stream, error_response(501, message))
+            return
+        if stream.request_ended:
+            message = "an extended CONNECT for a WebSocket keeps its stream open for the WebSocket's frames"
+            self.sender.give(stream, error_response(400, message))
+            return
+        stream.tunnel = Tunnel.OFFERED
+        stream.request = Request(
+            method,
+            target,
+            "2",
+            Headers(fields),
+            RequestBody(None),
+            scheme=self._scheme,
+            client=self._client,
+            server=self._server,
+            tls=self._tls,
+        )
+        self._handlers_running += 1
+        self.nursery.start_soon(self._serve_websocket, stream)
+
+    async def _serve_websocket(self, stream: Stream) -> None:
+        """The WebSocket handler's task: it answers the handshake, then serves the WebSocket,
+        which ends the stream; a stream it leaves open is reset (CANCEL)."""
+        assert stream.request is not None and self._websocket_handler is not None
+        try:
+            await serve_extended_connect(
+                StreamOpening(self, stream),
+                stream.request,
+                self._settings,
+                self._websocket_handler,
+                open_websockets=self._open_websockets,
+                on_response=self._on_response,
+            )
+        finally:
+            end_tunnel(self, stream)
+            self._handler_done()
 
     def _still_open(self, stream_id: int) -> bool:
         """Whether h2 still holds the stream open. h2 handles a whole read before its events
@@ -162,6 +233,7 @@ class Exchanges:
             scheme=self._scheme,
             client=self._client,
             server=self._server,
+            tls=self._tls,
             nursery=self.nursery,
         )
         request._exchange = stream
@@ -179,9 +251,12 @@ class Exchanges:
                 if stream.response is None:
                     await self.sender.deliver(stream, response)
         finally:
-            self._handlers_running -= 1
-            if self._handlers_running == 0 and self._handlers_done is not None:
-                self._handlers_done.set()
+            self._handler_done()
+
+    def _handler_done(self) -> None:
+        self._handlers_running -= 1
+        if self._handlers_running == 0 and self._handlers_done is not None:
+            self._handlers_done.set()
 
     async def _call_handler(self, stream: Stream) -> Response:
         assert stream.request is not None
@@ -221,8 +296,12 @@ class Exchanges:
 
     def stream_written(self, stream: Stream) -> None:
         """The last frame of ``stream``'s response is written: the stream is over. A request
-        body still coming is stopped with RST_STREAM (NO_ERROR), RFC 9113 section 8.1."""
+        body still coming is stopped with RST_STREAM (NO_ERROR), RFC 9113 section 8.1; but a
+        WebSocket's END_STREAM ends only our side, and its session waits for the client's."""
         if stream.phase is Phase.CLOSED:
+            return
+        if stream.tunnel is Tunnel.OPEN and not stream.request_ended:
+            stream.advance(Phase.SENT)
             return
         if not stream.request_ended and self.sender.open:
             self._engine.reset_stream(stream.id, ErrorCodes.NO_ERROR)
@@ -230,9 +309,10 @@ class Exchanges:
         self._record(stream, complete=True)
 
     def _record(self, stream: Stream, *, complete: bool) -> None:
-        """Tell the access-log hook of a response that started to go out, once it is over."""
+        """Tell the access-log hook of a response that started to go out, once it is over (a
+        WebSocket's handshake is recorded by the WebSocket layer, as over HTTP/1.1)."""
         hook = self._on_response
-        if hook is not None:
+        if hook is not None and stream.tunnel is Tunnel.NONE:
             client = stream.request.client if stream.request is not None else None
             seconds = trio.current_time() - stream.started
             hook(ResponseRecord(client, stream.request, stream.status, stream.sent, seconds, complete))
@@ -250,7 +330,7 @@ class Exchanges:
     def forget(self, stream: Stream) -> None:
         """The stream is closed: its tasks are cancelled (a finished handler's are not), the
         window its unread body held is given back, and its slot is free."""
-        if stream.phase is not Phase.ENDING:
+        if stream.phase is not Phase.ENDING and stream.phase is not Phase.SENT:
             for scope in stream.scopes:
                 scope.cancel()
         unread = stream.take_unread()

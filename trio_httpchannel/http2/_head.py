@@ -5,6 +5,11 @@ h2 can check request headers itself, but it makes every malformed request a conn
 (GOAWAY), which ends the client's other streams too; RFC 9113 section 8.1.1 makes it a stream
 error. So h2's inbound validation is off and this module checks the same rules (and h11's
 grammar for names and values), so that only the malformed stream is reset.
+
+An extended CONNECT (RFC 8441: ``:protocol``, with ``:scheme``, ``:path`` and an authority) is
+a request only where the connection advertised SETTINGS_ENABLE_CONNECT_PROTOCOL; elsewhere
+``:protocol`` is an unknown pseudo-header, so malformed, as RFC 8441 section 3 expects of a
+server that does not support it. A plain CONNECT is answered ``501``, as over HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -13,9 +18,17 @@ import re
 from collections.abc import Sequence
 
 from .._errors import ProtocolError
-from .._response import Response, http_date
+from .._file import FileBody
+from .._response import HeaderPairs, Response, header_pairs, http_date
 
-__all__ = ["MalformedRequest", "RequestHead", "parse_request_head", "response_fields"]
+__all__ = [
+    "MalformedRequest",
+    "RequestHead",
+    "informational_fields",
+    "parse_request_head",
+    "response_fields",
+    "tunnel_fields",
+]
 
 Field = tuple[bytes, bytes]
 
@@ -24,6 +37,7 @@ _VALUE = re.compile(rb"(?:[^\x00\r\n\t ](?:[^\x00\r\n]*[^\x00\r\n\t ])?)?")
 _METHOD = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _SCHEME = re.compile(rb"[a-zA-Z][a-zA-Z0-9+.-]*")
 _PSEUDO = frozenset({b":method", b":scheme", b":authority", b":path"})
+_EXTENDED_PSEUDO = _PSEUDO | {b":protocol"}
 _CONNECTION_SPECIFIC = frozenset({b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 _RESPONSE_DROPPED = _CONNECTION_SPECIFIC | {b"content-length"}
 _SERVER = (b"server", b"trio-httpchannel")
@@ -40,24 +54,30 @@ class MalformedRequest(Exception):
 
 
 class RequestHead:
-    """A checked request: its method, its target (the ``:path``, or the authority of a
-    CONNECT) and its fields, the ``:authority`` first as ``host`` (so that a handler, and the
-    ASGI scope, find it where HTTP/1.1 puts it)."""
+    """A checked request: its method, its target (the ``:path``) and its fields, the
+    ``:authority`` first as ``host`` (so that a handler, and the ASGI scope, find it where
+    HTTP/1.1 puts it). ``protocol`` is the ``:protocol`` of an extended CONNECT, else ``None``."""
 
-    __slots__ = ("method", "target", "fields")
+    __slots__ = ("method", "target", "fields", "protocol")
 
-    def __init__(self, method: str, target: str, fields: list[Field]) -> None:
+    def __init__(self, method: str, target: str, fields: list[Field], protocol: str | None = None) -> None:
         self.method = method
         self.target = target
         self.fields = fields
+        self.protocol = protocol
 
 
-def parse_request_head(fields: Sequence[Field], *, max_header_count: int) -> RequestHead:
+def parse_request_head(
+    fields: Sequence[Field], *, max_header_count: int, extended_connect: bool = False
+) -> RequestHead:
     """Check a request's header list as h2 decoded it (bytes, cookies joined).
+    ``extended_connect``: the connection advertised SETTINGS_ENABLE_CONNECT_PROTOCOL.
 
-    Raises :class:`MalformedRequest` for what RFC 9113 calls malformed, and
-    :class:`ProtocolError` (431) for more than ``max_header_count`` fields.
+    Raises :class:`MalformedRequest` for what RFC 9113 (and RFC 8441) call malformed, and
+    :class:`ProtocolError` for more than ``max_header_count`` fields (431) or a CONNECT without
+    ``:protocol`` (501: an origin server has no tunnel to open).
     """
+    known = _EXTENDED_PSEUDO if extended_connect else _PSEUDO
     pseudo: dict[bytes, bytes] = {}
     regular: list[Field] = []
     host: bytes | None = None
@@ -65,7 +85,7 @@ def parse_request_head(fields: Sequence[Field], *, max_header_count: int) -> Req
         if name[:1] == b":":
             if regular:
                 raise MalformedRequest(f"pseudo-header {_show(name)} after a regular field")
-            if name not in _PSEUDO:
+            if name not in known:
                 raise MalformedRequest(f"unknown pseudo-header {_show(name)}")
             if name in pseudo:
                 raise MalformedRequest(f"pseudo-header {_show(name)} repeated")
@@ -87,11 +107,14 @@ def parse_request_head(fields: Sequence[Field], *, max_header_count: int) -> Req
     if authority is not None and host is not None and host != authority:
         raise MalformedRequest("the host field and :authority differ")
     authority = authority if authority is not None else host
+    protocol = pseudo.get(b":protocol")
     if authority is not None:
         if b"@" in authority:
             raise MalformedRequest(":authority must not carry userinfo")
         regular.insert(0, (b"host", authority))
-    return RequestHead(method, target, regular)
+    elif protocol is not None:
+        raise MalformedRequest("an extended CONNECT names its authority (:authority, or a host field)")
+    return RequestHead(method, target, regular, None if protocol is None else protocol.decode("latin-1"))
 
 
 def _method_and_target(pseudo: dict[bytes, bytes]) -> tuple[str, str]:
@@ -100,11 +123,13 @@ def _method_and_target(pseudo: dict[bytes, bytes]) -> tuple[str, str]:
         raise MalformedRequest("no :method pseudo-header")
     if not _METHOD.fullmatch(method):
         raise MalformedRequest(f"malformed :method {_show(method)}")
-    if method == b"CONNECT":
-        authority = pseudo.get(b":authority")
-        if authority is None or b":scheme" in pseudo or b":path" in pseudo:
+    if b":protocol" in pseudo:
+        if method != b"CONNECT":
+            raise MalformedRequest(f":protocol on a {_show(method)} request, not a CONNECT")
+    elif method == b"CONNECT":
+        if b":authority" not in pseudo or b":scheme" in pseudo or b":path" in pseudo:
             raise MalformedRequest("CONNECT takes :authority and neither :scheme nor :path")
-        return "CONNECT", authority.decode("latin-1")
+        raise ProtocolError(501, "CONNECT is not supported: this is an origin server, not a proxy")
     scheme = pseudo.get(b":scheme")
     path = pseudo.get(b":path")
     if scheme is None or path is None:
@@ -161,10 +186,27 @@ def response_fields(response: Response, method: str) -> ResponseFields:
     the fields HTTP/2 forbids dropped (``Connection``, ``Transfer-Encoding``, ...), and the
     content-length of a body whose length is known. Raises ``ValueError`` for a header that is
     not a token name with a value free of NUL, CR and LF, or a length that does not match."""
-    fields: list[Field] = [(b":status", b"%d" % response.status)]
+    fields, declared = _fields(response.status, response.headers)
+    length, has_body = _framing(response, method, declared)
+    if length is not None:
+        fields.append((b"content-length", b"%d" % length))
+    return ResponseFields(fields, length, has_body)
+
+
+def tunnel_fields(headers: HeaderPairs) -> list[Field]:
+    """The HEADERS of the ``200`` accepting an extended CONNECT (a WebSocket, RFC 8441), with
+    ``headers``: no content-length, which a 2xx to CONNECT must not carry (RFC 9110 section
+    9.3.6). Raises ``ValueError`` as :func:`response_fields` does."""
+    return _fields(200, header_pairs(headers))[0]
+
+
+def _fields(status: int, headers: Sequence[tuple[str | bytes, str | bytes]]) -> tuple[list[Field], int | None]:
+    """``:status`` and the checked ``headers`` HTTP/2 may carry, then date and server unless
+    the headers have them; and the content-length declared (its field is left to the caller)."""
+    fields: list[Field] = [(b":status", b"%d" % status)]
     declared: int | None = None
     has_date = has_server = False
-    for name, value in response.headers:
+    for name, value in headers:
         raw_name, raw_value = _checked_response_fields.get((name, value)) or _response_field(name, value)
         if raw_name in _RESPONSE_DROPPED:
             if raw_name == b"content-length":
@@ -173,14 +215,25 @@ def response_fields(response: Response, method: str) -> ResponseFields:
         has_date = has_date or raw_name == b"date"
         has_server = has_server or raw_name == b"server"
         fields.append((raw_name, raw_value))
-    length, has_body = _framing(response, method, declared)
-    if length is not None:
-        fields.append((b"content-length", b"%d" % length))
     if not has_date:
         fields.append((b"date", http_date()))
     if not has_server:
         fields.append(_SERVER)
-    return ResponseFields(fields, length, has_body)
+    return fields, declared
+
+
+def informational_fields(status: int, headers: HeaderPairs) -> list[Field]:
+    """The HEADERS of an informational (1xx) response such as ``103 Early Hints``, checked as
+    a final response's are, connection-specific fields dropped. Raises ``ValueError`` for a
+    status that is not 1xx or a header that cannot be sent."""
+    if not 100 <= status <= 199:
+        raise ValueError(f"an informational status is from 100 to 199, got {status!r}")
+    fields: list[Field] = [(b":status", b"%d" % status)]
+    for name, value in header_pairs(headers):
+        field = _checked_response_fields.get((name, value)) or _response_field(name, value)
+        if field[0] not in _RESPONSE_DROPPED:
+            fields.append(field)
+    return fields
 
 
 def _response_field(name: str | bytes, value: str | bytes) -> Field:
@@ -203,10 +256,17 @@ def _framing(response: Response, method: str, declared: int | None) -> tuple[int
     if response.status in (204, 304):
         return (declared if response.status == 304 else None), False
     body = response.body
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        if declared is not None and declared != len(body) and method != "HEAD":
-            raise ValueError(f"Content-Length {declared} does not match the {len(body)}-byte response body")
-        declared = len(body) if declared is None else declared
+    size = (
+        len(body)
+        if isinstance(body, (bytes, bytearray, memoryview))
+        else body.size
+        if isinstance(body, FileBody)
+        else None
+    )
+    if size is not None:
+        if declared is not None and declared != size and method != "HEAD":
+            raise ValueError(f"Content-Length {declared} does not match the {size}-byte response body")
+        declared = size if declared is None else declared
     return declared, method != "HEAD"
 
 

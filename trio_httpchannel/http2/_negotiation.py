@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 
@@ -12,7 +13,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from hyperframe.exceptions import InvalidFrameError
 
-__all__ = ["ALPN_PROTOCOLS", "PREFACE", "opening"]
+__all__ = ["ALPN_PROTOCOLS", "PREFACE", "Spoken", "opening"]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """What an HTTP/2 client sends first; to an HTTP/1.1 parser, a request with version 2.0."""
@@ -26,35 +27,46 @@ SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\
 _RECEIVE_SIZE = 65536
 
 
+class Spoken(enum.Enum):
+    """What the first bytes of a connection say."""
+
+    HTTP1 = "not the preface: HTTP/1.1 goes on with the bytes read"
+    HTTP2 = "the preface (or ALPN h2 under TLS)"
+    STALLED = "bytes that could still begin the preface, and no more of them within header_timeout"
+
+
 async def opening(
     stream: trio.abc.Stream, timeout: float, header_timeout: float = math.inf
-) -> tuple[bool, bytes] | None:
-    """Whether the client on ``stream`` speaks HTTP/2, and the bytes read to find out (they
-    belong to whichever protocol serves the connection); ``None`` when the client left, or said
-    nothing within ``timeout`` seconds. Once its first bytes have come, the rest of them (a
-    request split after its ``P``, say) get ``header_timeout`` from the first, as a request head
-    does in HTTP/1.1, instead of what is left of ``timeout``.
+) -> tuple[Spoken, bytes] | None:
+    """What the client on ``stream`` speaks, and the bytes read to find out (they belong to
+    whichever protocol serves the connection); ``None`` when the client left, or said nothing
+    within ``timeout`` seconds. Once its first bytes have come, the rest of them (a request
+    split after its ``P``, say) get ``header_timeout`` from the first, as a request head does in
+    HTTP/1.1, instead of what is left of ``timeout``; bytes that still could begin the preface
+    then are ``STALLED``, which the caller answers as HTTP/1.1 answers a head that did not
+    arrive in time (408): every such prefix (``PRI * HTTP/2.0``...) is also the start of an
+    HTTP/1.1 request line, and that is what a server without HTTP/2 would answer.
 
     Under TLS the handshake decides (ALPN) and nothing is read. In cleartext the first bytes
     are read until they either are the preface or cannot become it, which for HTTP/1.1 is the
     first read (no request starts with ``PRI *``)."""
+    received = b""
     with trio.move_on_after(timeout) as scope:
         try:
             if isinstance(stream, trio.SSLStream):
                 await stream.do_handshake()
-                return stream.selected_alpn_protocol() == "h2", b""
-            received = b""
+                return (Spoken.HTTP2 if stream.selected_alpn_protocol() == "h2" else Spoken.HTTP1), b""
             while PREFACE.startswith(received) and len(received) < len(PREFACE):
                 data = await stream.receive_some(_RECEIVE_SIZE)
                 if not data:
-                    return (False, received) if received else None
+                    return (Spoken.HTTP1, received) if received else None
                 if not received:
                     scope.deadline = trio.current_time() + header_timeout
                 received += data
-            return received.startswith(PREFACE), received
+            return (Spoken.HTTP2 if received.startswith(PREFACE) else Spoken.HTTP1), received
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return None
-    return None
+    return (Spoken.STALLED, received) if received else None
 
 
 def h2c_settings(fields: Sequence[tuple[bytes, bytes]]) -> bytes | None:

@@ -6,21 +6,24 @@ their stream's ``outbox`` one chunk at a time; the writer alone turns those chun
 frames, one frame per stream in turn (round robin), and alone writes. A stream whose window is
 shut waits in ``blocked`` until a WINDOW_UPDATE reopens it; its producer waits with it, so a
 client that does not read slows only its own streams. END_STREAM is always on the last frame.
+A WebSocket's stream (RFC 8441) is sent the same way, its frames handed over as its session
+writes them (:meth:`Sender.open_tunnel`, :meth:`Sender.hand_over`, :meth:`Sender.end_body`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import AsyncIterable, Callable
+from collections.abc import Callable
 
 import trio
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 
-from .._response import Response, check_body_chunk, error_response
+from .._file import FileBody
+from .._response import HeaderPairs, Response, check_body_chunk, error_response, takes_trailers, trailer_fields
 from ._guard import InboundGuard
-from ._head import ResponseFields, response_fields
+from ._head import ResponseFields, informational_fields, response_fields
 from ._stream import Phase, Stream
 
 __all__ = ["Sender"]
@@ -30,6 +33,8 @@ logger = logging.getLogger("trio_httpchannel")
 _WRITE_SIZE = 65536
 """Bytes of DATA gathered for one write: enough to keep the socket busy, small enough that
 every stream with data gets a turn in each write."""
+_FRAME_HEADER = 9
+"""The bytes before every frame's payload (RFC 9113 §4.1), counted in a stream's ``sent``."""
 
 Body = bytes | bytearray | memoryview
 
@@ -66,6 +71,15 @@ class Sender:
             self.chunks.append(data)
             self.size += len(data)
 
+    def send_headers(self, stream: Stream, fields: list[tuple[bytes, bytes]], *, end_stream: bool = False) -> None:
+        """Queue a HEADERS block on ``stream``, its bytes counted in ``stream.sent`` as the head
+        of an HTTP/1.1 response is in its record's."""
+        self.collect()
+        self.engine.send_headers(stream.id, fields, end_stream=end_stream)
+        before = self.size
+        self.collect()
+        stream.sent += self.size - before
+
     def put(self, data: bytes) -> None:
         """Queue ``data``, bytes that h2 did not make, after everything h2 queued."""
         self.collect()
@@ -83,6 +97,14 @@ class Sender:
 
     # Responses ---------------------------------------------------------------------------------
 
+    def inform(self, stream: Stream, status: int, headers: HeaderPairs) -> None:
+        """Queue a 1xx response's HEADERS on ``stream``, unless its final response is given or
+        it is over. Raises ``ValueError`` for a header that cannot be sent."""
+        fields = informational_fields(status, headers)
+        if stream.response is None and stream.phase is Phase.AWAITING and self.open:
+            self.send_headers(stream, fields)
+            self.kick()
+
     def give(self, stream: Stream, response: Response) -> None:
         """Queue ``response``, whose body is whole, at once."""
         prepared = self._prepare(stream, response)
@@ -98,13 +120,24 @@ class Sender:
         if isinstance(body, (bytes, bytearray, memoryview)):
             self.give(stream, response)
             return
+        if isinstance(body, FileBody):
+            try:
+                body.open()
+            except OSError as error:
+                logger.error("the response file of %r cannot be sent: %s", stream.request, error)
+                self.give(stream, error_response(500, "the server produced an invalid response"))
+                return
         prepared = self._prepare(stream, response)
         if prepared is None:
             await _close_iterable(body)
             return
         fields, sent = prepared
         if sent is response and fields.has_body:
-            await self._stream(stream, fields, body)
+            try:
+                await self._stream(stream, fields, response)
+            finally:
+                if isinstance(body, FileBody):
+                    body.close()
             return
         await _close_iterable(body)
         whole = sent.body if sent is not response else b""  # the 500 that replaced it, or no body
@@ -119,6 +152,7 @@ class Sender:
             return None
         try:
             fields = response_fields(response, stream.method)
+            stream.trailers = self._trailers(stream, response, fields)
         except ValueError as error:
             logger.error("the handler's response to %r cannot be sent: %s", stream.request, error)
             response = error_response(500, "the server produced an invalid response")
@@ -126,10 +160,27 @@ class Sender:
         stream.status = response.status
         return fields, response
 
+    @staticmethod
+    def _trailers(stream: Stream, response: Response, fields: ResponseFields) -> list[tuple[bytes, bytes]] | None:
+        """The trailers ``stream`` ends with: ``None`` when the response has none, or no body,
+        or a file body (none, as over HTTP/1.1), or the client did not say it takes them (``te:
+        trailers``); those of a whole body now, checked (``ValueError``); those of a streamed
+        one once it ended (``_take_trailers``)."""
+        request = stream.request
+        if response.trailers is None or not fields.has_body or isinstance(response.body, FileBody):
+            return None
+        if request is None or not takes_trailers(request.headers.raw):
+            return None
+        if isinstance(response.body, (bytes, bytearray, memoryview)):
+            return trailer_fields(response.trailers)
+        return []
+
     def _queue_whole(self, stream: Stream, fields: ResponseFields, body: Body) -> None:
         send_body = fields.has_body and len(body) > 0
-        self.engine.send_headers(stream.id, fields.fields, end_stream=not send_body)
+        self.send_headers(stream, fields.fields, end_stream=not send_body and not stream.trailers)
         stream.advance(Phase.ENDING)
+        if not send_body and stream.trailers:
+            self.send_headers(stream, stream.trailers, end_stream=True)
         if send_body:
             stream.outbox = memoryview(body)
             stream.out_end = True
@@ -138,8 +189,10 @@ class Sender:
             self.finishing.append(stream)
         self.kick()
 
-    async def _stream(self, stream: Stream, fields: ResponseFields, body: AsyncIterable[bytes]) -> None:
-        self.engine.send_headers(stream.id, fields.fields, end_stream=False)
+    async def _stream(self, stream: Stream, fields: ResponseFields, response: Response) -> None:
+        body = response.body
+        assert not isinstance(body, (bytes, bytearray, memoryview))
+        self.send_headers(stream, fields.fields, end_stream=False)
         stream.advance(Phase.STREAMING)
         self.kick()
         sent = 0
@@ -151,21 +204,62 @@ class Sender:
                 sent += len(data)
                 if fields.length is not None and sent > fields.length:
                     raise ValueError(f"the response body is longer than its Content-Length {fields.length}")
-                await self._hand_over(stream, data)
+                await self.hand_over(stream, data)
             if fields.length is not None and sent < fields.length:
                 raise ValueError(f"the response body ended {fields.length - sent} bytes short of its Content-Length")
         except Exception:
             logger.exception("the response body of stream %d failed; the stream is reset", stream.id)
             self._on_failure(stream, ErrorCodes.INTERNAL_ERROR)
             return
+        if (
+            stream.phase is Phase.STREAMING
+            and stream.trailers is not None
+            and not self._take_trailers(stream, response)
+        ):
+            return
+        self.end_body(stream)
+
+    def open_tunnel(self, stream: Stream, fields: list[tuple[bytes, bytes]]) -> bool:
+        """Queue the HEADERS accepting a WebSocket (``200``, no END_STREAM: its frames follow as
+        DATA); whether the stream was still there to take them."""
+        if stream.phase is not Phase.AWAITING or not self.open:
+            return False
+        stream.status = 200
+        self.send_headers(stream, fields, end_stream=False)
+        stream.advance(Phase.STREAMING)
+        self.kick()
+        return True
+
+    def end_body(self, stream: Stream) -> None:
+        """The body under way is complete: END_STREAM (on its trailers, if any) follows what is
+        handed over."""
         if stream.phase is Phase.STREAMING:
             stream.advance(Phase.ENDING)
             stream.out_end = True
             self.make_ready(stream)
             self.kick()
 
-    async def _hand_over(self, stream: Stream, data: bytes) -> None:
-        """Give the writer one chunk and wait until it has made frames of all of it."""
+    def _take_trailers(self, stream: Stream, response: Response) -> bool:
+        """Check the trailers of ``response`` now that its body ended; a stream whose trailers
+        cannot be sent is reset (its body went out without its end)."""
+        try:
+            stream.trailers = trailer_fields(response.trailers or ())
+        except (ValueError, TypeError) as error:
+            logger.error("the trailers of stream %d cannot be sent (%s); the stream is reset", stream.id, error)
+            self._on_failure(stream, ErrorCodes.INTERNAL_ERROR)
+            return False
+        return True
+
+    def _end(self, stream: Stream) -> None:
+        """END_STREAM: on the trailers' HEADERS when there are trailers, else on an empty DATA."""
+        if stream.trailers:
+            self.send_headers(stream, stream.trailers, end_stream=True)
+        else:
+            self.engine.end_stream(stream.id)
+
+    async def hand_over(self, stream: Stream, data: bytes) -> None:
+        """Give the writer one chunk and wait until it has made frames of all of it (the
+        stream's window allowing), or the stream is over."""
         if stream.phase is not Phase.STREAMING:
             await trio.lowlevel.checkpoint()  # the stream was reset: its scope is cancelled
             return
@@ -206,7 +300,7 @@ class Sender:
             pending = stream.outbox
             if pending is None:
                 if stream.out_end:
-                    engine.end_stream(stream.id)
+                    self._end(stream)
                     self.finishing.append(stream)
                 continue
             window = engine.local_flow_control_window(stream.id)
@@ -218,10 +312,11 @@ class Sender:
                 continue
             size = min(len(pending), window, engine.max_outbound_frame_size, budget)
             last = size == len(pending)
-            engine.send_data(stream.id, bytes(pending[:size]), end_stream=last and stream.out_end)
+            end_stream = last and stream.out_end and not stream.trailers
+            engine.send_data(stream.id, bytes(pending[:size]), end_stream=end_stream)
             frames += 1
             budget -= size
-            stream.sent += size
+            stream.sent += size + _FRAME_HEADER
             stream.blocked_since = None
             if not last:
                 stream.outbox = pending[size:]
@@ -229,6 +324,8 @@ class Sender:
                 continue
             stream.outbox = None
             if stream.out_end:
+                if stream.trailers:
+                    self.send_headers(stream, stream.trailers, end_stream=True)
                 self.finishing.append(stream)
             elif stream.drained is not None:
                 stream.drained.set()

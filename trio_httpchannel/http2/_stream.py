@@ -4,6 +4,10 @@ A stream's response moves through :class:`Phase` by the transitions written once
 ``_NEXT``. Its request body waits in ``inbox`` (bounded by the stream's flow-control window,
 which is reopened only as the handler takes the chunks); its response body waits in
 ``outbox``, one chunk at a time, for the connection's writer.
+
+A stream may be a WebSocket's (:class:`Tunnel`, RFC 8441): its DATA then carries the
+WebSocket's frames both ways, and each side ends it with END_STREAM when the close handshake
+is over.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from .._errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from .._request import Request
-    from .._response import Response
+    from .._response import HeaderPairs, Response
     from ._exchanges import Exchanges
 
-__all__ = ["Phase", "Stream"]
+__all__ = ["Phase", "Stream", "Tunnel"]
 
 
 class Phase(enum.Enum):
@@ -30,15 +34,25 @@ class Phase(enum.Enum):
     AWAITING = "awaiting the response"
     STREAMING = "headers sent, the body under way"
     ENDING = "the frame with END_STREAM is queued for the writer"
-    CLOSED = "that frame is written, or the stream was reset"
+    SENT = "that frame is written; a WebSocket's stream waits for the client's END_STREAM"
+    CLOSED = "the stream is over: both sides ended it, or it was reset"
 
 
 _NEXT = {
     Phase.AWAITING: frozenset({Phase.STREAMING, Phase.ENDING, Phase.CLOSED}),
     Phase.STREAMING: frozenset({Phase.ENDING, Phase.CLOSED}),
-    Phase.ENDING: frozenset({Phase.CLOSED}),
+    Phase.ENDING: frozenset({Phase.SENT, Phase.CLOSED}),
+    Phase.SENT: frozenset({Phase.CLOSED}),
     Phase.CLOSED: frozenset(),
 }
+
+
+class Tunnel(enum.Enum):
+    """What a stream's DATA is: a request body, or a WebSocket's frames (RFC 8441)."""
+
+    NONE = "an ordinary request: DATA is its body, bounded by max_body_size"
+    OFFERED = "an extended CONNECT for a WebSocket, not answered yet: its DATA waits for the session"
+    OPEN = "a WebSocket accepted with 200: DATA carries its frames both ways, until each side ends it"
 
 
 class Stream:
@@ -60,6 +74,7 @@ class Stream:
         "left",
         "outbox",
         "out_end",
+        "trailers",
         "drained",
         "blocked_since",
         "scopes",
@@ -68,6 +83,7 @@ class Stream:
         "status",
         "done",
         "over",
+        "tunnel",
     )
 
     def __init__(self, connection: Exchanges, stream_id: int, method: str, request_ended: bool) -> None:
@@ -85,6 +101,8 @@ class Stream:
         self.left = False
         self.outbox: memoryview | None = None
         self.out_end = False
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        """The trailers to end the response with (a last HEADERS frame), once its body ended."""
         self.drained: trio.Event | None = None
         self.blocked_since: float | None = None
         self.scopes: list[trio.CancelScope] = []
@@ -93,6 +111,7 @@ class Stream:
         self.status = 0
         self.done: trio.Event | None = None
         self.over: trio.Event | None = None
+        self.tunnel = Tunnel.NONE
 
     def advance(self, phase: Phase) -> None:
         """Move the response to ``phase``, which must follow the current one."""
@@ -105,6 +124,12 @@ class Stream:
     async def respond_early(self, response: Response) -> None:
         """Give ``response`` before the handler returns (what it returns is then ignored)."""
         await self.connection.respond_early(self, response)
+
+    async def send_informational(self, status: int, headers: HeaderPairs) -> None:
+        """Send a 1xx response (``103 Early Hints``) now, before the final response; dropped
+        once that is given or the stream is over."""
+        self.connection.sender.inform(self, status, headers)
+        await trio.lowlevel.checkpoint()
 
     async def wait_done(self) -> None:
         """Wait until the response is sent, or the stream reset."""
@@ -191,7 +216,7 @@ class Stream:
     def finish(self) -> None:
         """The stream is over: wake whoever waits on it. Over before its response was written
         whole (reset, or the connection ended), it is one its client ``left``."""
-        self.left = self.phase is not Phase.ENDING
+        self.left = self.phase is not Phase.ENDING and self.phase is not Phase.SENT
         self.phase = Phase.CLOSED
         self.outbox = None
         self.blocked_since = None

@@ -9,12 +9,15 @@ from .proxy_headers import ProxyHeaders, TrustedProxies
 from .serving import DEFAULT_GRACEFUL_TIMEOUT, Server, serve
 from .sockets import bind, close_sockets, reuse_port_balances, url
 from .supervisor import Supervisor, WorkerFailed, WorkerHandoff
+from .tls import CERT_REQS, TLSConfigError, tls_context
 
 __all__ = [
+    "CERT_REQS",
     "DEFAULT_GRACEFUL_TIMEOUT",
     "ProxyHeaders",
     "Server",
     "Supervisor",
+    "TLSConfigError",
     "TrustedProxies",
     "WorkerFailed",
     "WorkerHandoff",
@@ -22,5 +25,6 @@ __all__ = [
     "close_sockets",
     "reuse_port_balances",
     "serve",
+    "tls_context",
     "url",
 ]

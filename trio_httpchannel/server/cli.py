@@ -24,7 +24,6 @@ import trio
 from .._channel import HTTPChannel
 from .._demo import demo
 from ..asgi.lifespan import LifespanError
-from ..http2 import ALPN_PROTOCOLS
 from .app_loading import build_handler, interface_of, load_app
 from .errors import CommandError, UsageError
 from .logs import access_log, configure_logging
@@ -35,6 +34,7 @@ from .request_limit import RequestLimit, jittered
 from .serving import Server, serve
 from .sockets import bind, close_sockets, reuse_port_balances, url
 from .supervisor import Supervisor, WorkerFailed, WorkerHandoff
+from .tls import CERT_REQS, TLSConfigError, tls_context
 
 __all__ = ["main", "serve_here", "supervise", "worker_main"]
 
@@ -79,14 +79,18 @@ def _place(options: Options) -> str:
 def _ssl_context(options: Options) -> ssl.SSLContext | None:
     if options.certfile is None:
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(options.certfile, options.keyfile)
-    except (OSError, ssl.SSLError) as error:
-        raise CommandError(f"cannot load the TLS certificate {options.certfile}: {error}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2  # HTTP/2 needs at least TLS 1.2 (RFC 9113 section 9.2)
-    context.set_alpn_protocols(ALPN_PROTOCOLS if options.settings.get("h2", True) else ["http/1.1"])
-    return context
+        return tls_context(
+            options.certfile,
+            options.keyfile,
+            password=options.ssl_keyfile_password,
+            ca_certs=options.ssl_ca_certs,
+            cert_reqs=CERT_REQS[options.ssl_cert_reqs],
+            ciphers=options.ssl_ciphers,
+            h2=options.settings.get("h2", True),
+        )
+    except TLSConfigError as error:
+        raise CommandError(str(error)) from None
 
 
 def _proxy_protocol(options: Options) -> ProxyProtocol | None:
@@ -147,6 +151,7 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
 
 def supervise(options: Options) -> None:
     """Serve with worker processes (``--workers``) or a reloader (``--reload``) in charge."""
+    _ssl_context(options)  # a TLS mistake is told once, here, not by every worker
     if options.reload and importlib.util.find_spec("watchfiles") is None:
         raise CommandError("--reload needs the watchfiles package: pip install 'trio-httpchannel[reload]'")
     balanced = options.workers > 1 and options.uds is None and options.fd is None and reuse_port_balances()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.metadata
-import math
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, NoReturn
 
 from .._config import Settings
 from .errors import UsageError
+from .option_types import FALSE, TRUE, PathList, integer, on_off, optional_seconds, seconds
 from .proxy_headers import TrustedProxies
 from .proxy_protocol import PROXY_PROTOCOL_MODES
 from .serving import DEFAULT_GRACEFUL_TIMEOUT
@@ -32,9 +32,6 @@ ENV_PREFIX = "TRIO_HTTPCHANNEL_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 INTERFACES = ("auto", "asgi", "native")
 WS_MODES = ("auto", "none")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-_NONE = frozenset({"none", "off"})
 _SETTING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Settings)}
 
 
@@ -57,6 +54,10 @@ class Options:
     reload_dir: list[str] | None
     certfile: str | None
     keyfile: str | None
+    ssl_keyfile_password: str | None
+    ssl_ca_certs: str | None
+    ssl_cert_reqs: int
+    ssl_ciphers: str | None
     root_path: str
     proxy_headers: bool
     proxy_protocol: str
@@ -93,10 +94,28 @@ def _check(options: Options) -> None:
         raise UsageError(str(error)) from None
     if options.uds is not None and options.fd is not None:
         raise UsageError("--uds and --fd are two places to listen: give one")
-    if options.keyfile is not None and options.certfile is None:
-        raise UsageError("--keyfile needs --certfile")
+    _check_tls(options)
     if options.limit_max_requests_jitter and options.limit_max_requests is None:
         raise UsageError("--limit-max-requests-jitter needs --limit-max-requests")
+
+
+def _check_tls(options: Options) -> None:
+    if options.certfile is None:
+        given = {
+            "--keyfile (--ssl-keyfile)": options.keyfile is not None,
+            "--ssl-keyfile-password": options.ssl_keyfile_password is not None,
+            "--ssl-ca-certs": options.ssl_ca_certs is not None,
+            "--ssl-cert-reqs": options.ssl_cert_reqs != 0,
+            "--ssl-ciphers": options.ssl_ciphers is not None,
+        }
+        flags = [flag for flag, present in given.items() if present]
+        if flags:
+            raise UsageError(f"{flags[0]} is a TLS option: give the certificate to serve HTTPS with --certfile")
+    if options.ssl_cert_reqs != 0 and options.ssl_ca_certs is None:
+        raise UsageError(
+            f"--ssl-cert-reqs {options.ssl_cert_reqs} verifies client certificates: "
+            "give the CA that issues them with --ssl-ca-certs"
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,9 +170,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _switch(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
-    if lowered not in _TRUE | _FALSE:
+    if lowered not in TRUE | FALSE:
         raise UsageError(f"{name}: expected true or false, got {raw!r}")
-    return lowered in _TRUE
+    return lowered in TRUE
 
 
 def _version() -> str:
@@ -174,9 +193,9 @@ def _installed(distribution: str) -> str:
 def _listening(parser: _Parser) -> None:
     add = parser.group("where to listen")
     add("--host", default="127.0.0.1", help="address; '' or 0.0.0.0 for every interface (default %(default)s)")
-    add("--port", type=_integer(0, 65535), default=8000, help="TCP port; 0 picks a free one (default %(default)s)")
+    add("--port", type=integer(0, 65535), default=8000, help="TCP port; 0 picks a free one (default %(default)s)")
     add("--uds", metavar="PATH", help="listen on this Unix socket path instead of TCP")
-    add("--fd", type=_integer(0), metavar="N", help="listen on this inherited socket file descriptor instead")
+    add("--fd", type=integer(0), metavar="N", help="listen on this inherited socket file descriptor instead")
 
 
 def _limits(parser: _Parser) -> None:
@@ -206,9 +225,9 @@ def _websocket(parser: _Parser) -> None:
     )
     _setting(add, "--ws-max-size", int, " bytes", "one message, all its fragments, after decompression: close 1009")
     _setting(add, "--ws-max-queue", int, "", "received messages waiting for the app; then reading stops")
-    _setting(add, "--ws-ping-interval", _optional_seconds, " s", "between keepalive pings; none or off: no pings")
-    _setting(add, "--ws-ping-timeout", _optional_seconds, " s", "for a ping's pong: close 1011; none or off: no wait")
-    _setting(add, "--ws-per-message-deflate", _on_off, "", "accept permessage-deflate compression: on or off")
+    _setting(add, "--ws-ping-interval", optional_seconds, " s", "between keepalive pings; none or off: no pings")
+    _setting(add, "--ws-ping-timeout", optional_seconds, " s", "for a ping's pong: close 1011; none or off: no wait")
+    _setting(add, "--ws-per-message-deflate", on_off, "", "accept permessage-deflate compression: on or off")
     _setting(add, "--ws-close-timeout", float, " s", "for the close handshake, then TCP is closed")
 
 
@@ -246,33 +265,33 @@ def _processes(parser: _Parser) -> None:
     add = parser.group("connections and processes")
     add(
         "--max-connections",
-        type=_integer(1),
+        type=integer(1),
         metavar="N",
         help="connections served at once; past it new ones get 503 (default unlimited)",
     )
     add(
         "--graceful-timeout",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_GRACEFUL_TIMEOUT,
         metavar="S",
         help="seconds in-flight requests get to finish at shutdown (default %(default)g)",
     )
     add(
         "--limit-max-requests",
-        type=_integer(1),
+        type=integer(1),
         metavar="N",
         help="retire a worker gracefully after N requests (replaced under --workers/--reload) (default never)",
     )
     add(
         "--limit-max-requests-jitter",
-        type=_integer(0),
+        type=integer(0),
         default=0,
         metavar="N",
         help="add a random 0..N to each worker's --limit-max-requests, so they retire apart (default %(default)s)",
     )
     add(
         "--workers",
-        type=_integer(1),
+        type=integer(1),
         default=1,
         metavar="N",
         help="worker processes sharing the listening socket (default %(default)s)",
@@ -280,7 +299,7 @@ def _processes(parser: _Parser) -> None:
     add("--reload", action="store_true", help="restart when a Python file changes (needs the watchfiles package)")
     add(
         "--reload-dir",
-        action=_PathList,
+        action=PathList,
         metavar="DIR",
         help=f"directory to watch with --reload; repeatable, or several joined by {os.pathsep!r} (default: --app-dir)",
     )
@@ -307,9 +326,27 @@ def _application(parser: _Parser) -> None:
 
 
 def _proxies(parser: _Parser) -> None:
-    add = parser.group("TLS and proxies")
-    add("--certfile", metavar="PATH", help="TLS certificate chain file (PEM): serve HTTPS")
-    add("--keyfile", metavar="PATH", help="TLS private key file (PEM), if not in --certfile")
+    add = parser.group("TLS (the --ssl-* names are Uvicorn's) and proxies")
+    add("--certfile", "--ssl-certfile", metavar="PATH", help="TLS certificate chain file (PEM): serve HTTPS")
+    add("--keyfile", "--ssl-keyfile", metavar="PATH", help="TLS private key file (PEM), if not in --certfile")
+    add("--ssl-keyfile-password", metavar="TEXT", help="password of an encrypted --keyfile")
+    add(
+        "--ssl-ca-certs",
+        metavar="PATH",
+        help="CA certificates (PEM) that client certificates must be issued by (see --ssl-cert-reqs)",
+    )
+    add(
+        "--ssl-cert-reqs",
+        type=integer(0, 2),
+        default=0,
+        metavar="N",
+        help="client certificates: 0 none asked, 1 optional (verified if sent), 2 required (default %(default)s)",
+    )
+    add(
+        "--ssl-ciphers",
+        metavar="LIST",
+        help="OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's) (default: Python's defaults)",
+    )
     add(
         "--proxy-headers",
         action="store_true",
@@ -348,69 +385,3 @@ def _logging(parser: _Parser) -> None:
         metavar="LEVEL",
         help="%(choices)s (default %(default)s)",
     )
-
-
-# Value types argparse does not have ----------------------------------------------------------------
-
-
-def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type``: an integer from ``minimum`` to ``maximum`` (if any)."""
-    wanted = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _optional_seconds(text: str) -> float | None:
-    """An argparse ``type``: a number of seconds, or ``none``/``off`` for ``None`` (not at all)."""
-    if text.strip().lower() in _NONE:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, or none or off, got {text!r}") from None
-
-
-def _on_off(text: str) -> bool:
-    """An argparse ``type``: on or off (also true/false, yes/no, 1/0), as a switch's variable."""
-    lowered = text.strip().lower()
-    if lowered not in _TRUE | _FALSE or not lowered:
-        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
-    return lowered in _TRUE
-
-
-def _seconds(text: str) -> float:
-    """An argparse ``type``: a number of seconds, zero or more (``inf`` for no limit)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
-
-
-class _PathList(argparse.Action):
-    """Like ``action="extend"`` with each value split at ``os.pathsep`` (as a variable holds
-    several), except that the command line's paths replace the environment's, not add to them."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        assert isinstance(values, str)
-        earlier = getattr(namespace, self.dest)
-        paths = [] if earlier is self.default else list(earlier)
-        paths += [path for path in values.split(os.pathsep) if path]
-        setattr(namespace, self.dest, paths)

@@ -20,6 +20,7 @@ import logging
 import trio
 
 from .._request import Address
+from .._tls_opening import first_bytes
 from .proxy_headers import TrustedProxies
 from .proxy_parser import ProxyHeader, ProxyProtocolError, parse_proxy_header
 
@@ -81,6 +82,11 @@ class ProxiedStream(trio.abc.HalfCloseableStream):
         if not header.carries_addresses:
             return None
         return header.ssl is not None and header.ssl.tls, header.client, header.server
+
+    async def peek(self) -> bytes | None:
+        """The client's first bytes past the header, left unread (``None`` when the connection
+        under it cannot tell them): for the plain-HTTP check before TLS (``_tls_opening``)."""
+        return self._buffered or await first_bytes(self.transport_stream)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         if self._buffered:

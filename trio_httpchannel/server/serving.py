@@ -44,7 +44,8 @@ class Server:
     ``max_connections`` bounds the connections served at once: past it a new connection is
     answered ``503`` with ``Connection: close`` and closed, so its client learns at once that the
     server is busy instead of waiting in a queue it cannot see (the seed's ``maxRequests``).
-    ``ssl_context`` makes every connection TLS (``trio.SSLStream``). Running out of file
+    ``ssl_context`` makes every connection TLS (``trio.SSLStream``; :func:`.tls_context` makes
+    one as the command line does; the channel does the handshake). Running out of file
     descriptors at accept is logged once and retried with backoff while existing connections
     go on being served: it is a load problem, not a reason to stop.
 

@@ -33,7 +33,7 @@ from .._response import HeaderPairs, Response
 from ._errors import CloseReason, ConnectionClosed
 from ._going_away import OpenWebSockets
 from ._handshake import Handshake
-from ._http import refusal_bytes, send_head
+from ._opening import Opening
 from ._protocol import Data, WebSocketProtocol
 from ._session import Session
 
@@ -53,9 +53,10 @@ class _Decision(enum.Enum):
 class WebSocketRequest:
     """A valid request to open a WebSocket, before the handler decides on it.
 
-    ``request`` is the HTTP request itself; ``path``, ``query``, ``headers``, ``client`` and
-    ``server`` are its own. ``subprotocols`` are those the client offered, in its order of
-    preference. Accept or reject it once.
+    ``request`` is the HTTP request itself (over HTTP/2 an extended CONNECT, RFC 8441, whose
+    ``http_version`` is ``"2"``); ``path``, ``query``, ``headers``, ``client`` and ``server`` are
+    its own. ``subprotocols`` are those the client offered, in its order of preference. Accept or
+    reject it once; ``opening`` sends the answer, in whichever protocol the request came.
     """
 
     __slots__ = (
@@ -65,11 +66,11 @@ class WebSocketRequest:
         "_head_sent",
         "_nursery",
         "_open_websockets",
+        "_opening",
         "_settings",
         "_status",
-        "_stream",
-        "_trailing_data",
         "_websocket",
+        "_written",
         "request",
         "subprotocols",
     )
@@ -78,8 +79,7 @@ class WebSocketRequest:
         self,
         request: Request,
         handshake: Handshake,
-        stream: trio.abc.Stream,
-        trailing_data: bytes,
+        opening: Opening,
         settings: Settings,
         nursery: trio.Nursery,
         open_websockets: OpenWebSockets | None = None,
@@ -87,8 +87,7 @@ class WebSocketRequest:
         self.request = request
         self.subprotocols = handshake.subprotocols
         self._handshake = handshake
-        self._stream = stream
-        self._trailing_data = trailing_data
+        self._opening = opening
         self._settings = settings
         self._nursery = nursery
         self._open_websockets = open_websockets
@@ -96,6 +95,7 @@ class WebSocketRequest:
         self._websocket: WebSocket | None = None
         self._status = 0
         self._head_sent = 0
+        self._written = False
         self._answered_at = 0.0
 
     @property
@@ -124,38 +124,50 @@ class WebSocketRequest:
         return self.request.server
 
     async def accept(self, subprotocol: str | None = None, headers: HeaderPairs = ()) -> WebSocket:
-        """Send the ``101`` and open the WebSocket, speaking ``subprotocol`` (one the client
-        offered) and with the extra response ``headers``. Raises ``ValueError`` for a subprotocol
-        not offered or a header the handshake sets itself, :class:`ConnectionClosed` when the
-        client is gone."""
+        """Send the acceptance (``101``, or ``200`` over HTTP/2) and open the WebSocket,
+        speaking ``subprotocol`` (one the client offered) and with the extra response
+        ``headers``. Raises ``ValueError`` for a subprotocol not offered or a header the
+        handshake sets itself, :class:`ConnectionClosed` when the client is gone."""
         self._require_pending()
         settings = self._settings
-        accepted = self._handshake.accept(
+        negotiated = self._handshake.negotiate(
             subprotocol=subprotocol,
             headers=headers,
             per_message_deflate=settings.ws_per_message_deflate,
             max_size=settings.ws_max_size,
         )
         self._decision = _Decision.ACCEPTED
-        self._status = 101
-        if not await send_head(self._stream, accepted.head, settings):
+        self._status = self._opening.accept_status
+        try:
+            opened = await self._opening.accept(self._handshake, negotiated)
+        except (ValueError, TypeError):
+            self._decision = _Decision.PENDING  # raised before anything was sent (see Opening)
+            raise
+        if opened is None:
             raise ConnectionClosed(CloseReason(1006, "the client did not take the handshake's response"))
-        self._head_sent = len(accepted.head)
-        protocol = WebSocketProtocol(accepted.extensions, settings.ws_max_size, self._trailing_data)
-        session = Session(self._stream, protocol, settings, self._open_websockets, self._nursery)
+        self._head_sent = opened.head_sent
+        self._written = True
+        protocol = WebSocketProtocol(negotiated.extensions, settings.ws_max_size, opened.trailing_data)
+        session = Session(opened.stream, protocol, settings, self._open_websockets, self._nursery)
         self._nursery.start_soon(session.run)
         self._websocket = WebSocket(self, session, subprotocol)
         return self._websocket
 
     async def reject(self, response: Response) -> None:
         """Refuse the WebSocket with ``response`` (its body bytes, not a stream); it returns once
-        the response is written, and the connection closes after the handler returns."""
+        the response is written. Over HTTP/1.1 the connection closes after the handler returns;
+        over HTTP/2 the response ends the request's stream, and the connection goes on."""
         self._require_pending()
-        data = refusal_bytes(response)
         self._decision = _Decision.REJECTED
         self._status = response.status
-        if await send_head(self._stream, data, self._settings):
-            self._head_sent = len(data)
+        try:
+            written = await self._opening.reject(response)
+        except (ValueError, TypeError):
+            self._decision = _Decision.PENDING  # raised before anything was sent (see Opening)
+            raise
+        if written is not None:
+            self._head_sent = written
+            self._written = True
         self._answered_at = trio.current_time()
 
     @property
@@ -179,19 +191,20 @@ class WebSocketRequest:
 
     def _record(self, client: Address, started: float) -> ResponseRecord | None:
         """The access record of what answered this request, ``None`` if nothing did. A refusal
-        is recorded as the HTTP response it is; an accepted WebSocket as status 101 whose
-        ``sent`` is every byte the connection wrote (the ``101`` head and all frames), whose
-        ``seconds`` run to the end of the WebSocket, and which is ``complete`` when our close
-        frame was written (not when the connection was lost or aborted first)."""
+        is recorded as the HTTP response it is; an accepted WebSocket with its acceptance's
+        status (101, or 200 over HTTP/2) whose ``sent`` is every byte written for it (the ``101``
+        head, and all frames), whose ``seconds`` run to the end of the WebSocket, and which is
+        ``complete`` when our close frame was written (not when the connection was lost or
+        aborted first). (Over HTTP/2 the bytes are the body's, as for any HTTP/2 response.)"""
         if self._decision is _Decision.PENDING:
             return None
         if self._websocket is None:
-            complete = self._head_sent > 0
             ended = self._answered_at if self._rejected else trio.current_time()
-            return ResponseRecord(client, self.request, self._status, self._head_sent, ended - started, complete)
+            return ResponseRecord(client, self.request, self._status, self._head_sent, ended - started, self._written)
         session = self._websocket._session
         sent = self._head_sent + session.sent
-        return ResponseRecord(client, self.request, 101, sent, trio.current_time() - started, session.close_written)
+        seconds = trio.current_time() - started
+        return ResponseRecord(client, self.request, self._status, sent, seconds, session.close_written)
 
     def _require_pending(self) -> None:
         if self._decision is not _Decision.PENDING:

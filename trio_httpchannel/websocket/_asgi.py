@@ -64,7 +64,7 @@ class ASGIWebSocketHandler:
         scope: Scope = {
             "type": "websocket",
             "asgi": WEBSOCKET_ASGI_VERSIONS,
-            "http_version": "1.1",
+            "http_version": request.request.http_version,
             "scheme": request.scheme,
             "path": root + unquote(request.path),
             "raw_path": (root + request.path).encode("latin-1"),
@@ -78,6 +78,8 @@ class ASGIWebSocketHandler:
         }
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if request.request.tls is not None:
+            scope["extensions"] = {**scope["extensions"], "tls": request.request.tls.asgi()}
         return scope
 
 

@@ -5,6 +5,10 @@ does it ask for a WebSocket at all (:func:`is_websocket_upgrade`), is its handsh
 accept (:func:`parse_handshake`, else :class:`HandshakeError` with the status to answer), and what
 is the ``101 Switching Protocols`` that accepts it (:meth:`Handshake.accept`). The accept token is
 wsproto's; permessage-deflate is negotiated by ``_deflate``.
+
+Over HTTP/2 (RFC 8441) the handshake is an extended CONNECT with ``:protocol: websocket``
+(:func:`parse_extended_connect`): no key and no accept token, the version, subprotocols and
+extensions as over HTTP/1.1 (:meth:`Handshake.negotiate`), and ``200`` accepts it.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from ..http1.serializer import serialize_informational
 from ._deflate import negotiate_deflate
 from ._errors import HandshakeError
 
-__all__ = ["Accepted", "Handshake", "is_websocket_upgrade", "parse_handshake"]
+__all__ = ["Accepted", "Handshake", "Negotiated", "is_websocket_upgrade", "parse_extended_connect", "parse_handshake"]
 
 _VERSION = "13"
 _HANDSHAKE_FIELDS = frozenset(
     {b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-extensions", b"sec-websocket-protocol"}
 )
+Fields = list[tuple[str | bytes, str | bytes]]
 """Response fields the handshake itself sets: an application may not give them."""
 _FRAMING_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
 
@@ -53,12 +58,22 @@ class Accepted(NamedTuple):
     extensions: list[Extension]
 
 
+class Negotiated(NamedTuple):
+    """What the server agreed to, whatever carries the WebSocket: the response fields saying so
+    (``Sec-WebSocket-Protocol``, ``Sec-WebSocket-Extensions``, then the application's own) and the
+    extensions the WebSocket runs with."""
+
+    fields: Fields
+    extensions: list[Extension]
+
+
 class Handshake:
-    """A valid opening handshake: what the client offered, and the response that accepts it."""
+    """A valid opening handshake: what the client offered, and the response that accepts it.
+    ``key`` is the ``Sec-WebSocket-Key`` of an HTTP/1.1 handshake, ``None`` over HTTP/2."""
 
     __slots__ = ("extension_offers", "key", "subprotocols")
 
-    def __init__(self, key: bytes, subprotocols: tuple[str, ...], extension_offers: tuple[str, ...]) -> None:
+    def __init__(self, key: bytes | None, subprotocols: tuple[str, ...], extension_offers: tuple[str, ...]) -> None:
         self.key = key
         self.subprotocols = subprotocols
         """The client's Sec-WebSocket-Protocol values, in its order of preference."""
@@ -73,20 +88,43 @@ class Handshake:
         per_message_deflate: bool,
         max_size: int,
     ) -> Accepted:
-        """The ``101`` accepting this handshake with ``subprotocol`` (one the client offered, or
-        ``None``), the application's extra ``headers`` and, when ``per_message_deflate`` allows
-        and the client offered it, compression whose inflation stops at ``max_size`` bytes a
-        message. Raises ``ValueError`` for a subprotocol the client did not offer, a header the
-        handshake sets itself, or one that could split the response."""
+        """The ``101`` accepting this (HTTP/1.1) handshake, as :meth:`negotiate` agrees. Raises
+        ``ValueError`` as :meth:`negotiate` does, or for a header that could split the response."""
+        negotiated = self.negotiate(
+            subprotocol=subprotocol, headers=headers, per_message_deflate=per_message_deflate, max_size=max_size
+        )
+        return Accepted(self.switching_head(negotiated), negotiated.extensions)
+
+    def switching_head(self, negotiated: Negotiated) -> bytes:
+        """The head of the ``101`` carrying ``negotiated`` (an HTTP/1.1 handshake's: it has a
+        key). Raises ``ValueError`` for a header that could split the response."""
+        if self.key is None:
+            raise RuntimeError("an HTTP/2 handshake is accepted with 200, not 101")
+        fields: Fields = [
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Accept", generate_accept_token(self.key)),
+            *negotiated.fields,
+        ]
+        return serialize_informational(101, fields)
+
+    def negotiate(
+        self,
+        *,
+        subprotocol: str | None = None,
+        headers: HeaderPairs = (),
+        per_message_deflate: bool,
+        max_size: int,
+    ) -> Negotiated:
+        """Accept ``subprotocol`` (one the client offered, or ``None``) with the application's
+        extra ``headers`` and, when ``per_message_deflate`` allows and the client offered it,
+        compression whose inflation stops at ``max_size`` bytes a message. Raises ``ValueError``
+        for a subprotocol the client did not offer, or a header the handshake sets itself."""
         if subprotocol is not None and subprotocol not in self.subprotocols:
             raise ValueError(
                 f"the subprotocol {subprotocol!r} was not offered by the client (it offered {self.subprotocols})"
             )
-        fields: list[tuple[str | bytes, str | bytes]] = [
-            (b"Upgrade", b"websocket"),
-            (b"Connection", b"Upgrade"),
-            (b"Sec-WebSocket-Accept", generate_accept_token(self.key)),
-        ]
+        fields: Fields = []
         if subprotocol is not None:
             fields.append((b"Sec-WebSocket-Protocol", subprotocol))
         extensions: list[Extension] = []
@@ -99,10 +137,11 @@ class Handshake:
             lowered = (name.encode("latin-1") if isinstance(name, str) else name).lower()
             if lowered in _HANDSHAKE_FIELDS or lowered in _FRAMING_FIELDS:
                 raise ValueError(
-                    f"the {lowered.decode('latin-1')} header of a 101 is the handshake's own; it cannot be given"
+                    f"the {lowered.decode('latin-1')} header of a WebSocket's acceptance is the handshake's own;"
+                    " it cannot be given"
                 )
             fields.append((name, value))
-        return Accepted(serialize_informational(101, fields), extensions)
+        return Negotiated(fields, extensions)
 
 
 def parse_handshake(method: str, http_version: str, headers: Headers) -> Handshake:
@@ -124,13 +163,23 @@ def parse_handshake(method: str, http_version: str, headers: Headers) -> Handsha
     return Handshake(key, _elements(headers, "sec-websocket-protocol"), _elements(headers, "sec-websocket-extensions"))
 
 
-def _check_version(values: list[str]) -> None:
+def parse_extended_connect(headers: Headers) -> Handshake:
+    """The handshake of an HTTP/2 extended CONNECT with ``:protocol: websocket`` (RFC 8441
+    section 5; the pseudo-headers are the HTTP/2 layer's to check), checked as over HTTP/1.1
+    but for what HTTP/2 leaves out (Upgrade, Connection, the key). Raises
+    :class:`HandshakeError`: ``426`` (with ``Sec-WebSocket-Version: 13``, and no ``Upgrade``,
+    which HTTP/2 forbids) for another protocol version, ``400`` for none."""
+    _check_version(headers.get_all("sec-websocket-version"), upgrade=False)
+    return Handshake(None, _elements(headers, "sec-websocket-protocol"), _elements(headers, "sec-websocket-extensions"))
+
+
+def _check_version(values: list[str], *, upgrade: bool = True) -> None:
     supported = [(b"Sec-WebSocket-Version", _VERSION.encode())]
     if not values:
         raise HandshakeError(400, "a WebSocket handshake has a Sec-WebSocket-Version field", supported)
     if [value.strip() for value in values] != [_VERSION]:
-        upgrade = [(b"Upgrade", b"websocket"), *supported]
-        raise HandshakeError(426, f"this server speaks WebSocket version {_VERSION}, not {', '.join(values)}", upgrade)
+        fields = [(b"Upgrade", b"websocket"), *supported] if upgrade else supported
+        raise HandshakeError(426, f"this server speaks WebSocket version {_VERSION}, not {', '.join(values)}", fields)
 
 
 def _key(values: list[str]) -> bytes:

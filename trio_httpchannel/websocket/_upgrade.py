@@ -1,10 +1,12 @@
-"""The seam between an HTTP/1.1 connection and the WebSocket layer: :func:`serve_upgrade`.
+"""The seams between HTTP and the WebSocket layer: :func:`serve_upgrade` for HTTP/1.1 and
+:func:`serve_extended_connect` for HTTP/2 (RFC 8441).
 
 The HTTP/1.1 channel stops parsing at a request that :func:`is_websocket_upgrade`, writes every
 response before it, then calls :func:`serve_upgrade` with its stream and the bytes that arrived
-after the upgrade request's head, and closes the stream when it returns. Everything
-WebSocket-specific happens here: the handshake's check and its ``101`` or refusal, the handler,
-the session and its close.
+after the upgrade request's head, and closes the stream when it returns. An HTTP/2 connection
+calls :func:`serve_extended_connect` in the task of an extended CONNECT's stream, with the
+:class:`Opening` that answers on that stream. Everything WebSocket-specific happens here: the
+handshake's check and its acceptance or refusal, the handler, the session and its close.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from .._response import error_response
 from ._api import WebSocketHandler, WebSocketRequest
 from ._errors import ConnectionClosed, HandshakeError
 from ._going_away import OpenWebSockets
-from ._handshake import parse_handshake
-from ._http import linger, refusal_bytes, send_head
+from ._handshake import Handshake, parse_extended_connect, parse_handshake
+from ._opening import Opening, UpgradeOpening
 
-__all__ = ["serve_upgrade"]
+__all__ = ["serve_extended_connect", "serve_upgrade"]
 
 logger = logging.getLogger("trio_httpchannel.websocket")
 
@@ -55,31 +57,67 @@ async def serve_upgrade(
     ``on_response`` gets one :class:`ResponseRecord` (see ``WebSocketRequest._record``): a refusal's
     once it is written, a ``101``'s when the WebSocket has ended.
     """
-    started = trio.current_time()
-    client = request.client
+    opening = UpgradeOpening(stream, trailing_data, settings)
     try:
         handshake = parse_handshake(request.method, request.http_version, request.headers)
     except HandshakeError as error:
-        logger.debug("refusing a WebSocket handshake from %s: %s %s", request.client, error.status, error.message)
-        response = error_response(error.status, error.message)
-        response.headers.extend(error.headers)
-        data = refusal_bytes(response)
-        written = await send_head(stream, data, settings)
-        if on_response is not None:
-            seconds = trio.current_time() - started
-            _report(
-                on_response,
-                ResponseRecord(client, request, error.status, len(data) if written else 0, seconds, written),
-            )
-        if written:
-            await linger(stream, settings)
+        await _refuse(opening, request, error, on_response)
         return
+    await _serve(opening, request, handshake, settings, handler, open_websockets, on_response)
+
+
+async def serve_extended_connect(
+    opening: Opening,
+    request: Request,
+    settings: Settings,
+    handler: WebSocketHandler,
+    *,
+    open_websockets: OpenWebSockets | None = None,
+    on_response: ResponseHook | None = None,
+) -> None:
+    """Answer an HTTP/2 extended CONNECT with ``:protocol: websocket`` (``request``, its
+    pseudo-headers already checked) through ``opening``, and serve the WebSocket until it ends,
+    as :func:`serve_upgrade` does: a bad handshake refused without calling ``handler``
+    (``400``, ``426`` for another version), the handler's errors answered, one record."""
+    try:
+        handshake = parse_extended_connect(request.headers)
+    except HandshakeError as error:
+        await _refuse(opening, request, error, on_response)
+        return
+    await _serve(opening, request, handshake, settings, handler, open_websockets, on_response)
+
+
+async def _refuse(opening: Opening, request: Request, error: HandshakeError, on_response: ResponseHook | None) -> None:
+    """Answer a handshake we cannot accept with ``error``'s status, without the handler."""
+    started = trio.current_time()
+    logger.debug("refusing a WebSocket handshake from %s: %s %s", request.client, error.status, error.message)
+    response = error_response(error.status, error.message)
+    response.headers.extend(error.headers)
+    written = await opening.reject(response)
+    if on_response is not None:
+        seconds = trio.current_time() - started
+        record = ResponseRecord(request.client, request, error.status, written or 0, seconds, written is not None)
+        _report(on_response, record)
+    if written is not None:
+        await opening.after_refusal()
+
+
+async def _serve(
+    opening: Opening,
+    request: Request,
+    handshake: Handshake,
+    settings: Settings,
+    handler: WebSocketHandler,
+    open_websockets: OpenWebSockets | None,
+    on_response: ResponseHook | None,
+) -> None:
+    """Give a valid handshake to ``handler``, then serve the WebSocket it accepted."""
+    started = trio.current_time()
+    client = request.client
     websocket_request: WebSocketRequest | None = None
     try:
         async with trio.open_nursery() as nursery:
-            websocket_request = WebSocketRequest(
-                request, handshake, stream, trailing_data, settings, nursery, open_websockets
-            )
+            websocket_request = WebSocketRequest(request, handshake, opening, settings, nursery, open_websockets)
             failed = await _call_handler(handler, websocket_request)
             await websocket_request._finish(failed)
     finally:
@@ -89,7 +127,7 @@ async def serve_upgrade(
                 _report(on_response, record)
     assert websocket_request is not None
     if websocket_request._rejected:
-        await linger(stream, settings)
+        await opening.after_refusal()
 
 
 def _report(on_response: ResponseHook, record: ResponseRecord) -> None:
