@@ -399,6 +399,10 @@ class Session:
         if due is Due.PONG_OVERDUE:
             logger.debug("a WebSocket client did not answer a ping within ws_ping_timeout")
             self._start_close(1011, "keepalive ping timeout")
+        elif due is Due.PING and not self._outbox.empty:
+            # Frames are still on their way to a client slow to read them: a ping now would only
+            # queue behind them and keep the reader waiting for the writer instead of reading.
+            self._timers.ping_postponed(trio.current_time())
         elif due is Due.PING:
             payload = os.urandom(8) if self._protocol.state is State.OPEN else None
             self._timers.keepalive_sent(payload, trio.current_time())

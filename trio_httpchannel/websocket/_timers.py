@@ -80,6 +80,12 @@ class Timers:
             self.pings[payload] = None
             self.pong_due = now + self._timeout
 
+    def ping_postponed(self, now: float) -> None:
+        """The keepalive ping was due but not sent (frames still wait to go out): the next is
+        due an interval from now."""
+        if self._interval is not None:
+            self.next_ping = now + self._interval
+
     def pong(self, payload: bytes, now: float) -> bool:
         """A pong answers its ping and every earlier one (RFC 6455 section 5.5.3 lets a peer
         answer only the latest); one that answers none is ignored. Whether the deadline moved
