@@ -1,9 +1,10 @@
-"""The regression guard: one request's instructions and one idle connection's bytes, against
-the committed baseline (``bench/baseline.json``).
+"""The regression guard: one request's instructions, one idle connection's bytes and one idle
+WebSocket's bytes, against the committed baseline (``bench/baseline.json``).
 
-Both figures are repeatable where timings are not: callgrind counts the instructions the
+The figures are repeatable where timings are not: callgrind counts the instructions the
 server spends on one keep-alive GET (``bench/instructions.sh``, native and ASGI), and
-``tracemalloc`` the Python memory an idle keep-alive connection holds (``bench/idle_bytes.py``).
+``tracemalloc`` the Python memory an idle keep-alive connection holds (``bench/idle_bytes.py``)
+and an idle WebSocket after one echo (``bench/ws_idle_bytes.py``, the native handler).
 A figure more than ``TOLERANCE`` above its baseline fails the guard, saying by how much.
 Updating the baseline is a deliberate commit: ``scripts/guard --update``.
 """
@@ -42,6 +43,15 @@ def idle_bytes() -> int:
     return int(match.group(1))
 
 
+def ws_idle_bytes() -> int:
+    """Bytes one idle WebSocket holds, by ``bench/ws_idle_bytes.py``."""
+    output = _run([sys.executable, str(REPO / "bench" / "ws_idle_bytes.py"), str(IDLE_CONNECTIONS)])
+    match = re.search(r"(\d+) bytes an idle WebSocket", output)
+    if match is None:
+        raise SystemExit(f"bench/ws_idle_bytes.py printed no figure:\n{output}")
+    return int(match.group(1))
+
+
 def _run(command: list[str]) -> str:
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
     if done.returncode != 0:
@@ -52,6 +62,7 @@ def _run(command: list[str]) -> str:
 def measure() -> dict[str, int]:
     figures = {name: instructions(app) for name, app in APPS.items()}
     figures["idle_bytes"] = idle_bytes()
+    figures["ws_idle_bytes"] = ws_idle_bytes()
     return figures
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from conftest import TEXT, http_handler, open_raw_websocket, read_frame, ws_close_frame, ws_frame, ws_upgrade
 
 from trio_httpchannel import Response
@@ -34,6 +35,28 @@ async def test_a_cancelled_receive_leaves_the_websocket_usable(serve_memory, aut
     assert await read_frame(client) == (True, 0, TEXT, b"here now")
 
 
+async def test_a_send_cancelled_behind_a_slow_client_sends_nothing_and_leaves_the_stream_whole(
+    serve_lockstep, autojump_clock
+):
+    outcomes: list[str] = []
+
+    async def talker(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.send(b"a" * 1000)
+        await ws.send(b"b" * 1000)
+        with trio.move_on_after(5) as waiting:
+            await ws.send(b"never")
+        outcomes.append("cancelled" if waiting.cancelled_caught else "sent")
+        await ws.send(b"after")
+
+    connect = await serve_lockstep(http_handler, websocket_handler=talker, ws_ping_interval=None)
+    client = await connect()
+    await open_raw_websocket(client)
+    await trio.sleep(10)
+    assert [(await read_frame(client)).payload for _ in range(3)] == [b"a" * 1000, b"b" * 1000, b"after"]
+    assert outcomes == ["cancelled"]
+
+
 async def test_close_in_a_cancelled_scope_still_sends_the_close_frame(serve_memory, autojump_clock):
     async def cancelled_closer(request: WebSocketRequest) -> None:
         ws = await request.accept()
@@ -44,6 +67,30 @@ async def test_close_in_a_cancelled_scope_still_sends_the_close_frame(serve_memo
     client = await serve_raw(serve_memory, cancelled_closer)
     close = await read_frame(client)
     assert (close.close_code, close.close_reason) == (4000, "cancelled")
+
+
+async def test_closing_a_websocket_that_has_ended_returns_at_once(serve_memory, autojump_clock):
+    client_gone = trio.Event()
+    closed_at: list[float] = []
+
+    async def late_closer(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for _ in ws:
+            pass
+        await client_gone.wait()
+        start = trio.current_time()
+        await ws.close(1000)
+        closed_at.append(trio.current_time() - start)
+
+    client = await serve_raw(serve_memory, late_closer)
+    await client.send(ws_close_frame(1000))
+    assert (await read_frame(client)).close_code == 1000
+    assert await client.read_to_eof() == b""
+    await client.stream.aclose()
+    await trio.testing.wait_all_tasks_blocked()
+    client_gone.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert closed_at == [0.0]
 
 
 async def test_async_iteration_ends_at_the_close(serve_memory, autojump_clock):

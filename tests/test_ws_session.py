@@ -5,13 +5,18 @@ fragmented messages, pings and both sides' close."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from conftest import (
     CLOSE,
+    GUARD,
+    PONG,
     TEXT,
     open_raw_websocket,
     read_frame,
@@ -24,8 +29,10 @@ from conftest import (
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from websockets.extensions.permessage_deflate import PerMessageDeflate as ClientDeflate
 
-from trio_httpchannel import Response
+from trio_httpchannel import Response, Settings
 from trio_httpchannel.websocket import CloseReason, ConnectionClosed, WebSocketRequest
+from trio_httpchannel.websocket._protocol import WebSocketProtocol
+from trio_httpchannel.websocket._session import Session
 
 WebSocketHandler = Callable[[WebSocketRequest], Awaitable[None]]
 
@@ -318,3 +325,75 @@ async def test_one_websocket_does_not_block_another(serve_ws):
         await first.send("one")
         await second.send("two")
         assert (await second.recv(), await first.recv()) == ("two", "one")
+
+
+def flood_pongs(port: int, stop: threading.Event) -> None:
+    """A client in a thread of its own (so it keeps sending whatever the server's loop does) that
+    opens a WebSocket and writes unsolicited pongs, which need no answer, until ``stop``."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(ws_upgrade())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        pongs = ws_frame(PONG, b"p" * 125) * 64
+        while not stop.is_set():
+            sock.sendall(pongs)
+
+
+async def test_a_client_flooding_pongs_does_not_hold_up_another_websocket(serve_ws):
+    connect = await serve_ws(ws_echo)
+    stop = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.to_thread.run_sync, flood_pongs, connect.args[0], stop)
+        try:
+            with trio.fail_after(GUARD):
+                async with websockets_client(await connect()) as ws:
+                    for n in range(5):
+                        await ws.send(f"echo {n}")
+                        assert await ws.recv() == f"echo {n}"
+        finally:
+            stop.set()
+
+
+async def test_a_task_sending_in_a_loop_lets_other_tasks_run():
+    """Over a socket pair that takes every frame at once, so no send ever has to wait: without
+    the sends' scheduler passes the other task would not run at all (trio orders each batch of
+    tasks at random, so how often it runs varies by one or two)."""
+    server_socket, client_socket = trio.socket.socketpair()
+    settings = Settings(ws_ping_interval=None)
+    session = Session(trio.SocketStream(server_socket), WebSocketProtocol([], settings.ws_max_size), settings)
+    others_ran = 0
+
+    async def other() -> None:
+        nonlocal others_ran
+        while True:
+            others_ran += 1
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        await trio.lowlevel.checkpoint()
+        before = others_ran
+        for _ in range(10):
+            await session.send(b"x")
+        assert others_ran - before >= 5
+        nursery.cancel_scope.cancel()
+    client_socket.close()
+
+
+async def test_a_session_made_without_a_nursery_runs_its_writer_in_one_of_its_own(autojump_clock):
+    """Over a memory stream, which takes nothing at once: every frame goes through the writer."""
+    client, server = trio.testing.memory_stream_pair()
+    settings = Settings(ws_ping_interval=None)
+    session = Session(server, WebSocketProtocol([], settings.ws_max_size), settings)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session.run)
+        await client.send_all(ws_frame(TEXT, b"hello"))
+        await session.send(await session.receive())
+        await session.close(1000, wait=False)
+        await client.send_all(ws_close_frame(1000))
+        frames = b""
+        while data := await client.receive_some():
+            frames += data
+    assert frames == b"\x81\x05hello" + b"\x88\x02\x03\xe8"
+    assert session.close_written

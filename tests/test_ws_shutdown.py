@@ -80,6 +80,17 @@ async def test_shutdown_closes_an_open_websocket_with_1001(nursery, autojump_clo
         assert served.channel.connection_count == 0
 
 
+async def test_an_open_websocket_counts_as_a_connection_being_served(nursery, autojump_clock):
+    with trio.fail_after(HANG):
+        served = Served(nursery, Echo())
+        async with websockets_client(await served.connect()) as ws:
+            await ws.send("open")
+            assert await ws.recv() == "open"
+            assert served.channel.connection_count == 1
+        await served.ended.wait()
+        assert served.channel.connection_count == 0
+
+
 async def test_every_open_websocket_gets_the_1001(nursery, autojump_clock):
     with trio.fail_after(HANG):
         served = Served(nursery, Echo())

@@ -225,3 +225,22 @@ async def test_closing_with_unread_messages_does_not_wait_for_the_close_timeout(
     await client.send(ws_close_frame(1000))
     assert await client.read_to_eof() == b""
     assert trio.current_time() == start
+
+
+async def test_keepalive_pings_do_not_stop_the_reading_of_a_client_that_reads_slowly(serve_lockstep, autojump_clock):
+    """A client reading one chunk every ping interval, over a stream with no buffer: each ping
+    would fall due just as the previous frame left."""
+    client = await open_client(serve_lockstep, ws_ping_interval=5, ws_ping_timeout=None)
+    received = bytearray()
+
+    async def read_slowly() -> None:
+        while True:
+            await trio.sleep(5)
+            received.extend(await client.stream.receive_some(65536))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_slowly)
+        with trio.fail_after(1000):
+            for n in range(6):
+                await client.send(ws_frame(TEXT, b"m%d" % n))
+        nursery.cancel_scope.cancel()

@@ -79,6 +79,8 @@ class HTTPChannel:
         self.shutting_down = False
         """Whether :meth:`shutdown` was called: connections take no new request (read-only)."""
         self._connections: set[HTTP1Connection] = set()
+        self._upgraded = 0
+        """HTTP/1.1 connections handed to the WebSocket layer, and not yet closed."""
         self.websockets = OpenWebSockets()
         self._http2_connections: set[HTTP2Connection] = set()
         self._openings: set[trio.CancelScope] = set()
@@ -104,9 +106,16 @@ class HTTPChannel:
         del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
         self._connections.add(connection)
         try:
-            await connection.run()
+            handoff = await connection.run()
         finally:
             self._connections.discard(connection)
+        del connection  # an open WebSocket keeps nothing of its HTTP/1.1 connection
+        if handoff is not None:  # a WebSocket, served once the HTTP/1.1 connection is let go
+            self._upgraded += 1
+            try:
+                await handoff()
+            finally:
+                self._upgraded -= 1
 
     async def _open_tls(self, stream: trio.SSLStream[trio.abc.Stream], linger: float | None = None) -> bool:
         """Whether the TLS handshake is done, within ``header_timeout`` (and ``linger``, when
@@ -212,4 +221,4 @@ class HTTPChannel:
     @property
     def connection_count(self) -> int:
         """Connections being served now."""
-        return len(self._connections) + len(self._http2_connections)
+        return len(self._connections) + self._upgraded + len(self._http2_connections)

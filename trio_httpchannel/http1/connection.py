@@ -13,6 +13,8 @@ bytes. Their shared state is here: the machines of ``state.py`` (``read``, moved
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -37,7 +39,7 @@ from .writer import Writer
 if TYPE_CHECKING:
     from .._channel import HTTPChannel
 
-__all__ = ["HTTP1Connection", "refuse"]
+__all__ = ["HTTP1Connection", "Handoff", "refuse"]
 
 logger = logging.getLogger("trio_httpchannel")
 
@@ -93,12 +95,15 @@ class HTTP1Connection:
         self._handlers_running = 0
         self._handlers_done: trio.Event | None = None
 
-    async def run(self) -> None:
+    async def run(self) -> Handoff | None:
         """Serve the connection until it ends, then close its stream: quiet, this task alone
         waits for a request's first bytes (here, not in a coroutine of its own: an idle
-        connection keeps one frame less), then busy (``_work``) until it settles or ends. Nothing
-        a client does makes this raise; an internal error is logged and closes the connection."""
+        connection keeps one frame less), then busy (``_work``) until it settles or ends; or,
+        when a request upgraded it to WebSocket, return the :class:`Handoff` that serves the
+        rest, for the caller to await once it has let go of this connection. Nothing a client
+        does makes this raise; an internal error is logged and closes the connection."""
         reader = self.reader
+        handoff: Handoff | None = None
         try:
             while True:
                 scope = reader.quiet_scope()
@@ -114,12 +119,14 @@ class HTTP1Connection:
                     break
                 if not await self._work():
                     break
-            await self._end()
+            handoff = await self._end()
         except Exception:
             logger.exception("internal error while serving %s; the connection is closed", self.peer())
         finally:
             self.outbox.cut_short()
-            await trio.aclose_forcefully(self.wire.stream)
+            if handoff is None:
+                await trio.aclose_forcefully(self.wire.stream)
+        return handoff
 
     async def _work(self) -> bool:
         """Serve requests in the shape for work: a nursery with the reader task, the writer in
@@ -140,7 +147,7 @@ class HTTP1Connection:
         self.shape = advance(SHAPE, SETTLING, QUIET)
         return True
 
-    async def _end(self) -> None:
+    async def _end(self) -> Handoff | None:
         """Every task is done: end as ``state.ending`` says (a method of its own, so that the
         frame an idle connection keeps suspended in ``run`` stays small)."""
         reader = self.reader
@@ -150,9 +157,10 @@ class HTTP1Connection:
         elif end is UPGRADE and reader.h2c is not None:
             await self.channel.serve_http2(self.wire.stream, reader.parser.trailing_data, reader.h2c)
         elif end is UPGRADE:
-            await self._serve_upgrade()
+            return self._websocket_handoff()
         elif end is LINGER:
             await self.wire.linger(self.settings.linger_timeout)
+        return None
 
     async def _finish_handlers(self) -> None:
         """The last response is written: stop the reader and, unless a request was left
@@ -226,10 +234,11 @@ class HTTP1Connection:
 
     # The WebSocket upgrade (the HTTP/2 one is the channel's) ---------------------------------
 
-    async def _serve_upgrade(self) -> None:
-        """Hand the connection to the WebSocket layer, once the reader stopped at an upgrade
-        request and every response before it is written: nothing after the request's head was
-        parsed as HTTP, and the bytes that arrived after it are the WebSocket's first."""
+    def _websocket_handoff(self) -> Handoff:
+        """What hands the connection to the WebSocket layer, once the reader stopped at an
+        upgrade request and every response before it is written: nothing after the request's
+        head was parsed as HTTP, and the bytes that arrived after it are the WebSocket's first.
+        It keeps the stream, the request and those bytes, nothing else of this connection."""
         head, handler = self.reader.upgrade, self.channel.websocket_handler
         assert head is not None and handler is not None
         request = Request(
@@ -243,7 +252,8 @@ class HTTP1Connection:
             server=self.server,
             tls=self.tls,
         )
-        await serve_upgrade(
+        serve = partial(
+            serve_upgrade,
             self.wire.stream,
             request,
             self.reader.parser.trailing_data,
@@ -252,6 +262,30 @@ class HTTP1Connection:
             open_websockets=self.channel.websockets,
             on_response=self.hook,
         )
+        return Handoff(self.wire.stream, serve, self.peer())
+
+
+class Handoff:
+    """What serves a connection after a request upgraded it to WebSocket: awaiting it serves the
+    rest and then closes the stream (an internal error is logged, as ``HTTP1Connection.run``
+    logs one). ``run`` returns it rather than awaiting it so that its caller lets go of the
+    HTTP/1.1 connection first: an open WebSocket, which may stay open for long, needs nothing of
+    its reader, writer, parser or nursery."""
+
+    __slots__ = ("_peer", "_serve", "_stream")
+
+    def __init__(self, stream: trio.abc.Stream, serve: Callable[[], Awaitable[None]], peer: str) -> None:
+        self._stream = stream
+        self._serve = serve
+        self._peer = peer
+
+    async def __call__(self) -> None:
+        try:
+            await self._serve()
+        except Exception:
+            logger.exception("internal error while serving %s; the connection is closed", self._peer)
+        finally:
+            await trio.aclose_forcefully(self._stream)
 
 
 async def refuse(stream: trio.abc.Stream, response: Response, linger: float) -> tuple[int, float]:

@@ -160,11 +160,14 @@ class StreamTunnel(trio.abc.HalfCloseableStream):
 
 def end_tunnel(exchanges: Exchanges, stream: Stream) -> None:
     """The WebSocket on ``stream`` is done with it: forgotten if both sides ended it (h2
-    closed it already); reset with NO_ERROR if only we did (the session sends END_STREAM only
+    closed it already), left to the writer if the client ended its side and our END_STREAM is
+    queued (written, it closes the stream: ``stream_written``); reset with NO_ERROR if only we did (the session sends END_STREAM only
     once the close handshake is over both ways, so the client is merely late to end its side,
     as RFC 9113 section 8.1 has a server stop a request it no longer needs); else, an abort,
     reset with CANCEL."""
     if stream.phase is Phase.CLOSED:
+        return
+    if stream.phase is Phase.ENDING and stream.request_ended:
         return
     if stream.phase is Phase.SENT:
         if stream.request_ended:

@@ -148,7 +148,7 @@ class WebSocketRequest:
         self._head_sent = opened.head_sent
         self._written = True
         protocol = WebSocketProtocol(negotiated.extensions, settings.ws_max_size, opened.trailing_data)
-        session = Session(opened.stream, protocol, settings, self._open_websockets)
+        session = Session(opened.stream, protocol, settings, self._open_websockets, self._nursery)
         self._nursery.start_soon(session.run)
         self._websocket = WebSocket(self, session, subprotocol)
         return self._websocket

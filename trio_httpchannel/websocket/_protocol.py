@@ -23,9 +23,18 @@ from wsproto.utilities import LocalProtocolError
 
 from ._errors import CloseReason
 
-__all__ = ["Closed", "Message", "PongReceived", "Reply", "State", "WebSocketProtocol"]
+__all__ = ["Closed", "Message", "PongReceived", "Reply", "State", "WebSocketProtocol", "check_close_code"]
 
 Data = str | bytes
+
+
+def check_close_code(code: int) -> None:
+    """Raise ``ValueError`` unless ``code`` may be sent in a close frame (RFC 6455 section 7.4)."""
+    if isinstance(code, bool) or not isinstance(code, int) or not (code in _SENDABLE or 3000 <= code <= 4999):
+        raise ValueError(f"{code!r} is not a close code an endpoint may send (1000-1003, 1007-1014, 3000-4999)")
+
+
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 
 
 class State(enum.Enum):
