@@ -116,3 +116,42 @@ async def test_a_client_leaving_a_settled_connection_ends_it(serve, autojump_clo
     assert await client.read_to_eof() == b""
     await trio.testing.wait_all_tasks_blocked()
     assert live_tasks() == before
+
+
+class _LateReads(trio.abc.Stream):
+    """The server's side of a memory stream where the scheduler runs late after every read that
+    brings bytes: a second of MockClock time passes before the reader acts on them, so the
+    deadline it was reading under (to settle) has passed by then."""
+
+    def __init__(self, stream: trio.abc.Stream, clock: trio.testing.MockClock) -> None:
+        self.stream = stream
+        self.clock = clock
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self.stream.receive_some(max_bytes)
+        if data:
+            self.clock.jump(1)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+async def test_a_request_read_as_the_wait_for_it_would_settle_is_served(nursery, autojump_clock):
+    """Bytes read just as the wait for the next request reaches SETTLE_AFTER belong to a request
+    sent in time: it is served whole, body and all, not cancelled by the settling as it is
+    dispatched (which answered its body 408 and closed the connection)."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    nursery.start_soon(HTTPChannel(echo), _LateReads(server_stream, autojump_clock))
+    client = RawClient(client_stream)
+    for _ in range(3):
+        await client.send(POST)
+        response = await client.read_response()
+        assert (response.status, response.body) == (200, b"hello")
