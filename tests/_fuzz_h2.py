@@ -207,7 +207,7 @@ async def exercise_h2(example: H2Example) -> Run:
         with trio.fail_after(HANG_BOUND):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(serve_one, channel, server, run)
-                nursery.start_soon(read_all, client, example, run)
+                nursery.start_soon(read_all, client, example, run, run.sleep)
                 await send_pieces(client, example, run)  # type: ignore[arg-type]
     finally:
         logger.removeHandler(collector)

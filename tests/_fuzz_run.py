@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -81,13 +81,18 @@ async def send_pieces(stream: trio.abc.HalfCloseableStream, example: Example, ru
         await stream.aclose()
 
 
-async def read_all(stream: trio.abc.Stream, example: Example, run: Run) -> None:
+async def read_all(
+    stream: trio.abc.Stream, example: Any, run: Any, sleep: Callable[[float], Awaitable[None]] = trio.sleep
+) -> None:
+    """Read as the example's client reads (its sizes and pauses, the pauses counted in
+    ``run.read_slept`` and slept with ``sleep``) until the server's end; shared by every fuzz
+    profile."""
     reads = 0
     try:
         while True:
             pause = example.read_pauses[reads % len(example.read_pauses)]
             run.read_slept += pause
-            await run.sleep(pause)
+            await sleep(pause)
             data = await stream.receive_some(example.read_sizes[reads % len(example.read_sizes)])
             reads += 1
             if not data:
@@ -99,7 +104,9 @@ async def read_all(stream: trio.abc.Stream, example: Example, run: Run) -> None:
 
 
 class _Collect(logging.Handler):
-    def __init__(self, run: Run) -> None:
+    """Keeps the warnings and errors the server logs during a run in ``run.warnings``."""
+
+    def __init__(self, run: Any) -> None:
         super().__init__(logging.WARNING)
         self.run = run
 
@@ -123,7 +130,7 @@ async def exercise(example: Example, make_handler: HandlerFactory = echo_handler
         with trio.fail_after(HANG_BOUND):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(serve_one, channel, server, run)
-                nursery.start_soon(read_all, client, example, run)
+                nursery.start_soon(read_all, client, example, run, run.sleep)
                 await send_pieces(client, example, run)
     finally:
         logger.removeHandler(collector)

@@ -29,6 +29,7 @@ from typing import Any
 
 import trio
 import trio.testing
+from _fuzz_run import _Collect, read_all
 from _fuzz_ws import (
     BINARY,
     CLOSE,
@@ -129,32 +130,6 @@ async def send_pieces(stream: trio.abc.HalfCloseableStream, example: Example, ru
         run.gave_up = waiting.cancelled_caught
     if example.finish == "abort" or run.gave_up:
         await stream.aclose()
-
-
-async def read_all(stream: trio.abc.Stream, example: Example, run: Run) -> None:
-    reads = 0
-    try:
-        while True:
-            pause = example.read_pauses[reads % len(example.read_pauses)]
-            run.read_slept += pause
-            await trio.sleep(pause)
-            data = await stream.receive_some(example.read_sizes[reads % len(example.read_sizes)])
-            reads += 1
-            if not data:
-                break
-            run.received += data
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        return
-    await stream.aclose()
-
-
-class _Collect(logging.Handler):
-    def __init__(self, run: Run) -> None:
-        super().__init__(logging.WARNING)
-        self.run = run
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.run.warnings.append(record)
 
 
 async def exercise(example: Example) -> Run:
