@@ -14,7 +14,9 @@ from conftest import GET, get
 from trio_httpchannel.asgi import ASGIHandler
 
 CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
+needs_curl = pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 LINKS = [b"</style.css>; rel=preload; as=style", b"</app.js>; rel=preload; as=script"]
 
 

@@ -22,7 +22,9 @@ from trio_httpchannel.http2 import ALPN_PROTOCOLS
 
 CURL = shutil.which("curl")
 H2LOAD = shutil.which("h2load")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
+needs_curl = pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 needs_h2load = pytest.mark.skipif(
     H2LOAD is None, reason="h2load is not installed (Debian nghttp2-client; scripts/test installs it when root)"
 )

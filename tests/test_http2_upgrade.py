@@ -54,7 +54,9 @@ async def test_with_h2_off_an_upgrade_is_served_in_http11(serve_h2):
     assert (await client.upgrade("/x")).startswith(b"HTTP/1.1 200 OK")
 
 
-@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+@pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 async def test_curl_upgrades_to_h2c(serve_h2_tcp):
     server = await serve_h2_tcp(echo)
     port = server.port

@@ -73,7 +73,9 @@ async def test_an_http1_client_over_tls_is_refused_503_in_http1(nursery, certifi
     assert (await recorded(records)).status == 503
 
 
-@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+@pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 async def test_curl_over_http2_reads_the_503(nursery, certificates):
     assert CURL is not None
     port, _occupying = await full_server(nursery, certificates, [])

@@ -21,7 +21,9 @@ from trio_httpchannel import HTTPChannel, Request, Response
 from trio_httpchannel.server import TLSConfigError, tls_context
 
 CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
+needs_curl = pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 
 
 @pytest.fixture

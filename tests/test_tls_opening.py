@@ -61,7 +61,9 @@ async def test_plain_http_on_a_tls_port_is_answered_400_saying_it_speaks_https(n
     assert (records[0].status, records[0].request, records[0].complete) == (400, None, True)
 
 
-@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+@pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 async def test_curl_asking_http_of_a_tls_port_reads_the_400(nursery, context):
     assert CURL is not None
     port = await serve_https(nursery, HTTPChannel(hello), context)
@@ -106,7 +108,9 @@ async def test_a_handshake_with_an_untrusting_client_fails_in_one_debug_line(nur
     assert quiet(caplog) == []
 
 
-@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+@pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 async def test_a_handshake_curl_aborts_is_one_debug_line_with_its_alert(nursery, context, caplog):
     assert CURL is not None
     caplog.set_level(logging.DEBUG, "trio_httpchannel")

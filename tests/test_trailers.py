@@ -16,7 +16,9 @@ from trio_httpchannel import Request, Response
 from trio_httpchannel.asgi import ASGIHandler
 
 CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
+needs_curl = pytest.mark.skipif(
+    CURL is None, reason="curl is not installed (scripts/test installs it with apt-get when run as root)"
+)
 TE = "TE: trailers"
 
 
