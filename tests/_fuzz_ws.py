@@ -1,5 +1,5 @@
 """The WebSocket fuzz model of ``test_fuzz_ws.py``: random client frame streams into one upgraded
-connection, over memory streams under the MockClock.
+connection, over memory streams or a socket pair under the MockClock.
 
 Each example opens a WebSocket (after 0 to 2 plain requests on the same connection, with or
 without a permessage-deflate offer) and sends items: whole messages (text or binary, in 1 to 4
@@ -9,8 +9,8 @@ of every kind the server must refuse, each masked with a random key; then maybe 
 after the first close or bad one. The stream may be damaged (byte flips, insertions,
 deletions, a truncation) after the handshake, is split into reads at random places with random
 pauses, and ends by keeping the connection open (until the server closes it, or a long silence),
-half-closing or aborting. The client reads what the server writes, slowly or not, buffered or
-lockstep. The server's handler echoes messages, slowly or not, or closes with 4000 after some.
+half-closing or aborting. The client reads what the server writes, slowly or not, buffered,
+lockstep, or through a socket pair (where an idle WebSocket's reader settles, ``_quiet.py``). The server's handler echoes messages, slowly or not, or closes with 4000 after some.
 
 The invariants checked after each example are in ``_fuzz_ws_run.py``, which runs it.
 """
@@ -104,7 +104,7 @@ class Example:
     splits: list[int]
     pauses: list[float]
     finish: str  # "keep_open", "half_close" or "abort"
-    lockstep: bool
+    transport: str  # "memory", "lockstep" or "socket"
     read_sizes: list[int]
     read_pauses: list[float]
     handler: str  # "echo", "slow" or "closes"
@@ -357,7 +357,7 @@ def examples(draw: st.DrawFn) -> Example:
         splits=splits,
         pauses=draw(st.lists(PAUSES, min_size=len(splits) + 1, max_size=len(splits) + 1)),
         finish=draw(st.sampled_from(["keep_open", "keep_open", "half_close", "abort"])),
-        lockstep=draw(st.booleans()),
+        transport=draw(st.sampled_from(["memory", "lockstep", "socket"])),
         read_sizes=draw(st.lists(st.sampled_from([1, 7, 100, 65536]), min_size=1, max_size=3)),
         read_pauses=draw(st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.3, 5.0]), min_size=1, max_size=3)),
         handler=draw(st.sampled_from(["echo", "echo", "slow", "closes"])),

@@ -132,10 +132,20 @@ async def send_pieces(stream: trio.abc.HalfCloseableStream, example: Example, ru
         await stream.aclose()
 
 
+def stream_pair(transport: str) -> tuple[trio.abc.HalfCloseableStream, trio.abc.HalfCloseableStream]:
+    """The client's and the server's end: memory streams (buffered, or lockstep: no buffer at
+    all) or a connected pair of Unix sockets, which the server reads with ``os.read`` and whose
+    idle WebSocket settles to one task."""
+    if transport == "socket":
+        client, server = trio.socket.socketpair()
+        return trio.SocketStream(client), trio.SocketStream(server)
+    pair = trio.testing.lockstep_stream_pair if transport == "lockstep" else trio.testing.memory_stream_pair
+    return pair()
+
+
 async def exercise(example: Example) -> Run:
     run = Run()
-    pair = trio.testing.lockstep_stream_pair if example.lockstep else trio.testing.memory_stream_pair
-    client, server = pair()
+    client, server = stream_pair(example.transport)
     channel = HTTPChannel(plain, websocket_handler=websocket_handler(example, run), **example.settings)
     collector = _Collect(run)
     logger = logging.getLogger("trio_httpchannel")
@@ -257,7 +267,9 @@ def cut_off(example: Example, run: Run) -> bool:
     ``send_timeout`` to abort the connection, or for ``ws_close_timeout`` to pass before the
     server's close frame (waiting behind frames the client had not read) was written."""
     settings = example.settings
-    slow = example.lockstep and run.read_slept >= min(settings["send_timeout"], settings["ws_close_timeout"])
+    slow = example.transport == "lockstep" and run.read_slept >= min(
+        settings["send_timeout"], settings["ws_close_timeout"]
+    )
     return example.finish == "abort" or run.gave_up or slow
 
 

@@ -29,6 +29,17 @@ class Reads:
         socket = stream.socket if type(stream) is trio.SocketStream else None
         self._fd = socket.fileno() if socket is not None and os.name == "posix" else -1
 
+    @property
+    def fd(self) -> int:
+        """The socket's descriptor, which is read with ``os.read`` (``-1``: another stream)."""
+        return self._fd
+
+    @property
+    def watchable(self) -> bool:
+        """Whether a task can wait for the stream's bytes without reading them (a plain socket:
+        ``trio.lowlevel.wait_readable`` on :attr:`fd`)."""
+        return self._fd >= 0
+
     async def receive_some(self) -> bytes:
         """Up to ``RECEIVE_SIZE`` bytes from the client; ``b""`` at its end, or when the
         connection broke. A cancellation point before anything is read, as trio's are."""

@@ -19,6 +19,9 @@ socket ◀──bytes── Outbox: written at once by the task that makes the f
   that runs only while frames wait. A sender waits while a frame is queued before it encodes its
   own (cancelling that wait sends nothing). An echo is two scheduler passes: the reader woken by
   the socket, the handler woken by the reader.
+- An idle WebSocket settles (``_quiet.py``): once the reader has read nothing for a while and
+  a task waits in :meth:`Session.receive`, the reader task ends and that task watches the
+  socket, until bytes, a deadline or the close start the reader again.
 - The keepalive and the close handshake's ``ws_close_timeout`` are the reader's read deadline
   (:class:`Timers`), not tasks. The close handshake: our close frame out, the client's in, then
   the client's end of the TCP connection (after our ``send_eof``), then the stream is closed.
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from functools import partial
 
 import trio
@@ -45,13 +47,12 @@ from ._protocol import (
     Data,
     Message,
     PongReceived,
-    ProtocolEvent,
     Reply,
     State,
     WebSocketProtocol,
     check_close_code,
 )
-from ._reads import Reads
+from ._quiet import QuietSession
 from ._timers import Due, Timers
 
 __all__ = ["Session"]
@@ -59,7 +60,7 @@ __all__ = ["Session"]
 logger = logging.getLogger("trio_httpchannel.websocket")
 
 
-class Session:
+class Session(QuietSession):
     """One WebSocket after its ``101``: :meth:`run` serves it until the close handshake is over
     and then closes the stream; the application meanwhile calls :meth:`receive`, :meth:`send`,
     :meth:`ping` and :meth:`close`, from any task. While it runs it is in ``open_websockets``
@@ -71,23 +72,13 @@ class Session:
     __slots__ = (
         "_close_encoded",
         "_done",
-        "_events",
         "_local_reason",
-        "_lost",
         "_max_queue",
-        "_messages",
         "_open_websockets",
-        "_outbox",
-        "_protocol",
         "_read_over",
-        "_reads",
-        "_receivers",
-        "_room",
         "_sent_unscheduled",
         "_settings",
         "_stream",
-        "_timer",
-        "_timers",
     )
 
     def __init__(
@@ -98,25 +89,17 @@ class Session:
         open_websockets: OpenWebSockets | None = None,
         nursery: trio.Nursery | None = None,
     ) -> None:
+        super().__init__(stream, protocol, settles=nursery is not None)
         self._stream = stream
-        self._protocol = protocol
         self._settings = settings
         self._open_websockets = open_websockets
-        self._reads = Reads(stream)
         self._outbox = Outbox(stream, settings.send_timeout, self._abort)
         self._outbox.nursery = nursery
         self._max_queue = settings.ws_max_queue
-        self._messages: list[Data] = []
-        self._receivers: list[trio.lowlevel.Task] = []
-        """The tasks waiting in :meth:`receive`, first come first served."""
-        self._room: trio.Event | None = None
-        self._events: Iterator[ProtocolEvent] | None = None
         self._timers = Timers(settings)
-        self._timer: trio.CancelScope | None = None
         self._local_reason: CloseReason | None = None
         self._close_encoded = False
         self._sent_unscheduled = False
-        self._lost = False
         self._read_over = False
         self._done: trio.Event | None = None
 
@@ -150,7 +133,8 @@ class Session:
             self._sent_unscheduled = False
             task = trio.lowlevel.current_task()
             self._receivers.append(task)
-            await trio.lowlevel.wait_task_rescheduled(partial(self._forget_receiver, task))
+            if await trio.lowlevel.wait_task_rescheduled(partial(self._forget_receiver, task)):
+                await self._watch()  # the reader settled: this task watches the socket for it
         data = messages.pop(0)
         if self._room is not None:
             self._room.set()
@@ -239,6 +223,7 @@ class Session:
         self._begin_closing()
         if self._room is not None:
             self._room.set()
+        self._unsettle()
 
     def _reason(self) -> CloseReason:
         return self._protocol.close_reason or self._local_reason or CloseReason(1006)
@@ -249,7 +234,14 @@ class Session:
         """Serve the WebSocket until the close handshake is over (or its timeout passes), then
         close the stream. The writer task, while frames wait for it, runs in the ``nursery``
         the session was made with, or else in one of this call's own (which an idle WebSocket
-        then holds: 1.3 KB)."""
+        then holds: 1.3 KB, and it never settles). With the session's nursery, this task may
+        end early, the session settled (``_quiet.py``): the reader task then starts again in
+        that nursery when there is work, and the last one closes the stream."""
+        self._outbox.start_writer()
+        if self._open_websockets is not None:
+            self._open_websockets.add(self)
+        self._timers.start(trio.current_time())
+        self._events = self._protocol.events()
         if self._outbox.nursery is not None:
             await self._serve()
             return
@@ -258,20 +250,19 @@ class Session:
             await self._serve()
 
     async def _serve(self) -> None:
+        """The reader task: read until the session settles or the close handshake is over."""
+        settled = False
         try:
-            self._outbox.start_writer()
-            if self._open_websockets is not None:
-                self._open_websockets.add(self)
-            self._timers.start(trio.current_time())
-            await self._read()
-            if not self._lost:
+            settled = await self._read()
+            if not settled and not self._lost:
                 with trio.move_on_at(self._timers.close_due):
                     await self._outbox.wait_written()
                 if self._close_encoded and self._outbox.empty:
                     await self._outbox.linger(self._timers.close_due)
         finally:
-            self._end()
-            await trio.aclose_forcefully(self._stream)
+            if not settled:
+                self._end()
+                await trio.aclose_forcefully(self._stream)
 
     def _end(self) -> None:
         if self._open_websockets is not None:
@@ -291,35 +282,44 @@ class Session:
         for task in receivers:
             trio.lowlevel.reschedule(task)
 
-    async def _read(self) -> None:
+    async def _read(self) -> bool:
         """Read until the client's close frame, the end of the connection, a broken rule or the
-        end of the close handshake's time. The only wait inside the timer's cancel scope is the
-        read itself; waiting for the application or the writer happens outside it."""
-        self._events = self._protocol.events()
+        end of the close handshake's time (then ``False``), or until the session settles
+        (``True``: a task in :meth:`receive` watches the socket now). The only wait inside the
+        timer's cancel scope is the read itself; waiting for the application or the writer
+        happens outside it."""
         reads = self._reads
+        settled = False
         try:
             while True:
                 await self._catch_up()
                 if not self._protocol.reading or self._lost:
-                    return
-                with trio.CancelScope(deadline=self._timers.deadline) as self._timer:
+                    return False
+                self._arm_settling()
+                with trio.CancelScope(deadline=self._read_deadline()) as self._timer:
                     while self._received(await reads.receive_some()):
                         pass
                 self._timer = None
-                due = self._timers.due(trio.current_time())
+                now = trio.current_time()
+                due = self._timers.due(now)
                 if due is Due.CLOSE_OVER:
-                    return
+                    return False
+                if due is Due.NOTHING and self._settle(now):
+                    settled = True
+                    return True
                 if self._protocol.reading:
                     self._tick(due)
         finally:
             self._timer = None
-            self._protocol.connection_lost()
-            self._stop_reading()
+            if not settled:
+                self._protocol.connection_lost()
+                self._stop_reading()
 
     def _received(self, data: bytes) -> bool:
         """Act on ``data`` (``b""``: the connection ended); whether to read on. (The bytes are an
         argument, not a variable of the read loop, so an idle WebSocket does not hold the last.)"""
         protocol = self._protocol
+        self._heard = True
         if not data:
             self._lost = True
             protocol.connection_lost()
@@ -392,7 +392,7 @@ class Session:
 
     def _move_deadline(self) -> None:
         if self._timer is not None:
-            self._timer.deadline = self._timers.deadline
+            self._timer.deadline = self._read_deadline()
 
     def _tick(self, due: Due) -> None:
         """Close with 1011 when the pong is overdue, send the keepalive ping when it is due."""
@@ -424,3 +424,4 @@ class Session:
             self._timer.cancel()
         if self._room is not None:
             self._room.set()
+        self._unsettle()
