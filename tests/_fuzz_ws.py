@@ -10,7 +10,7 @@ after the first close or bad one. The stream may be damaged (byte flips, inserti
 deletions, a truncation) after the handshake, is split into reads at random places with random
 pauses, and ends by keeping the connection open (until the server closes it, or a long silence),
 half-closing or aborting. The client reads what the server writes, slowly or not, buffered,
-lockstep, or through a socket pair (where an idle WebSocket's reader settles, ``_quiet.py``). The server's handler echoes messages, slowly or not, or closes with 4000 after some.
+lockstep, or through a socket pair (where an idle WebSocket's reader settles, ``_inbox.py``). The server's handler echoes messages, slowly or not, or closes with 4000 after some.
 
 The invariants checked after each example are in ``_fuzz_ws_run.py``, which runs it.
 """

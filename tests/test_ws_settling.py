@@ -1,4 +1,4 @@
-"""An idle WebSocket whose handler waits in ``receive()`` settles to one task (``_quiet.py``): the
+"""An idle WebSocket whose handler waits in ``receive()`` settles to one task (``_inbox.py``): the
 reader task ends and the waiting task watches the socket, with the reader's deadlines. Nothing
 the seed's model promises may change: pings answered and sent on time, the close noticed,
 no message lost when the watcher is cancelled, sends from other tasks, ``ws_max_queue``.

@@ -11,7 +11,8 @@ socket ◀──bytes── Outbox: written at once by the task that makes the f
 ```
 
 - The session's task (:meth:`Session.run`) is the reader: it feeds the protocol and appends
-  whole messages to a list of at most ``ws_max_queue``; when the application leaves them there
+  whole messages to a list of at most ``ws_max_queue`` (the :class:`Inbox`, its base, which
+  :meth:`~Inbox.receive` takes them from); when the application leaves them there
   it stops reading (TCP pushes back), and it does not read on while a frame it owes (a pong, a
   close frame) waits behind a client that does not read.
 - Frames go through the :class:`Outbox`: written at once by the task that makes them when the
@@ -19,7 +20,7 @@ socket ◀──bytes── Outbox: written at once by the task that makes the f
   that runs only while frames wait. A sender waits while a frame is queued before it encodes its
   own (cancelling that wait sends nothing). An echo is two scheduler passes: the reader woken by
   the socket, the handler woken by the reader.
-- An idle WebSocket settles (``_quiet.py``): once the reader has read nothing for a while and
+- An idle WebSocket settles (``_inbox.py``): once the reader has read nothing for a while and
   a task waits in :meth:`Session.receive`, the reader task ends and that task watches the
   socket, until bytes, a deadline or the close start the reader again.
 - The keepalive and the close handshake's ``ws_close_timeout`` are the reader's read deadline
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 
 import trio
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
@@ -41,6 +41,7 @@ from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessa
 from .._config import Settings
 from ._errors import CloseReason, ConnectionClosed
 from ._going_away import GOING_AWAY, OpenWebSockets
+from ._inbox import Inbox
 from ._outbox import Outbox
 from ._protocol import (
     Closed,
@@ -52,7 +53,6 @@ from ._protocol import (
     WebSocketProtocol,
     check_close_code,
 )
-from ._quiet import QuietSession
 from ._timers import Due, Timers
 
 __all__ = ["Session"]
@@ -60,7 +60,7 @@ __all__ = ["Session"]
 logger = logging.getLogger("trio_httpchannel.websocket")
 
 
-class Session(QuietSession):
+class Session(Inbox):
     """One WebSocket after its ``101``: :meth:`run` serves it until the close handshake is over
     and then closes the stream; the application meanwhile calls :meth:`receive`, :meth:`send`,
     :meth:`ping` and :meth:`close`, from any task. While it runs it is in ``open_websockets``
@@ -72,11 +72,7 @@ class Session(QuietSession):
     __slots__ = (
         "_close_encoded",
         "_done",
-        "_local_reason",
-        "_max_queue",
         "_open_websockets",
-        "_read_over",
-        "_sent_unscheduled",
         "_settings",
         "_stream",
     )
@@ -89,18 +85,14 @@ class Session(QuietSession):
         open_websockets: OpenWebSockets | None = None,
         nursery: trio.Nursery | None = None,
     ) -> None:
-        super().__init__(stream, protocol, settles=nursery is not None)
+        super().__init__(stream, protocol, settings.ws_max_queue, settles=nursery is not None)
         self._stream = stream
         self._settings = settings
         self._open_websockets = open_websockets
         self._outbox = Outbox(stream, settings.send_timeout, self._abort)
         self._outbox.nursery = nursery
-        self._max_queue = settings.ws_max_queue
         self._timers = Timers(settings)
-        self._local_reason: CloseReason | None = None
         self._close_encoded = False
-        self._sent_unscheduled = False
-        self._read_over = False
         self._done: trio.Event | None = None
 
     @property
@@ -119,31 +111,6 @@ class Session(QuietSession):
         return self._close_encoded and self._outbox.empty
 
     # What the application calls ------------------------------------------------------------------
-
-    async def receive(self) -> Data:
-        """The next message; :class:`ConnectionClosed` once the messages received before the
-        close are taken. Waiting, the task sleeps in a list the reader wakes it from (what a
-        ``ParkingLot`` does, without its ordered dict and coroutine: the handler of every idle
-        WebSocket sleeps here)."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        messages = self._messages
-        while not messages:
-            if self._read_over:
-                raise ConnectionClosed(self._reason())
-            self._sent_unscheduled = False
-            task = trio.lowlevel.current_task()
-            self._receivers.append(task)
-            if await trio.lowlevel.wait_task_rescheduled(partial(self._forget_receiver, task)):
-                await self._watch()  # the reader settled: this task watches the socket for it
-        data = messages.pop(0)
-        if self._room is not None:
-            self._room.set()
-        return data
-
-    def _forget_receiver(self, task: trio.lowlevel.Task, _: object) -> trio.lowlevel.Abort:
-        """A task waiting in :meth:`receive` was cancelled."""
-        self._receivers.remove(task)
-        return trio.lowlevel.Abort.SUCCEEDED
 
     async def send(self, data: Data) -> None:
         """Send a message: written at once when the socket takes it, else queued once no other
@@ -225,9 +192,6 @@ class Session(QuietSession):
             self._room.set()
         self._unsettle()
 
-    def _reason(self) -> CloseReason:
-        return self._protocol.close_reason or self._local_reason or CloseReason(1006)
-
     # The session's task: the reader --------------------------------------------------------------
 
     async def run(self) -> None:
@@ -235,7 +199,7 @@ class Session(QuietSession):
         close the stream. The writer task, while frames wait for it, runs in the ``nursery``
         the session was made with, or else in one of this call's own (which an idle WebSocket
         then holds: 1.3 KB, and it never settles). With the session's nursery, this task may
-        end early, the session settled (``_quiet.py``): the reader task then starts again in
+        end early, the session settled (``_inbox.py``): the reader task then starts again in
         that nursery when there is work, and the last one closes the stream."""
         self._outbox.start_writer()
         if self._open_websockets is not None:
@@ -274,13 +238,6 @@ class Session(QuietSession):
         if self._done is None:
             self._done = trio.Event()
         self._done.set()
-
-    def _stop_reading(self) -> None:
-        """No message comes any more: who waits for one is told the WebSocket ended."""
-        self._read_over = True
-        receivers, self._receivers = self._receivers, []
-        for task in receivers:
-            trio.lowlevel.reschedule(task)
 
     async def _read(self) -> bool:
         """Read until the client's close frame, the end of the connection, a broken rule or the
@@ -367,18 +324,6 @@ class Session(QuietSession):
                 return False
         self._events = None
         return self._protocol.reading
-
-    def _queue_full(self) -> bool:
-        return len(self._messages) >= self._max_queue and self._protocol.state is State.OPEN
-
-    async def _wait_for_room(self) -> None:
-        """Wait (no timer running) until the application takes a message or closes; the pong's
-        time then starts again."""
-        while self._queue_full():
-            self._room = trio.Event()
-            await self._room.wait()
-        self._room = None
-        self._timers.resume(trio.current_time())
 
     def _write_frame(self, event: Event) -> None:
         data = self._protocol.encode(event)

@@ -1,22 +1,29 @@
-"""The session's part in keeping an idle WebSocket one task: settling.
+"""The messages on their way to the application, and who waits for the client meanwhile.
 
-A WebSocket with work has two tasks, the handler's and the reader (the session's). An idle one
-whose handler waits in ``receive()`` needs only the handler's: once the reader has read nothing
-for ``SETTLE_AFTER`` (doubled on each waking, up to ``SETTLE_AFTER_LIMIT``, the HTTP/1.1
-connection's figures) while a task waits for a message, the reader task ends and that task
-watches the socket instead, its read deadline the reader's (the keepalive, the pong awaited).
-It reads nothing: when the socket has bytes (or its end), a deadline passes, the close begins,
-a write fails or the watcher is cancelled, whoever notices starts the reader task again
-(:meth:`QuietSession._unsettle`), which reads, answers pings, fires the timers and hands out
-messages as ever; the watcher goes back to waiting for a message. So the watcher holds no byte
-and no event of the protocol, and may be cancelled at any point without losing anything.
+The session's reader appends whole messages to a list of at most ``ws_max_queue``, which
+:meth:`Inbox.receive` takes them from; a task waiting for one sleeps in a list of receivers the
+reader wakes (what a ``ParkingLot`` does, without its ordered dict and coroutine: the handler
+of every idle WebSocket sleeps here). While the application leaves ``ws_max_queue`` messages
+unread, the reader waits for room (and TCP pushes back on the client).
+
+An idle WebSocket settles: a WebSocket with work has two tasks, the handler's and the reader
+(the session's); an idle one whose handler waits in ``receive()`` needs only the handler's.
+Once the reader has read nothing for ``SETTLE_AFTER`` (doubled on each waking, up to
+``SETTLE_AFTER_LIMIT``: the HTTP/1.1 connection's figures) while a task waits for a message,
+the reader task ends and that task watches the socket instead, its deadline the reader's (the
+keepalive, the pong awaited). It reads nothing: when the socket has bytes (or its end), a
+deadline passes, the close begins, a write fails or the watcher is cancelled, whoever notices
+starts the reader task again (:meth:`Inbox._unsettle`), which reads, answers pings, fires the
+timers and hands out messages as ever; the watcher goes back to waiting for a message. So the
+watcher holds no byte and no event of the protocol, and may be cancelled at any point without
+losing anything.
 
 A session settles only on a plain socket (the watcher waits on its descriptor: a TLS stream or
 an HTTP/2 tunnel cannot be watched without reading it), with nothing queued for the writer, and
 when it was made with the nursery the reader is started again in.
 
-:class:`QuietSession` is the base of :class:`~._session.Session`; it holds the state the two
-share, so that the reader's loop reads it directly, with no object in between (as
+:class:`Inbox` is the base of :class:`~._session.Session`; it holds the state the two share, so
+that the reader's loop reads it directly, with no object in between (as
 ``http1.quiet.QuietReader`` does for an HTTP/1.1 connection).
 """
 
@@ -26,17 +33,19 @@ import enum
 import math
 from abc import abstractmethod
 from collections.abc import Iterator
+from functools import partial
 
 import trio
 from outcome import Value
 
 from ..http1.quiet import SETTLE_AFTER, SETTLE_AFTER_LIMIT
+from ._errors import CloseReason, ConnectionClosed
 from ._outbox import Outbox
 from ._protocol import Data, ProtocolEvent, State, WebSocketProtocol
 from ._reads import Reads
 from ._timers import Timers
 
-__all__ = ["QuietSession", "Reading"]
+__all__ = ["Inbox", "Reading"]
 
 
 class Reading(enum.Enum):
@@ -52,21 +61,26 @@ class Reading(enum.Enum):
     """Settled: no reader task; a task waiting in ``receive()`` watches the socket."""
 
 
-class QuietSession:
-    """The reader's settling and the watcher's wait, over the state the session shares with
-    them. The reader's read scope (``_timer``) belongs to whichever task waits on the socket."""
+class Inbox:
+    """The receiving half of a session: the messages, the tasks waiting for them, the reader's
+    wait for room, and the settling. The reader's read scope (``_timer``) belongs to whichever
+    task waits on the socket: the reader, or the watcher."""
 
     __slots__ = (
         "_events",
         "_heard",
+        "_local_reason",
         "_lost",
+        "_max_queue",
         "_messages",
         "_outbox",
         "_protocol",
+        "_read_over",
         "_reading",
         "_reads",
         "_receivers",
         "_room",
+        "_sent_unscheduled",
         "_settle_after",
         "_settle_at",
         "_timer",
@@ -76,13 +90,18 @@ class QuietSession:
     _outbox: Outbox
     _timers: Timers
 
-    def __init__(self, stream: trio.abc.Stream, protocol: WebSocketProtocol, settles: bool) -> None:
+    def __init__(self, stream: trio.abc.Stream, protocol: WebSocketProtocol, max_queue: int, settles: bool) -> None:
         self._protocol = protocol
         self._reads = Reads(stream)
+        self._max_queue = max_queue
         self._messages: list[Data] = []
         self._receivers: list[trio.lowlevel.Task] = []
-        """The tasks waiting in ``receive``, first come first served."""
+        """The tasks waiting in :meth:`receive`, first come first served."""
         self._room: trio.Event | None = None
+        self._read_over = False
+        self._local_reason: CloseReason | None = None
+        self._sent_unscheduled = False
+        """Whether the application sent since it last waited for a message (the session's)."""
         self._events: Iterator[ProtocolEvent] | None = None
         self._timer: trio.CancelScope | None = None
         self._lost = False
@@ -101,6 +120,55 @@ class QuietSession:
     @abstractmethod
     async def _serve(self) -> None:
         """The reader task, started again by :meth:`_unsettle`."""
+
+    async def receive(self) -> Data:
+        """The next message; :class:`ConnectionClosed` once the messages received before the
+        close are taken. Waiting, the task sleeps in a list the reader wakes it from (what a
+        ``ParkingLot`` does, without its ordered dict and coroutine: the handler of every idle
+        WebSocket sleeps here)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        messages = self._messages
+        while not messages:
+            if self._read_over:
+                raise ConnectionClosed(self._reason())
+            self._sent_unscheduled = False
+            task = trio.lowlevel.current_task()
+            self._receivers.append(task)
+            if await trio.lowlevel.wait_task_rescheduled(partial(self._forget_receiver, task)):
+                await self._watch()  # the reader settled: this task watches the socket for it
+        data = messages.pop(0)
+        if self._room is not None:
+            self._room.set()
+        return data
+
+    def _forget_receiver(self, task: trio.lowlevel.Task, _: object) -> trio.lowlevel.Abort:
+        """A task waiting in :meth:`receive` was cancelled."""
+        self._receivers.remove(task)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _reason(self) -> CloseReason:
+        return self._protocol.close_reason or self._local_reason or CloseReason(1006)
+
+    def _stop_reading(self) -> None:
+        """No message comes any more: who waits for one is told the WebSocket ended."""
+        self._read_over = True
+        receivers, self._receivers = self._receivers, []
+        for task in receivers:
+            trio.lowlevel.reschedule(task)
+
+    def _queue_full(self) -> bool:
+        return len(self._messages) >= self._max_queue and self._protocol.state is State.OPEN
+
+    async def _wait_for_room(self) -> None:
+        """Wait (no timer running) until the application takes a message or closes; the pong's
+        time then starts again."""
+        while self._queue_full():
+            self._room = trio.Event()
+            await self._room.wait()
+        self._room = None
+        self._timers.resume(trio.current_time())
+
+    # Settling --------------------------------------------------------------------------------------
 
     def _read_deadline(self) -> float:
         """The read scope's deadline: the timers', or sooner to try to settle."""
