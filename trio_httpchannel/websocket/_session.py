@@ -221,7 +221,7 @@ class Session(Inbox):
             if not settled and not self._lost:
                 with trio.move_on_at(self._timers.close_due):
                     await self._outbox.wait_written()
-                if self._close_encoded and self._outbox.empty:
+                if self._close_encoded and self._outbox.empty and trio.current_time() < self._timers.close_due:
                     await self._outbox.linger(self._timers.close_due)
         finally:
             if not settled:
