@@ -12,7 +12,8 @@ handshake's check and its acceptance or refusal, the handler, the session and it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import trio
 
@@ -33,7 +34,7 @@ logger = logging.getLogger("trio_httpchannel.websocket")
 ResponseHook = Callable[[ResponseRecord], None]
 
 
-async def serve_upgrade(
+def serve_upgrade(
     stream: trio.abc.Stream,
     request: Request,
     trailing_data: bytes,
@@ -42,15 +43,17 @@ async def serve_upgrade(
     *,
     open_websockets: OpenWebSockets | None = None,
     on_response: ResponseHook | None = None,
-) -> None:
-    """Answer the upgrade ``request`` on ``stream`` and serve the WebSocket until it ends.
+) -> Coroutine[Any, Any, None]:
+    """Answer the upgrade ``request`` on ``stream`` and serve the WebSocket until it ends: the
+    coroutine that does, to await (the one that serves or refuses, returned as it is, so that an
+    open WebSocket's task holds no frame of this function's).
 
     ``trailing_data`` is what the client sent after the request's head (a client may send frames
     before the ``101``): it is the WebSocket's first bytes. A malformed handshake is refused here
     (``400``, or ``426`` for another version) without calling ``handler``; a valid one is given to
-    ``handler`` as a :class:`WebSocketRequest`. Returns when the handler has returned and the
-    WebSocket is closed; the caller then closes the stream. Nothing the client or the handler does
-    makes it raise: handler errors are logged once and answered (``500`` before accepting, close
+    ``handler`` as a :class:`WebSocketRequest`. The coroutine returns when the handler has
+    returned and the WebSocket is closed; the caller then closes the stream. Nothing the client or
+    the handler does makes it raise: handler errors are logged once and answered (``500`` before accepting, close
     1011 after).
 
     The WebSocket joins ``open_websockets`` (the channel's, whose shutdown closes it with 1001).
@@ -61,12 +64,11 @@ async def serve_upgrade(
     try:
         handshake = parse_handshake(request.method, request.http_version, request.headers)
     except HandshakeError as error:
-        await _refuse(opening, request, error, on_response)
-        return
-    await _serve(opening, request, handshake, settings, handler, open_websockets, on_response)
+        return _refuse(opening, request, error, on_response)
+    return _serve(opening, request, handshake, settings, handler, open_websockets, on_response)
 
 
-async def serve_extended_connect(
+def serve_extended_connect(
     opening: Opening,
     request: Request,
     settings: Settings,
@@ -74,7 +76,7 @@ async def serve_extended_connect(
     *,
     open_websockets: OpenWebSockets | None = None,
     on_response: ResponseHook | None = None,
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Answer an HTTP/2 extended CONNECT with ``:protocol: websocket`` (``request``, its
     pseudo-headers already checked) through ``opening``, and serve the WebSocket until it ends,
     as :func:`serve_upgrade` does: a bad handshake refused without calling ``handler``
@@ -82,9 +84,8 @@ async def serve_extended_connect(
     try:
         handshake = parse_extended_connect(request.headers)
     except HandshakeError as error:
-        await _refuse(opening, request, error, on_response)
-        return
-    await _serve(opening, request, handshake, settings, handler, open_websockets, on_response)
+        return _refuse(opening, request, error, on_response)
+    return _serve(opening, request, handshake, settings, handler, open_websockets, on_response)
 
 
 async def _refuse(opening: Opening, request: Request, error: HandshakeError, on_response: ResponseHook | None) -> None:
@@ -111,14 +112,23 @@ async def _serve(
     open_websockets: OpenWebSockets | None,
     on_response: ResponseHook | None,
 ) -> None:
-    """Give a valid handshake to ``handler``, then serve the WebSocket it accepted."""
+    """Give a valid handshake to ``handler``, then serve the WebSocket it accepted. The
+    handler's errors are answered (see :meth:`WebSocketRequest._finish`); its WebSocket closing
+    under it is an ordinary end."""
     started = trio.current_time()
     client = request.client
     websocket_request: WebSocketRequest | None = None
     try:
         async with trio.open_nursery() as nursery:
             websocket_request = WebSocketRequest(request, handshake, opening, settings, nursery, open_websockets)
-            failed = await _call_handler(handler, websocket_request)
+            failed = False
+            try:  # here, not in a function of its own: an idle WebSocket's task holds this frame
+                await handler(websocket_request)
+            except ConnectionClosed as closed:
+                logger.debug("the WebSocket handler for %r ended with its connection: %s", websocket_request, closed)
+            except Exception:
+                logger.exception("the WebSocket handler failed on %r from %s", websocket_request, client)
+                failed = True
             await websocket_request._finish(failed)
     finally:
         if on_response is not None and websocket_request is not None:
@@ -136,15 +146,3 @@ def _report(on_response: ResponseHook, record: ResponseRecord) -> None:
         on_response(record)
     except Exception:
         logger.exception("the on_response hook failed on %r", record)
-
-
-async def _call_handler(handler: WebSocketHandler, request: WebSocketRequest) -> bool:
-    """Run ``handler``; whether it failed. Its WebSocket closing under it is an ordinary end."""
-    try:
-        await handler(request)
-    except ConnectionClosed as closed:
-        logger.debug("the WebSocket handler for %r ended with its connection: %s", request, closed)
-    except Exception:
-        logger.exception("the WebSocket handler failed on %r from %s", request, request.client)
-        return True
-    return False
