@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import trio
 
@@ -237,9 +238,10 @@ class WebSocket:
         when it gave none), the code we failed it with, or 1006 when the connection was lost."""
         return self._session.close_reason
 
-    async def receive(self) -> Data:
-        """The next message."""
-        return await self._session.receive()
+    def receive(self) -> Coroutine[Any, Any, Data]:
+        """The next message, to await. (The session's own coroutine, returned as it is: the
+        handler of an idle WebSocket waits in it, and holds no frame of this method's.)"""
+        return self._session.receive()
 
     async def send(self, message: Data) -> None:
         """Send ``message``: text for ``str``, binary for ``bytes``."""
@@ -257,11 +259,8 @@ class WebSocket:
     def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self) -> Data:
-        try:
-            return await self._session.receive()
-        except ConnectionClosed:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> Coroutine[Any, Any, Data]:
+        return self._session.receive(iterating=True)
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.request.request.target}>"

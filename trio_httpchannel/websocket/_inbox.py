@@ -121,21 +121,33 @@ class Inbox:
     async def _serve(self) -> None:
         """The reader task, started again by :meth:`_unsettle`."""
 
-    async def receive(self) -> Data:
+    async def receive(self, *, iterating: bool = False) -> Data:
         """The next message; :class:`ConnectionClosed` once the messages received before the
-        close are taken. Waiting, the task sleeps in a list the reader wakes it from (what a
-        ``ParkingLot`` does, without its ordered dict and coroutine: the handler of every idle
-        WebSocket sleeps here)."""
+        close are taken (``StopAsyncIteration`` when ``iterating``: ``async for`` ends). Waiting,
+        the task sleeps in a list the reader wakes it from (what a ``ParkingLot`` does, without
+        its ordered dict and coroutine: the handler of every idle WebSocket sleeps here), or,
+        the session settled, watches the socket for the reader."""
         await trio.lowlevel.checkpoint_if_cancelled()
         messages = self._messages
         while not messages:
             if self._read_over:
+                if iterating:
+                    raise StopAsyncIteration
                 raise ConnectionClosed(self._reason())
             self._sent_unscheduled = False
             task = trio.lowlevel.current_task()
             self._receivers.append(task)
             if await trio.lowlevel.wait_task_rescheduled(partial(self._forget_receiver, task)):
-                await self._watch()  # the reader settled: this task watches the socket for it
+                # Handed the wait by _settle: watch the socket for the reader, here rather than in
+                # a coroutine of its own (the handler of every idle WebSocket waits here).
+                scope = self._timer = trio.CancelScope(deadline=self._timers.deadline)
+                try:
+                    with scope:
+                        await trio.lowlevel.wait_readable(self._reads.fd)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the reader finds out
+                finally:
+                    self._watched(scope)
         data = messages.pop(0)
         if self._room is not None:
             self._room.set()
@@ -207,21 +219,13 @@ class Inbox:
             and self._outbox.empty
         )
 
-    async def _watch(self) -> None:
-        """In ``receive()``, handed the wait by :meth:`_settle`: wait until the socket has bytes
-        or the read deadline passes, then start the reader again. Cancelled (or called back by
-        :meth:`_unsettle`), the wait ends the same way."""
-        try:
-            with trio.CancelScope(deadline=self._timers.deadline) as scope:
-                self._timer = scope
-                try:
-                    await trio.lowlevel.wait_readable(self._reads.fd)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the reader finds out
-        finally:
-            if self._timer is scope:
-                self._timer = None
-            self._unsettle()
+    def _watched(self, scope: trio.CancelScope) -> None:
+        """The watcher in :meth:`receive` stopped waiting: the socket has bytes, the read
+        deadline passed, it was cancelled, or :meth:`_unsettle` called the reader back. Either
+        way the reader task runs again."""
+        if self._timer is scope:
+            self._timer = None
+        self._unsettle()
 
     def _unsettle(self) -> None:
         """Start the reader task again (the watcher, if it still waits, stops waiting): the
