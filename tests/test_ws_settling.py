@@ -293,3 +293,30 @@ async def test_a_websocket_settles_once_its_handler_drains_a_full_queue(serve, a
     await trio.sleep(10)
     assert served.settled()
     assert received == [f"m{n}" for n in range(8)]
+
+
+async def test_a_handler_returning_while_a_task_outside_it_watches_closes_cleanly(serve, nursery, autojump_clock):
+    """The watcher is a task the handler does not wait for; the handler's return closes with
+    1000, which starts the reader again in the upgrade's nursery at once (after the handler, no
+    task could start there), and the watcher is told the WebSocket ended."""
+    outcomes: list[BaseException | None] = []
+
+    async def receive_outside(ws: WebSocket) -> None:
+        try:
+            await ws.receive()
+        except ConnectionClosed as closed:
+            outcomes.append(closed)
+
+    async def handler(ws: WebSocket) -> None:
+        nursery.start_soon(receive_outside, ws)
+        await trio.sleep(10)
+        assert ws._session.settled
+
+    served = await serve(handler, ws_ping_interval=None)
+    client = await served.open()
+    close = await read_frame(client)
+    assert close.opcode == CLOSE and close.close_code == 1000
+    await client.send(ws_close_frame(1000))
+    assert await client.read_to_eof() == b""
+    await trio.testing.wait_all_tasks_blocked()
+    assert [type(outcome) for outcome in outcomes] == [ConnectionClosed]
