@@ -82,43 +82,43 @@ class HTTPChannel:
         """The HTTP/1.1 connections being served (this and ``_http2_connections`` are dicts, not
         sets: they hold an entry for each connection, and a set's table grows fourfold, to 105
         bytes a connection at 5,000 where a dict's stays under 37)."""
-        self._upgraded = 0
-        """HTTP/1.1 connections handed to the WebSocket layer, and not yet closed."""
+        self._calls = 0
+        """Calls of the channel not yet returned: ``connection_count``."""
         self.websockets = OpenWebSockets()
         self._http2_connections: dict[HTTP2Connection, None] = {}
         self._openings: set[trio.CancelScope] = set()
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
-        if isinstance(stream, trio.SSLStream) and not await self._open_tls(stream):
-            return
-        received = b""
-        if self.settings.h2:
-            opened = await self._opening(stream)
-            if opened is None:
-                await trio.aclose_forcefully(stream)
-                return
-            spoken, received = opened
-            if spoken is Spoken.HTTP2:
-                await self.serve_http2(stream, received)
-                return
-            if spoken is Spoken.STALLED:
-                await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
-                return
-            del opened
-        connection = HTTP1Connection(self, stream, received)
-        del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
-        self._connections[connection] = None
+        self._calls += 1
         try:
-            handoff = await connection.run()
-        finally:
-            del self._connections[connection]
-        del connection  # an open WebSocket keeps nothing of its HTTP/1.1 connection
-        if handoff is not None:  # a WebSocket, served once the HTTP/1.1 connection is let go
-            self._upgraded += 1
+            if isinstance(stream, trio.SSLStream) and not await self._open_tls(stream):
+                return
+            received = b""
+            if self.settings.h2:
+                opened = await self._opening(stream)
+                if opened is None:
+                    await trio.aclose_forcefully(stream)
+                    return
+                spoken, received = opened
+                if spoken is Spoken.HTTP2:
+                    await self.serve_http2(stream, received)
+                    return
+                if spoken is Spoken.STALLED:
+                    await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
+                    return
+                del opened
+            connection = HTTP1Connection(self, stream, received)
+            del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
+            self._connections[connection] = None
             try:
-                await handoff()
+                handoff = await connection.run()
             finally:
-                self._upgraded -= 1
+                del self._connections[connection]
+            del connection  # an open WebSocket keeps nothing of its HTTP/1.1 connection
+            if handoff is not None:  # a WebSocket, served once the HTTP/1.1 connection is let go
+                await handoff()
+        finally:
+            self._calls -= 1
 
     async def _open_tls(self, stream: trio.SSLStream[trio.abc.Stream], linger: float | None = None) -> bool:
         """Whether the TLS handshake is done, within ``header_timeout`` (and ``linger``, when
@@ -223,5 +223,7 @@ class HTTPChannel:
 
     @property
     def connection_count(self) -> int:
-        """Connections being served now."""
-        return len(self._connections) + self._upgraded + len(self._http2_connections)
+        """Connections being served now: calls of the channel not yet returned, whatever they are
+        doing (the TLS handshake, telling HTTP/2 from HTTP/1.1, serving either, or a WebSocket
+        one of them handed over)."""
+        return self._calls
