@@ -20,6 +20,7 @@ import trio
 
 from .._channel import HTTPChannel
 from .._handling import Handler
+from . import sealing
 from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals
@@ -58,7 +59,11 @@ class Server:
     At :meth:`shutdown` the listeners stop at once: the connections already waiting in their
     backlog are accepted (they will be answered, with ``Connection: close``), then the listening
     sockets are closed, so that a new connection is refused and its client or balancer goes
-    elsewhere instead of waiting on a socket nobody accepts from.
+    elsewhere instead of waiting on a socket nobody accepts from. When closing them closes them
+    for good (``exclusive``), they are sealed first (see :mod:`.sealing`): a connection whose
+    handshake the kernel completed after the last accept would otherwise be reset by the close
+    with its request sent (under load, when the process is preempted in between, a request lost
+    behind a balancer); sealed, it is held back and then refused, and the balancer retries it.
     """
 
     def __init__(
@@ -106,10 +111,14 @@ class Server:
         self,
         listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
         *,
+        exclusive: bool = False,
         task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Accept on ``listeners`` until :meth:`shutdown`; then close them, wait for the open
-        connections for up to ``graceful_timeout``, abort the rest, and return."""
+        connections for up to ``graceful_timeout``, abort the rest, and return. ``exclusive``:
+        nothing else holds the listeners' sockets (no other descriptor or process), so that they
+        are sealed before their backlog is taken; never for shared ones, which would accept
+        nothing more."""
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as acceptors:
                 for listener in listeners:
@@ -120,7 +129,7 @@ class Server:
             open_before = self.connection_count
             waiting = 0
             for listener in listeners:
-                for stream in _accept_backlog(listener):
+                for stream in _accept_backlog(listener, seal=exclusive):
                     connections.start_soon(self._serve_connection, stream, name=_CONNECTION_TASK)
                     waiting += 1
                 await trio.aclose_forcefully(listener)
@@ -203,16 +212,18 @@ class Server:
         )
 
 
-def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream]) -> list[trio.abc.Stream]:
+def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream], *, seal: bool) -> list[trio.abc.Stream]:
     """The connections waiting in the backlog of ``listener`` (a ``trio.SocketListener``, or
     any listener with such a ``socket``), accepted without blocking, so that closing it right
-    after (with no checkpoint between) resets none of them."""
+    after (with no checkpoint between) resets none of them; with ``seal``, once sealed, so that
+    none can join them before the close (see :mod:`.sealing`)."""
     sock = getattr(listener, "socket", None)
     if not isinstance(sock, trio.socket.SocketType):
         return []
     streams: list[trio.abc.Stream] = []
     with socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno())) as listening:
         listening.setblocking(False)
+        sealed = seal and sealing.seal(listening)
         while True:
             try:
                 connection, _ = listening.accept()
@@ -221,6 +232,8 @@ def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream]) -> list[trio.a
             except OSError as error:
                 logger.warning("could not accept the connections waiting at shutdown: %s", error.strerror or error)
                 return streams
+            if sealed:
+                sealing.unseal(connection)
             streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(connection)))
 
 
@@ -237,6 +250,7 @@ async def serve(
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
     proxy_protocol: ProxyProtocol | None = None,
     own_sockets: bool = False,
+    exclusive_sockets: bool = False,
     lifespan: AbstractAsyncContextManager[object] | None = None,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     handle_signals: bool = True,
@@ -249,7 +263,10 @@ async def serve(
     ``fd``. The sockets it binds, and ``sockets`` with ``own_sockets``, are closed as soon as
     the shutdown begins, so that new connections are refused at once; ``sockets`` without
     ``own_sockets`` stay the caller's, and listening (the kernel queues connections on them)
-    until the caller closes them. ``proxy_protocol`` is :class:`Server`'s. ``lifespan`` (an
+    until the caller closes them. The sockets it binds from ``host``/``port`` or ``uds``, and
+    ``sockets`` with ``own_sockets`` and ``exclusive_sockets`` (no other descriptor or process
+    holds them), are sealed before their backlog is taken (see :class:`Server`); never ``fd``'s,
+    which whoever gave it may keep listening on. ``proxy_protocol`` is :class:`Server`'s. ``lifespan`` (an
     ASGI ``Lifespan``, say) is entered after binding, so a busy port fails before the
     application starts, and exited after the last connection. ``shutdown_trigger``, when
     given, starts the graceful shutdown when it returns. A second signal aborts everything at
@@ -267,6 +284,7 @@ async def serve(
     if sockets is None:
         sockets = bind(host, port, uds=uds, fd=fd)
     listeners = [_listener(sock, hand_over=owned or own_sockets) for sock in sockets]
+    exclusive = (owned and fd is None) or (own_sockets and exclusive_sockets)
     watchers: list[Watcher] = []
     if shutdown_trigger is not None:
         watchers.append(partial(_shutdown_after, shutdown_trigger, server))
@@ -274,7 +292,8 @@ async def serve(
         with trio.CancelScope() as forced:
             if handle_signals:
                 watchers.append(partial(watch_signals, _first_then_force(server, forced)))
-            await run_beside(partial(_serve_app, server, listeners, lifespan, task_status), watchers)
+            serving = partial(_serve_app, server, listeners, exclusive, lifespan, task_status)
+            await run_beside(serving, watchers)
     finally:
         for listener in listeners:
             listener.socket.close()
@@ -307,11 +326,12 @@ def _listener(sock: socket.socket, *, hand_over: bool) -> trio.SocketListener:
 async def _serve_app(
     server: Server,
     listeners: Sequence[trio.SocketListener],
+    exclusive: bool,
     lifespan: AbstractAsyncContextManager[object] | None,
     task_status: trio.TaskStatus[Server],
 ) -> None:
     async with lifespan if lifespan is not None else nullcontext():
-        await server.serve_listeners(listeners, task_status=task_status)
+        await server.serve_listeners(listeners, exclusive=exclusive, task_status=task_status)
 
 
 async def _shutdown_after(
