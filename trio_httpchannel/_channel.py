@@ -17,10 +17,11 @@ from ._access import ResponseHook, ResponseRecord, report
 from ._addresses import addresses, peer_name
 from ._config import Settings, SettingsKeywords
 from ._handling import Handler
+from ._request import Address
 from ._response import HeaderPairs, Response, error_response
 from ._tls_opening import PLAIN_HTTP_MESSAGE, Opening, open_tls
 from .http1 import HTTP1Connection, refuse
-from .http2 import HTTP2Connection, Spoken, Upgraded, opening, refuse_http2
+from .http2 import HTTP2Connection, Spoken, Upgraded, opening, refusal_opening, refuse_http2
 from .websocket import OpenWebSockets, WebSocketHandler
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ class HTTPChannel:
                     await self.serve_http2(stream, received)
                     return
                 if spoken is Spoken.STALLED:
-                    await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
+                    stalled = error_response(408, "the request head did not arrive within header_timeout")
+                    await self._refused(stream, stalled, None)
                     return
                 del opened
             connection = HTTP1Connection(self, stream, received)
@@ -195,28 +197,50 @@ class HTTPChannel:
         ``message``, ``headers`` added, ``Connection: close``; then close it with a lingering
         close, all of it within ``linger`` seconds (``linger_timeout`` when ``None``).
 
-        The answer is in HTTP/1.1 without reading a request, except over TLS: there the
-        handshake comes first (as for any TLS connection, see :meth:`__call__`), and a client
-        that picked ``h2`` by ALPN gets the answer on the first stream it opens, then GOAWAY.
-        ``on_response`` gets its record (with no request), as for any response."""
+        The answer is in the protocol the client speaks, without serving a request. Over TLS
+        the handshake comes first (as for any TLS connection, see :meth:`__call__`), and a client
+        that picked ``h2`` by ALPN gets the answer on the first stream it opens, then GOAWAY. In
+        cleartext with ``h2`` on, the client's first bytes tell (see ``http2.refusal_opening``):
+        one opening with the HTTP/2 preface (prior knowledge) gets it in HTTP/2 too, any other
+        in HTTP/1.1, and one that says nothing within ``linger`` is closed without an answer.
+        With ``h2`` off it is answered in HTTP/1.1 at once. ``on_response`` gets one record per
+        refusal (with no request; nothing ``sent`` when it was closed unanswered), as for any
+        response."""
         linger = self.settings.linger_timeout if linger is None else linger
         response = error_response(status, message, headers)
+        started = trio.current_time()
+        preface = None
         if isinstance(stream, trio.SSLStream):
-            started = trio.current_time()
             if not await self._open_tls(stream, linger):
                 return
-            linger = max(0.0, linger - (trio.current_time() - started))
-        await self._refused(stream, response, linger)
+        elif self.settings.h2:
+            opened = await refusal_opening(stream, linger)
+            if opened is None:
+                client = addresses(stream)[1]
+                await trio.aclose_forcefully(stream)
+                self._record_refusal(client, response, 0, 0.0)
+                return
+            spoken, received = opened
+            preface = received if spoken is Spoken.HTTP2 else None
+        linger = max(0.0, linger - (trio.current_time() - started))
+        await self._refused(stream, response, linger, preface)
 
-    async def _refused(self, stream: trio.abc.Stream, response: Response, linger: float | None) -> None:
+    async def _refused(
+        self, stream: trio.abc.Stream, response: Response, linger: float | None, preface: bytes | None = None
+    ) -> None:
         """Answer ``response`` on ``stream`` without serving a request, in HTTP/2 to a TLS
-        client that picked it by ALPN, else in HTTP/1.1, then close; and record it."""
+        client that picked it by ALPN or a cleartext one that sent the ``preface`` (the bytes
+        read, beginning with it), else in HTTP/1.1, then close; and record it."""
         linger = self.settings.linger_timeout if linger is None else linger
         client = addresses(stream)[1]
-        if isinstance(stream, trio.SSLStream) and stream.selected_alpn_protocol() == "h2":
-            sent, seconds = await refuse_http2(stream, response, linger)
+        if preface is not None or (isinstance(stream, trio.SSLStream) and stream.selected_alpn_protocol() == "h2"):
+            sent, seconds = await refuse_http2(stream, response, linger, preface or b"")
         else:
             sent, seconds = await refuse(stream, response, linger)
+        self._record_refusal(client, response, sent, seconds)
+
+    def _record_refusal(self, client: Address, response: Response, sent: int, seconds: float) -> None:
+        """Log a refusal at debug level and give ``on_response`` its record (no request)."""
         logger.debug("refused the connection from %s: %d", peer_name(client), response.status)
         if self.on_response is not None:
             report(self.on_response, ResponseRecord(client, None, response.status, sent, seconds, sent > 0))
