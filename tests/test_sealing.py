@@ -75,8 +75,8 @@ async def test_a_connection_made_between_the_last_accept_and_the_close_is_refuse
 
 
 async def test_the_connections_in_a_sealed_backlog_are_answered(nursery: trio.Nursery) -> None:
-    """What the kernel completed before the seal is accepted and served: sealing the listener
-    leaves the connections it had queued unfiltered."""
+    """What the kernel completed before the seal is accepted and served: the seal drops no
+    packet of an established connection."""
     (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listener.socket.getsockname()[1]
     server = Server(hello)

@@ -9,46 +9,59 @@ client (a balancer that believes it is connected) has sent its request. Behind H
 mode that is a request lost (``SD`` in its log), since HAProxy retries only connections that
 failed to open.
 
-:func:`seal` closes that window on Linux: it attaches a socket filter that drops every packet
-reaching the listening socket, so that from then on no handshake completes (a new client's
-``SYN`` is dropped; its kernel sends it again a second later, finds the port closed and reports
-the connection refused, which a balancer retries elsewhere). The connections already queued
-were made before and are unaffected; :func:`unseal` removes the filter from one that inherited
-it by completing its handshake while the filter was being attached.
+:func:`seal` narrows that window to nothing on Linux: it attaches a socket filter that drops
+every ``SYN`` reaching the listening socket, so that no new connection begins (its client's
+kernel sends the ``SYN`` again a second later, finds the port closed, or a replacement
+listening, and reports the connection refused, which a balancer retries elsewhere). Handshakes
+already under way still complete, into the backlog the server is about to take (dropping all
+packets instead would reset each of them: a round trip's worth of connections over a network).
+Only a handshake begun before the seal and completed after that last accept is still reset,
+where the window used to let in every connection that came while the process was preempted.
+The connections accepted inherit the filter, harmlessly: an established connection receives
+no ``SYN``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import socket
 import sys
 
-__all__ = ["seal", "unseal"]
+__all__ = ["seal"]
 
 _SO_ATTACH_FILTER = 26
-_SO_DETACH_FILTER = 27
-_BPF_RET_K = 0x06
-"""``BPF_RET | BPF_K``: the program's one instruction returns a constant, here 0 (drop)."""
 
 
 class _Instruction(ctypes.Structure):
+    """A classic BPF instruction, ``struct sock_filter``."""
+
     _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
 
 
 class _Program(ctypes.Structure):
+    """``struct sock_fprog``: the instructions' count and address."""
+
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Instruction))]
 
 
-_DROP_EVERYTHING = (_Instruction * 1)(_Instruction(_BPF_RET_K, 0, 0, 0))
-_PROGRAM = bytes(_Program(1, _DROP_EVERYTHING))
-"""A ``struct sock_fprog`` pointing at ``_DROP_EVERYTHING``, which lives as long as the module."""
+_TCP_FLAGS = 13
+"""Where the TCP header's flags are: a TCP socket's filter sees the packet from that header."""
+_SYN = 0x02
+
+_DROP_SYN = (_Instruction * 4)(
+    _Instruction(0x30, 0, 0, _TCP_FLAGS),  # BPF_LD | BPF_B | BPF_ABS: A = the flags byte
+    _Instruction(0x45, 0, 1, _SYN),  # BPF_JMP | BPF_JSET | BPF_K: SYN set? next, else skip one
+    _Instruction(0x06, 0, 0, 0),  # BPF_RET | BPF_K: keep nothing, the packet is dropped
+    _Instruction(0x06, 0, 0, 0xFFFFFFFF),  # BPF_RET | BPF_K: keep all of it
+)
+_PROGRAM = bytes(_Program(len(_DROP_SYN), _DROP_SYN))
+"""The ``struct sock_fprog`` for ``_DROP_SYN``, which lives as long as the module."""
 
 
 def seal(sock: socket.socket) -> bool:
-    """Make the listening socket ``sock`` complete no more handshakes (see the module's
+    """Make the listening socket ``sock`` begin no more connections (see the module's
     docstring); whether it could (Linux, TCP). Only for a socket about to be closed for good:
-    anyone else listening on it would accept nothing more."""
+    anyone else listening on it would accept nothing new."""
     if not sys.platform.startswith("linux") or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return False
     try:
@@ -56,10 +69,3 @@ def seal(sock: socket.socket) -> bool:
     except OSError:
         return False
     return True
-
-
-def unseal(sock: socket.socket) -> None:
-    """Remove the filter :func:`seal` attached from ``sock``, a connection accepted from a sealed
-    socket, if it inherited it (a socket copies its listener's filter as its handshake completes)."""
-    with contextlib.suppress(OSError):  # ENOENT: it has none, the common case
-        sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_FILTER, 0)

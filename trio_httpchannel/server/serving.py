@@ -223,7 +223,8 @@ def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream], *, seal: bool)
     streams: list[trio.abc.Stream] = []
     with socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno())) as listening:
         listening.setblocking(False)
-        sealed = seal and sealing.seal(listening)
+        if seal:
+            sealing.seal(listening)
         while True:
             try:
                 connection, _ = listening.accept()
@@ -232,8 +233,6 @@ def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream], *, seal: bool)
             except OSError as error:
                 logger.warning("could not accept the connections waiting at shutdown: %s", error.strerror or error)
                 return streams
-            if sealed:
-                sealing.unseal(connection)
             streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(connection)))
 
 
