@@ -25,9 +25,10 @@ async def refuse_http2(
     """Answer ``response`` (a short ``bytes`` body) to the first request the client opens on
     ``stream`` (``received``: what was read of it already, the preface first in cleartext),
     then GOAWAY naming that stream the last one served (any other it opened may be retried
-    elsewhere), then read until the client closes; all within ``linger`` seconds, then close. The bytes of the response's frames written (0 when the client sent no request or
-    broke the protocol first: nothing is answered then), and the seconds from its request to
-    the last of them, for its ``ResponseRecord``."""
+    elsewhere), then read until the client closes; all within ``linger`` seconds, then close.
+    The bytes of the response's frames written (0 when the client sent no request or broke the
+    protocol first: nothing is answered then), and the seconds from its request to the last of
+    them, for its ``ResponseRecord``."""
     assert isinstance(response.body, bytes)
     engine = H2Connection(H2Configuration(client_side=False, header_encoding=None))
     engine.initiate_connection()

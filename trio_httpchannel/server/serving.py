@@ -265,11 +265,11 @@ async def serve(
     until the caller closes them. The sockets it binds from ``host``/``port`` or ``uds``, and
     ``sockets`` with ``own_sockets`` and ``exclusive_sockets`` (no other descriptor or process
     holds them), are sealed before their backlog is taken (see :class:`Server`); never ``fd``'s,
-    which whoever gave it may keep listening on. ``proxy_protocol`` is :class:`Server`'s. ``lifespan`` (an
-    ASGI ``Lifespan``, say) is entered after binding, so a busy port fails before the
-    application starts, and exited after the last connection. ``shutdown_trigger``, when
-    given, starts the graceful shutdown when it returns. A second signal aborts everything at
-    once and raises ``KeyboardInterrupt``. ``task_status.started`` receives the
+    which whoever gave it may keep listening on. ``proxy_protocol`` is :class:`Server`'s.
+    ``lifespan`` (an ASGI ``Lifespan``, say) is entered after binding, so a busy port fails
+    before the application starts, and exited after the last connection. ``shutdown_trigger``,
+    when given, starts the graceful shutdown when it returns. A second signal aborts everything
+    at once and raises ``KeyboardInterrupt``. ``task_status.started`` receives the
     :class:`Server` once it accepts.
     """
     server = Server(
