@@ -202,6 +202,13 @@ class WebSocketProtocol:
             return bytes(self._frames.pong(event.payload))
         raise TypeError(f"a WebSocket sends messages, pings, pongs and close frames, not {type(event).__name__}")
 
+    def encode_message(self, data: Data) -> bytes | None:
+        """The frame of a whole message (text for ``str``, binary for ``bytes``), as :meth:`encode`
+        makes it for a message event; ``None`` once the close handshake overtook it."""
+        if self._wire is not ConnectionState.OPEN:
+            return None
+        return bytes(self._frames.send_data(data))
+
     def _too_big(self, data: Data) -> bool:
         """Count a fragment's bytes (UTF-8 bytes for text) into its message's size."""
         self._size += len(data) if type(data) is bytes or data.isascii() else len(data.encode())  # type: ignore[union-attr]
