@@ -133,7 +133,10 @@ class WebSocketProtocol:
                 opcode = frame.opcode
                 if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
                     data: Data = frame.payload  # type: ignore[assignment]
-                    if self._too_big(data):
+                    # The message's size so far, in bytes (UTF-8 bytes for text).
+                    size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())  # type: ignore[union-attr]
+                    size += self._size
+                    if size > self._max_size:
                         yield from self._fail(Codes.MESSAGE_TOO_BIG, f"a message is longer than {self._max_size} bytes")
                         return
                     if frame.message_finished and not self._parts:
@@ -141,6 +144,7 @@ class WebSocketProtocol:
                         if self.state is State.OPEN:
                             yield Message(data)
                     else:
+                        self._size = size
                         message = self._add_fragment(data, frame.message_finished)
                         if message is not None:
                             yield message
@@ -208,11 +212,6 @@ class WebSocketProtocol:
         if self._wire is not ConnectionState.OPEN:
             return None
         return bytes(self._frames.send_data(data))
-
-    def _too_big(self, data: Data) -> bool:
-        """Count a fragment's bytes (UTF-8 bytes for text) into its message's size."""
-        self._size += len(data) if type(data) is bytes or data.isascii() else len(data.encode())  # type: ignore[union-attr]
-        return self._size > self._max_size
 
     def _add_fragment(self, data: Data, message_finished: bool) -> Message | None:
         """The whole message once a fragment (``data``) finishes it; ``None`` before, and for a
