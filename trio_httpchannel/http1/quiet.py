@@ -74,17 +74,22 @@ class QuietReader:
 
     def arm_idle_timer(self) -> None:
         """The last response in flight is delivered: an idle wait for the next request now
-        lasts ``timeout``. The read scope's deadline is moved only when it is later than that
-        or more than ``SETTLE_SLACK`` of the wait to settle sooner: a client sending one
-        request after another would otherwise pay a move (trio's costliest call on the path) for
-        each, where now it pays one every few milliseconds. Expiring that little early, the
-        scope settles the connection that much sooner, or reads on (``_expired_early``)."""
+        lasts ``timeout``."""
         if self._connection.read is IDLE:
             self._idle_deadline = None
-            target = self._idle_timer()
-            scope = self._scope
-            if not target - self._settle_after * SETTLE_SLACK <= scope.deadline <= target:
-                scope.deadline = target
+            self._time_idle_wait()
+
+    def _time_idle_wait(self) -> None:
+        """Set the read scope's deadline for an idle wait (``_idle_timer``). It is moved only
+        when it is later than that or sooner by more than ``SETTLE_SLACK`` of the wait to
+        settle: a client sending one request after another would otherwise pay a move (trio's
+        costliest call on the path) for each, where now it pays one every few milliseconds.
+        Expiring that little early, the scope settles the connection that much sooner, or the
+        reader reads on (``_expired_early``)."""
+        target = self._idle_timer()
+        scope = self._scope
+        if not target - self._settle_after * SETTLE_SLACK <= scope.deadline <= target:
+            scope.deadline = target
 
     def _idle_timer(self) -> float:
         """The read scope's deadline while idle between requests: the idle timeout (counted from

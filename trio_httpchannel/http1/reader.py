@@ -201,18 +201,20 @@ class Reader(QuietReader):
             elif connection.pending:
                 await self._receive(None)
             else:
-                await self._receive(self._idle_timer())
+                self._time_idle_wait()
+                await self._receive(None)
                 self._idle_deadline = None
             if connection.channel.shutting_down and not parser.has_partial_request:
                 return None
 
     async def _receive(self, deadline: float | None) -> None:
         """Read once into the parser, within ``deadline``: its expiry ends the reader, and the
-        ``read`` state says what timed out. ``None``: no timer (a request is in flight), but the
-        deadline of the read before is left as it is, not moved (trio moves a deadline at some
-        cost, and a lone request would pay two moves): should it expire, the reader reads on in
-        a new scope (``_expired_early``). The deadline is left after the read too, until the
-        reader waits on something else than the socket (``_clear_timer``)."""
+        ``read`` state says what timed out. ``None``: the deadline is left as it is, not moved
+        (trio moves a deadline at some cost): the idle wait's, set by ``_time_idle_wait``, or,
+        while a request is in flight (no timer), the one of the read before, which should it
+        expire makes the reader read on in a new scope (``_expired_early``). The deadline is
+        left after the read too, until the reader waits on something else than the socket
+        (``_clear_timer``)."""
         scope = self._scope
         if deadline is not None and scope.deadline != deadline:
             scope.deadline = deadline
