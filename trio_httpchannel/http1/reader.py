@@ -53,11 +53,13 @@ class Reader(QuietReader):
 
     Its timer is the read scope (``_scope``, see :class:`QuietReader`)."""
 
-    __slots__ = ("_body_exchange", "upgrade", "h2c")
+    __slots__ = ("_body_exchange", "_parked", "upgrade", "h2c")
 
     def __init__(self, connection: HTTP1Connection, received: bytes) -> None:
         super().__init__(connection, received)
         self._body_exchange: Exchange[RequestHead] | None = None
+        self._parked: trio.lowlevel.Task | None = None
+        """The reader task while it waits for a lone request's handler to run its first step."""
         self.upgrade: RequestHead | None = None
         self.h2c: Upgraded | None = None
 
@@ -172,6 +174,8 @@ class Reader(QuietReader):
         exchange = await self._dispatch(head)
         if exchange.body_send is None:
             self._expect_end()
+            if exchange.dispatch is LONE:
+                await self._let_lone_answer()
         else:
             await self._feed_body(exchange)
         return head.keep_alive and exchange.body is not FAILED and self._connection.write is OPEN
@@ -225,6 +229,32 @@ class Reader(QuietReader):
         self._received(data)
         if scope.cancel_called and (self._connection.read is IDLE or self._connection.read is FIRST):
             raise _ReadAgain
+
+    async def _let_lone_answer(self) -> None:
+        """Let a lone request's handler task run its first step before reading on: most answer
+        in it, and their client may have sent its next request by the time the reader runs
+        again, which a read then finds without waiting (no re-arming of the socket's wait, no
+        sleep in ``epoll_wait`` when the server is faster than the client). A handler still
+        running after its first step waits on something: the reader then waits for the socket
+        first, as before, so a client leaving meanwhile is noticed. The handler task wakes the
+        reader as it starts (``handler_started``), so the reader runs in the scheduler's next
+        batch, after that first step whatever the order of the tasks in a batch."""
+        self._parked = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._unpark)
+        if self._connection.lone is None:
+            self._wire.expect_bytes()
+
+    def _unpark(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self._parked = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def handler_started(self) -> None:
+        """A handler task runs its first step: the reader, if it waits for that, goes on in the
+        scheduler's next batch."""
+        parked = self._parked
+        if parked is not None:
+            self._parked = None
+            trio.lowlevel.reschedule(parked)
 
     def _clear_timer(self) -> None:
         """No read timer while the reader waits on something else than the socket (an earlier
