@@ -1,6 +1,7 @@
 """Bytes of Python memory one idle keep-alive connection holds in the server, by ``tracemalloc``.
 
-The server (an ``HTTPChannel`` with the native hello-world app) runs in this process; a client
+The server (an ``HTTPChannel`` with the native hello-world app, served by ``Server`` as the
+command line serves it, and as ``scripts/bench`` measures its RSS) runs in this process; a client
 process opens COUNT connections, makes one request on each and keeps them open. Once every task
 of the server is blocked, the difference between two ``tracemalloc`` snapshots, divided by
 COUNT, is the cost of one idle connection: deterministic for the same code and Python, unlike
@@ -9,7 +10,6 @@ RSS, so a regression guard can compare it. Usage: python bench/idle_bytes.py [CO
 
 from __future__ import annotations
 
-import functools
 import subprocess
 import sys
 import tracemalloc
@@ -18,6 +18,7 @@ import trio
 import trio.testing
 
 from trio_httpchannel import HTTPChannel, Request, Response
+from trio_httpchannel.server import Server
 
 _CLIENT = r"""
 import socket, sys
@@ -43,7 +44,8 @@ async def measure(count: int) -> float:
     """Bytes a connection holds, averaged over ``count`` idle keep-alive connections."""
     channel = HTTPChannel(hello)
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        await nursery.start(Server(channel).serve_listeners, listeners)
         port = listeners[0].socket.getsockname()[1]
         await trio.testing.wait_all_tasks_blocked()
         tracemalloc.start()

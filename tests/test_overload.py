@@ -92,6 +92,7 @@ async def test_connection_past_max_connections_gets_503_and_close(nursery, autoj
     for stream in (first, second):
         assert (await ask(stream)).startswith(b"HTTP/1.1 200 ")
     third = await connect()
+    await third.send_all(GET)
     refused = await read_to_eof(third)
     assert refused.startswith(b"HTTP/1.1 503 ")
     assert b"\r\nConnection: close\r\n" in refused

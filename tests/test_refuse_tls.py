@@ -107,6 +107,7 @@ async def test_a_cleartext_refusal_is_recorded_too(nursery):
     listeners = await nursery.start(trio.serve_tcp, refuse, 0)
     stream = await trio.open_tcp_stream("127.0.0.1", listeners[0].socket.getsockname()[1])
     address = stream.socket.getsockname()[:2]
+    await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     while await stream.receive_some():
         pass
     await stream.aclose()

@@ -17,10 +17,11 @@ from ._access import ResponseHook, ResponseRecord, report
 from ._addresses import addresses, peer_name
 from ._config import Settings, SettingsKeywords
 from ._handling import Handler
+from ._request import Address
 from ._response import HeaderPairs, Response, error_response
 from ._tls_opening import PLAIN_HTTP_MESSAGE, Opening, open_tls
 from .http1 import HTTP1Connection, refuse
-from .http2 import HTTP2Connection, Spoken, Upgraded, opening, refuse_http2
+from .http2 import HTTP2Connection, Spoken, Upgraded, opening, refusal_opening, refuse_http2
 from .websocket import OpenWebSockets, WebSocketHandler
 
 if TYPE_CHECKING:
@@ -78,44 +79,48 @@ class HTTPChannel:
         self.settings = Settings(**settings)
         self.shutting_down = False
         """Whether :meth:`shutdown` was called: connections take no new request (read-only)."""
-        self._connections: set[HTTP1Connection] = set()
-        self._upgraded = 0
-        """HTTP/1.1 connections handed to the WebSocket layer, and not yet closed."""
+        self._connections: dict[HTTP1Connection, None] = {}
+        """The HTTP/1.1 connections being served (this and ``_http2_connections`` are dicts, not
+        sets: they hold an entry for each connection, and a set's table grows fourfold, to 105
+        bytes a connection at 5,000 where a dict's stays under 37)."""
+        self._calls = 0
+        """Calls of the channel not yet returned: ``connection_count``."""
         self.websockets = OpenWebSockets()
-        self._http2_connections: set[HTTP2Connection] = set()
+        self._http2_connections: dict[HTTP2Connection, None] = {}
         self._openings: set[trio.CancelScope] = set()
 
     async def __call__(self, stream: trio.abc.Stream) -> None:
-        if isinstance(stream, trio.SSLStream) and not await self._open_tls(stream):
-            return
-        received = b""
-        if self.settings.h2:
-            opened = await self._opening(stream)
-            if opened is None:
-                await trio.aclose_forcefully(stream)
-                return
-            spoken, received = opened
-            if spoken is Spoken.HTTP2:
-                await self.serve_http2(stream, received)
-                return
-            if spoken is Spoken.STALLED:
-                await self.refuse(stream, 408, "the request head did not arrive within header_timeout")
-                return
-            del opened
-        connection = HTTP1Connection(self, stream, received)
-        del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
-        self._connections.add(connection)
+        self._calls += 1
         try:
-            handoff = await connection.run()
-        finally:
-            self._connections.discard(connection)
-        del connection  # an open WebSocket keeps nothing of its HTTP/1.1 connection
-        if handoff is not None:  # a WebSocket, served once the HTTP/1.1 connection is let go
-            self._upgraded += 1
+            if isinstance(stream, trio.SSLStream) and not await self._open_tls(stream):
+                return
+            received = b""
+            if self.settings.h2:
+                opened = await self._opening(stream)
+                if opened is None:
+                    await trio.aclose_forcefully(stream)
+                    return
+                spoken, received = opened
+                if spoken is Spoken.HTTP2:
+                    await self.serve_http2(stream, received)
+                    return
+                if spoken is Spoken.STALLED:
+                    stalled = error_response(408, "the request head did not arrive within header_timeout")
+                    await self._refused(stream, stalled, None)
+                    return
+                del opened
+            connection = HTTP1Connection(self, stream, received)
+            del received  # the parser has the bytes: this frame keeps them no longer (an idle connection waits in it)
+            self._connections[connection] = None
             try:
-                await handoff()
+                handoff = await connection.run()
             finally:
-                self._upgraded -= 1
+                del self._connections[connection]
+            del connection  # an open WebSocket keeps nothing of its HTTP/1.1 connection
+            if handoff is not None:  # a WebSocket, served once the HTTP/1.1 connection is let go
+                await handoff()
+        finally:
+            self._calls -= 1
 
     async def _open_tls(self, stream: trio.SSLStream[trio.abc.Stream], linger: float | None = None) -> bool:
         """Whether the TLS handshake is done, within ``header_timeout`` (and ``linger``, when
@@ -155,13 +160,13 @@ class HTTPChannel:
             websocket_handler=self.websocket_handler,
             open_websockets=self.websockets,
         )
-        self._http2_connections.add(connection)
+        self._http2_connections[connection] = None
         try:
             if self.shutting_down:
                 connection.shutdown()
             await connection.run(received)
         finally:
-            self._http2_connections.discard(connection)
+            del self._http2_connections[connection]
 
     def shutdown(self) -> None:
         """Stop taking new requests: idle connections close now, busy ones after their last
@@ -192,33 +197,57 @@ class HTTPChannel:
         ``message``, ``headers`` added, ``Connection: close``; then close it with a lingering
         close, all of it within ``linger`` seconds (``linger_timeout`` when ``None``).
 
-        The answer is in HTTP/1.1 without reading a request, except over TLS: there the
-        handshake comes first (as for any TLS connection, see :meth:`__call__`), and a client
-        that picked ``h2`` by ALPN gets the answer on the first stream it opens, then GOAWAY.
-        ``on_response`` gets its record (with no request), as for any response."""
+        The answer is in the protocol the client speaks, without serving a request. Over TLS
+        the handshake comes first (as for any TLS connection, see :meth:`__call__`), and a client
+        that picked ``h2`` by ALPN gets the answer on the first stream it opens, then GOAWAY. In
+        cleartext with ``h2`` on, the client's first bytes tell (see ``http2.refusal_opening``):
+        one opening with the HTTP/2 preface (prior knowledge) gets it in HTTP/2 too, any other
+        in HTTP/1.1, and one that says nothing within ``linger`` is closed without an answer.
+        With ``h2`` off it is answered in HTTP/1.1 at once. ``on_response`` gets one record per
+        refusal (with no request; nothing ``sent`` when it was closed unanswered), as for any
+        response."""
         linger = self.settings.linger_timeout if linger is None else linger
         response = error_response(status, message, headers)
+        started = trio.current_time()
+        preface = None
         if isinstance(stream, trio.SSLStream):
-            started = trio.current_time()
             if not await self._open_tls(stream, linger):
                 return
-            linger = max(0.0, linger - (trio.current_time() - started))
-        await self._refused(stream, response, linger)
+        elif self.settings.h2:
+            opened = await refusal_opening(stream, linger)
+            if opened is None:
+                client = addresses(stream)[1]
+                await trio.aclose_forcefully(stream)
+                self._record_refusal(client, response, 0, 0.0)
+                return
+            spoken, received = opened
+            preface = received if spoken is Spoken.HTTP2 else None
+        linger = max(0.0, linger - (trio.current_time() - started))
+        await self._refused(stream, response, linger, preface)
 
-    async def _refused(self, stream: trio.abc.Stream, response: Response, linger: float | None) -> None:
+    async def _refused(
+        self, stream: trio.abc.Stream, response: Response, linger: float | None, preface: bytes | None = None
+    ) -> None:
         """Answer ``response`` on ``stream`` without serving a request, in HTTP/2 to a TLS
-        client that picked it by ALPN, else in HTTP/1.1, then close; and record it."""
+        client that picked it by ALPN or a cleartext one that sent the ``preface`` (the bytes
+        read, beginning with it), else in HTTP/1.1, then close; and record it."""
         linger = self.settings.linger_timeout if linger is None else linger
         client = addresses(stream)[1]
-        if isinstance(stream, trio.SSLStream) and stream.selected_alpn_protocol() == "h2":
-            sent, seconds = await refuse_http2(stream, response, linger)
+        if preface is not None or (isinstance(stream, trio.SSLStream) and stream.selected_alpn_protocol() == "h2"):
+            sent, seconds = await refuse_http2(stream, response, linger, preface or b"")
         else:
             sent, seconds = await refuse(stream, response, linger)
+        self._record_refusal(client, response, sent, seconds)
+
+    def _record_refusal(self, client: Address, response: Response, sent: int, seconds: float) -> None:
+        """Log a refusal at debug level and give ``on_response`` its record (no request)."""
         logger.debug("refused the connection from %s: %d", peer_name(client), response.status)
         if self.on_response is not None:
             report(self.on_response, ResponseRecord(client, None, response.status, sent, seconds, sent > 0))
 
     @property
     def connection_count(self) -> int:
-        """Connections being served now."""
-        return len(self._connections) + self._upgraded + len(self._http2_connections)
+        """Connections being served now: calls of the channel not yet returned, whatever they are
+        doing (the TLS handshake, telling HTTP/2 from HTTP/1.1, serving either, or a WebSocket
+        one of them handed over)."""
+        return self._calls

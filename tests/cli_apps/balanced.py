@@ -36,13 +36,21 @@ def _who(request: Request) -> dict[str, object]:
     header = proxy_header()
     return {
         "pid": os.getpid(),
-        "connection": id(request.nursery),
+        "connection": _connection(request),
         "client": request.client,
         "server": request.server,
         "scheme": request.scheme,
         "alpn": None if header is None or header.alpn is None else header.alpn.decode(),
         "authority": None if header is None else header.authority,
     }
+
+
+def _connection(request: Request) -> int:
+    """Who the connection is: its own task, the parent of the nursery its requests are served in.
+    Not the nursery itself, which lasts only while the connection has work: a connection idle for
+    ``SETTLE_AFTER`` lets it go and makes a new one for its next request."""
+    assert request.nursery is not None
+    return id(request.nursery.parent_task)
 
 
 async def _acknowledge(request: Request) -> AsyncIterator[bytes]:

@@ -75,17 +75,18 @@ async def wait_listening(where: tuple[str, int], process: trio.Process, output: 
     raise AssertionError(f"nothing listens on {spec(where)} after {READY_POLLS} polls:\n{output.text}")
 
 
-Balancer = Callable[..., Awaitable[None]]
+Balancer = Callable[..., Awaitable[Output]]
 
 
 @pytest.fixture
 async def balancer(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Balancer]:
     """``await balancer("haproxy" | "nginx", "deploy-file", listen=(host, port), **values)``
     writes the configuration into a temporary directory, starts the balancer in the foreground
-    and returns once ``listen`` accepts connections. Stopped at the end of the test."""
+    and returns its stderr (its log, as it comes) once ``listen`` accepts connections. Stopped
+    at the end of the test."""
     processes: list[trio.Process] = []
 
-    async def start(kind: str, name: str, *, listen: tuple[str, int], **values: str) -> None:
+    async def start(kind: str, name: str, *, listen: tuple[str, int], **values: str) -> Output:
         run_dir = tmp_path / f"{kind}-{len(processes)}"
         run_dir.mkdir()
         path = run_dir / name
@@ -102,6 +103,7 @@ async def balancer(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Balan
         assert process.stderr is not None
         nursery.start_soon(output.collect, process.stderr)
         await wait_listening(listen, process, output)
+        return output
 
     yield start
     for process in processes:

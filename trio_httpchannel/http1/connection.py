@@ -204,6 +204,7 @@ class HTTP1Connection:
     async def _respond(self, exchange: Exchange[RequestHead]) -> None:
         """A handler task: the response is given to the exchange, or, when it is lone, written
         by this task (unless the handler gave it early, or the body's error took its place)."""
+        self.reader.handler_started()
         try:
             response = await call_handler(self.handler, exchange, self)
             if exchange.progress is AWAITED:

@@ -7,7 +7,8 @@ head, ``body_timeout`` for each read of a body.
 
 The idle timer, the settling of an idle connection to its one task and the quiet wait of that
 task are ``quiet.py``'s (:class:`QuietReader`, this reader's base); this reader settles by
-returning when its read scope expires early and ``_may_settle`` says so.
+returning when its read scope expires early and ``_may_settle`` says so. How an exchange is
+made from a head, and what a failed body does to it, are ``exchanges.py``'s.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import trio
 from .._errors import ClientDisconnected, ProtocolError
 from .._exchange import Exchange
 from .._headers import Headers
-from .._request import Request, RequestBody
-from .._response import WHOLE, close_body, error_response
-from .._state import AWAITED, EXPECTED, FAILED, GIVEN, LONE, QUEUED, SENDING, STREAMING, Dispatch, advance
+from .._response import error_response
+from .._state import AWAITED, EXPECTED, FAILED, LONE, QUEUED, STREAMING, advance
 from ..http2 import Upgraded, h2c_settings
 from ..websocket import is_websocket_upgrade
+from .exchanges import fail_body, new_exchange
 from .head import RequestHead
 from .parser import CLOSED, END, NEED_DATA, TRUNCATED
 from .quiet import SETTLE_AFTER, SETTLE_AFTER_LIMIT, QuietReader
@@ -53,11 +54,13 @@ class Reader(QuietReader):
 
     Its timer is the read scope (``_scope``, see :class:`QuietReader`)."""
 
-    __slots__ = ("_body_exchange", "upgrade", "h2c")
+    __slots__ = ("_body_exchange", "_parked", "upgrade", "h2c")
 
     def __init__(self, connection: HTTP1Connection, received: bytes) -> None:
         super().__init__(connection, received)
         self._body_exchange: Exchange[RequestHead] | None = None
+        self._parked: trio.lowlevel.Task | None = None
+        """The reader task while it waits for a lone request's handler to run its first step."""
         self.upgrade: RequestHead | None = None
         self.h2c: Upgraded | None = None
 
@@ -134,7 +137,9 @@ class Reader(QuietReader):
             return ProtocolError(408, "the request head did not arrive within header_timeout")
         exchange = self._body_exchange
         if read is BODY and exchange is not None:
-            self._fail_body(exchange, ProtocolError(408, "the request body stalled for longer than body_timeout"))
+            fail_body(
+                self._connection, exchange, ProtocolError(408, "the request body stalled for longer than body_timeout")
+            )
         return None
 
     async def _watch_for_eof(self) -> None:
@@ -172,6 +177,8 @@ class Reader(QuietReader):
         exchange = await self._dispatch(head)
         if exchange.body_send is None:
             self._expect_end()
+            if exchange.dispatch is LONE:
+                await self._let_lone_answer()
         else:
             await self._feed_body(exchange)
         return head.keep_alive and exchange.body is not FAILED and self._connection.write is OPEN
@@ -201,18 +208,19 @@ class Reader(QuietReader):
             elif connection.pending:
                 await self._receive(None)
             else:
-                await self._receive(self._idle_timer())
+                self._time_idle_wait()
+                await self._receive(None)
                 self._idle_deadline = None
             if connection.channel.shutting_down and not parser.has_partial_request:
                 return None
 
     async def _receive(self, deadline: float | None) -> None:
         """Read once into the parser, within ``deadline``: its expiry ends the reader, and the
-        ``read`` state says what timed out. ``None``: no timer (a request is in flight), but the
-        deadline of the read before is left as it is, not moved (trio moves a deadline at some
-        cost, and a lone request would pay two moves): should it expire, the reader reads on in
-        a new scope (``_expired_early``). The deadline is left after the read too, until the
-        reader waits on something else than the socket (``_clear_timer``)."""
+        ``read`` state says what timed out. ``None``: the deadline is left, not moved (at some
+        cost): the idle wait's (``_time_idle_wait``), or with a request in flight (no timer)
+        the last read's, whose expiry makes the reader read on in a new scope
+        (``_expired_early``). It is left after the read too, until the reader waits on
+        something else than the socket (``_clear_timer``)."""
         scope = self._scope
         if deadline is not None and scope.deadline != deadline:
             scope.deadline = deadline
@@ -223,6 +231,29 @@ class Reader(QuietReader):
         self._received(data)
         if scope.cancel_called and (self._connection.read is IDLE or self._connection.read is FIRST):
             raise _ReadAgain
+
+    async def _let_lone_answer(self) -> None:
+        """Let a lone request's handler run its first step before reading on. Most answer in
+        it, and the read then finds the client's next request without waiting (no re-arming of
+        the socket's wait, no sleep in ``epoll_wait``) unless the client is slower than us; a
+        handler still running waits on something, and the reader waits for the socket first,
+        so a client leaving is noticed. The handler task wakes the reader as it starts
+        (``handler_started``): the reader runs in the next batch, after that step."""
+        self._parked = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._unpark)
+        if self._connection.lone is None:
+            self._wire.expect_bytes()
+
+    def _unpark(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self._parked = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def handler_started(self) -> None:
+        """A handler task runs its first step: a reader waiting for that goes on next batch."""
+        parked = self._parked
+        if parked is not None:
+            self._parked = None
+            trio.lowlevel.reschedule(parked)
 
     def _clear_timer(self) -> None:
         """No read timer while the reader waits on something else than the socket (an earlier
@@ -258,7 +289,7 @@ class Reader(QuietReader):
         lone = not head.has_body and not pending and connection.outbox.idle and not self.parser.has_buffered_data
         if not lone:
             await connection.writer.take_slot()
-        exchange = self._exchange(head, LONE if lone else QUEUED)
+        exchange = new_exchange(self._connection, head, LONE if lone else QUEUED)
         if lone:
             connection.lone = exchange
             pending.append(exchange)
@@ -277,37 +308,6 @@ class Reader(QuietReader):
             self._connection.writer.hand_over(lone)
         else:
             await lone.wait_done()
-
-    def _exchange(
-        self, head: RequestHead | None, dispatch: Dispatch, *, refused: bool = False
-    ) -> Exchange[RequestHead]:
-        """The exchange of ``head``, with its request (none when the head could not be parsed;
-        one without a body when the request is refused)."""
-        connection = self._connection
-        exchange = Exchange(connection, head, trio.current_time() if connection.hook is not None else 0.0, dispatch)
-        if head is None:
-            return exchange
-        body: RequestBody
-        if head.has_body and not refused:
-            send, receive = trio.open_memory_channel[bytes](0)
-            exchange.body_send = send
-            body = RequestBody(receive, exchange.want_continue)
-        else:
-            body = RequestBody(None)
-        exchange.request = Request(
-            head.method,
-            head.target,
-            head.http_version,
-            Headers(head.headers),
-            body,
-            scheme=connection.scheme,
-            client=connection.client,
-            server=connection.server,
-            tls=connection.tls,
-            nursery=connection.nursery,
-        )
-        exchange.request._exchange = exchange
-        return exchange
 
     def _upgrades_to_h2c(self, head: RequestHead) -> bool:
         """A lone request without a body asking ``Upgrade: h2c``: the connection goes on in
@@ -332,7 +332,7 @@ class Reader(QuietReader):
         connection = self._connection
         logger.debug("refusing a request from %s: %s %s", connection.peer(), error.status, error.message)
         await connection.writer.take_slot()
-        exchange = self._exchange(self.parser.refused_head, QUEUED, refused=True)
+        exchange = new_exchange(self._connection, self.parser.refused_head, QUEUED, refused=True)
         exchange.set_response(error_response(error.status, error.message))
         connection.writer.enqueue(exchange)
 
@@ -355,28 +355,11 @@ class Reader(QuietReader):
                 self.parser.start_next_request()
                 connection.read = advance(READ, connection.read, IDLE)
             except ProtocolError as error:
-                self._fail_body(exchange, error)
+                fail_body(self._connection, exchange, error)
             finally:
                 if exchange.body is STREAMING and exchange.request is not None:
                     exchange.request.body._fail(ClientDisconnected("the connection ended before the body was complete"))
             self._body_exchange = None
-
-    def _fail_body(self, exchange: Exchange[RequestHead], error: ProtocolError) -> None:
-        """The body failed: until its head goes out, the response is the body's error, whatever
-        the handler answers; a streamed response already under way is cut (abort)."""
-        connection = self._connection
-        logger.debug("bad request body from %s: %s", connection.peer(), error.message)
-        exchange.fail_body(error)
-        assert exchange.request is not None
-        exchange.request.body._fail(error)
-        body = exchange.response.body if exchange.response is not None else b""
-        if exchange.progress is AWAITED or exchange.progress is GIVEN:
-            exchange.set_response(error_response(error.status, error.message))
-            if not isinstance(body, WHOLE):
-                assert connection.nursery is not None
-                connection.nursery.start_soon(close_body, body)
-        elif exchange.progress is SENDING and not isinstance(body, WHOLE):
-            connection.abort("the request body failed while its streamed response was being sent")
 
     async def _pump_body(self, exchange: Exchange[RequestHead], send: trio.MemorySendChannel[bytes]) -> None:
         parser = self.parser

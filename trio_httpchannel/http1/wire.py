@@ -52,6 +52,11 @@ class Wire:
                 return data
             await trio.lowlevel.wait_readable(fd)
 
+    def expect_bytes(self) -> None:
+        """The client may have sent since the last read (it was answered): the next read tries
+        before it waits."""
+        self._drained = False
+
     def wait_for_bytes(self) -> Awaitable[bytes | bytearray | None]:
         """Wait until the client sent something (or ended its side). On a socket nothing is
         read (``None``: :meth:`receive_ready` reads it); on other streams it is the bytes read,

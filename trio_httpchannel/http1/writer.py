@@ -146,8 +146,9 @@ class Writer:
         """Write ``response`` at once, from the handler task of a lone exchange (nothing else
         is in flight or being written)."""
         exchange.set_response(response)
-        await self.deliver(exchange)
+        keep_alive = await self._send_response(exchange, response)
         await self._outbox.flush()
+        self._done(exchange, keep_alive)
 
     async def deliver(self, exchange: Exchange[RequestHead]) -> None:
         """Send the response of ``exchange``, the first in flight, once it is given; then it
@@ -156,7 +157,11 @@ class Writer:
         if response is None:
             await self._outbox.flush()
             response = await self._wait_for_response(exchange)
-        keep_alive = await self._send_response(exchange, response)
+        self._done(exchange, await self._send_response(exchange, response))
+
+    def _done(self, exchange: Exchange[RequestHead], keep_alive: bool) -> None:
+        """Every byte of ``exchange``'s response is queued (or written): it leaves the
+        connection, its slot released, its request told it is over."""
         connection = self._connection
         pending = connection.pending
         popped = pending.pop(0)

@@ -3,7 +3,7 @@ task per stream, with the handlers, ``Request`` and ``Response`` of HTTP/1.1."""
 
 from ._connection import Handler, HTTP2Connection, ResponseHook
 from ._exchanges import Upgraded
-from ._negotiation import ALPN_PROTOCOLS, PREFACE, Spoken, h2c_settings, opening
+from ._negotiation import ALPN_PROTOCOLS, PREFACE, Spoken, h2c_settings, opening, refusal_opening
 from ._refusal import refuse_http2
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "Upgraded",
     "h2c_settings",
     "opening",
+    "refusal_opening",
     "refuse_http2",
 ]

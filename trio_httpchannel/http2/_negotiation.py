@@ -14,7 +14,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from hyperframe.exceptions import InvalidFrameError
 
-__all__ = ["ALPN_PROTOCOLS", "PREFACE", "Spoken", "opening"]
+__all__ = ["ALPN_PROTOCOLS", "PREFACE", "Spoken", "opening", "refusal_opening"]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """What an HTTP/2 client sends first; to an HTTP/1.1 parser, a request with version 2.0."""
@@ -78,6 +78,27 @@ async def opening(
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return None
     return (Spoken.STALLED, received) if received else None
+
+
+async def refusal_opening(stream: trio.abc.Stream, linger: float) -> tuple[Spoken, bytes] | None:
+    """What a cleartext client refused at once (the server at its connection limit) speaks,
+    found within ``linger`` seconds in all, the refusal's own bound (no request is served, so no
+    other timer applies): ``HTTP2`` once its bytes begin with the preface, ``HTTP1`` once they
+    cannot (or it stopped sending partway: every prefix of the preface also begins an HTTP/1.1
+    request line), with the bytes read; ``None`` when it left, or had not said which within
+    ``linger``. Unlike :func:`opening`, every client waits on a timer: a refusal is short-lived."""
+    received = b""
+    with trio.move_on_after(linger):
+        try:
+            while PREFACE.startswith(received) and len(received) < len(PREFACE):
+                data = await stream.receive_some(_RECEIVE_SIZE)
+                if not data:
+                    return (Spoken.HTTP1, received) if received else None
+                received += data
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            return None
+        return (Spoken.HTTP2 if received.startswith(PREFACE) else Spoken.HTTP1), received
+    return None
 
 
 def _ready(stream: trio.abc.Stream) -> bytes | None:

@@ -1,6 +1,7 @@
 """A connection refused in HTTP/2 (the server at its connection limit, say, to a client that
-picked ``h2`` by ALPN): the refusal on the client's first stream, then GOAWAY, so that the
-client reads the status it would read over HTTP/1.1 instead of failing on HTTP/1.1 bytes."""
+picked ``h2`` by ALPN, or that opened with the preface in cleartext): the refusal on the
+client's first stream, then GOAWAY, so that the client reads the status it would read over
+HTTP/1.1 instead of failing on HTTP/1.1 bytes."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ __all__ = ["refuse_http2"]
 _RECEIVE_SIZE = 65536
 
 
-async def refuse_http2(stream: trio.abc.Stream, response: Response, linger: float) -> tuple[int, float]:
+async def refuse_http2(
+    stream: trio.abc.Stream, response: Response, linger: float, received: bytes = b""
+) -> tuple[int, float]:
     """Answer ``response`` (a short ``bytes`` body) to the first request the client opens on
-    ``stream``, then GOAWAY naming that stream the last one served (any other it opened may be
-    retried elsewhere), then read until the client closes; all within ``linger`` seconds, then
-    close. The bytes of the response's frames written (0 when the client sent no request or
-    broke the protocol first: nothing is answered then), and the seconds from its request to
-    the last of them, for its ``ResponseRecord``."""
+    ``stream`` (``received``: what was read of it already, the preface first in cleartext),
+    then GOAWAY naming that stream the last one served (any other it opened may be retried
+    elsewhere), then read until the client closes; all within ``linger`` seconds, then close.
+    The bytes of the response's frames written (0 when the client sent no request or broke the
+    protocol first: nothing is answered then), and the seconds from its request to the last of
+    them, for its ``ResponseRecord``."""
     assert isinstance(response.body, bytes)
     engine = H2Connection(H2Configuration(client_side=False, header_encoding=None))
     engine.initiate_connection()
@@ -32,7 +36,7 @@ async def refuse_http2(stream: trio.abc.Stream, response: Response, linger: floa
     with trio.move_on_after(linger):
         try:
             await stream.send_all(engine.data_to_send())
-            request = await _first_request(stream, engine)
+            request = await _first_request(stream, engine, received)
             if request is not None:
                 started = trio.current_time()
                 stream_id, method = request
@@ -52,13 +56,16 @@ async def refuse_http2(stream: trio.abc.Stream, response: Response, linger: floa
     return sent, seconds
 
 
-async def _first_request(stream: trio.abc.Stream, engine: H2Connection) -> tuple[int, str] | None:
-    """The id and method of the first stream the client opens, ``None`` when it leaves first."""
-    while data := await stream.receive_some(_RECEIVE_SIZE):
+async def _first_request(stream: trio.abc.Stream, engine: H2Connection, received: bytes) -> tuple[int, str] | None:
+    """The id and method of the first stream the client opens (``received`` first, then what
+    it sends), ``None`` when it leaves first."""
+    data = received or await stream.receive_some(_RECEIVE_SIZE)
+    while data:
         events = engine.receive_data(data)
         await stream.send_all(engine.data_to_send())
         for event in events:
             if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
                 fields = dict(event.headers or ())
                 return event.stream_id, bytes(fields.get(b":method", b"GET")).decode("latin-1")
+        data = await stream.receive_some(_RECEIVE_SIZE)
     return None

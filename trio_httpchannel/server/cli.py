@@ -138,6 +138,8 @@ def serve_here(options: Options, handoff: WorkerHandoff | None = None) -> None:
                 graceful_timeout=options.graceful_timeout,
                 proxy_protocol=_proxy_protocol(options),
                 own_sockets=True,
+                # A worker's sockets are shared (the supervisor and the other workers hold them).
+                exclusive_sockets=handoff is None and options.fd is None,
                 lifespan=lifespan,
                 shutdown_trigger=handoff.orphaned if handoff is not None else None,
                 task_status=_Started(message, handoff, limit),

@@ -20,6 +20,7 @@ import trio
 
 from .._channel import HTTPChannel
 from .._handling import Handler
+from . import sealing
 from .proxy_protocol import ProxyProtocol, read_proxy_header
 from .sockets import bind, close_sockets
 from .watchers import Watcher, run_beside, watch_signals
@@ -36,6 +37,9 @@ _REFUSE_LINGER = 2.0
 _ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _FIRST_BACKOFF = 0.01
 _LAST_BACKOFF = 1.0
+_CONNECTION_TASK = "trio_httpchannel.server.serving.Server._serve_connection"
+"""The name of every connection's task: the one trio would make, but one string for them all
+(trio makes each task its own, 93 bytes an idle connection)."""
 
 
 class Server:
@@ -55,7 +59,11 @@ class Server:
     At :meth:`shutdown` the listeners stop at once: the connections already waiting in their
     backlog are accepted (they will be answered, with ``Connection: close``), then the listening
     sockets are closed, so that a new connection is refused and its client or balancer goes
-    elsewhere instead of waiting on a socket nobody accepts from.
+    elsewhere instead of waiting on a socket nobody accepts from. When closing them closes them
+    for good (``exclusive``), they are sealed first (see :mod:`.sealing`): a connection whose
+    handshake the kernel completed after the last accept would otherwise be reset by the close
+    with its request sent (under load, when the process is preempted in between, a request lost
+    behind a balancer); sealed, it is held back and then refused, and the balancer retries it.
     """
 
     def __init__(
@@ -77,14 +85,14 @@ class Server:
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol
         self._stop = trio.Event()
-        self._active = 0
         self._refusing = False
         self._accept_failing = False
 
     @property
     def connection_count(self) -> int:
-        """Connections being served now (not counting refused ones)."""
-        return self._active
+        """Connections its channel is serving now (not counting refused ones): the channel's
+        ``connection_count``."""
+        return self.channel.connection_count
 
     @property
     def stopping(self) -> bool:
@@ -103,10 +111,14 @@ class Server:
         self,
         listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
         *,
+        exclusive: bool = False,
         task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Accept on ``listeners`` until :meth:`shutdown`; then close them, wait for the open
-        connections for up to ``graceful_timeout``, abort the rest, and return."""
+        connections for up to ``graceful_timeout``, abort the rest, and return. ``exclusive``:
+        nothing else holds the listeners' sockets (no other descriptor or process), so that they
+        are sealed before their backlog is taken; never for shared ones, which would accept
+        nothing more."""
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as acceptors:
                 for listener in listeners:
@@ -114,11 +126,11 @@ class Server:
                 task_status.started(self)
                 await self._stop.wait()
                 acceptors.cancel_scope.cancel()
-            open_before = self._active
+            open_before = self.connection_count
             waiting = 0
             for listener in listeners:
-                for stream in _accept_backlog(listener):
-                    connections.start_soon(self._serve_connection, stream)
+                for stream in _accept_backlog(listener, seal=exclusive):
+                    connections.start_soon(self._serve_connection, stream, name=_CONNECTION_TASK)
                     waiting += 1
                 await trio.aclose_forcefully(listener)
             logger.info(
@@ -149,7 +161,7 @@ class Server:
                 self._accept_failing = False
                 logger.warning("accepting connections again")
             backoff = _FIRST_BACKOFF
-            connections.start_soon(self._serve_connection, stream)
+            connections.start_soon(self._serve_connection, stream, name=_CONNECTION_TASK)
 
     def _note_accept_failure(self, error: OSError) -> None:
         if self._accept_failing:
@@ -159,10 +171,18 @@ class Server:
             "cannot accept connections: %s (%d open); retrying with backoff while serving the open ones. "
             "Raise the open-files limit (ulimit -n) or set max_connections below it.",
             error.strerror or error,
-            self._active,
+            self.connection_count,
         )
 
-    async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+    def _serve_connection(self, stream: trio.abc.Stream) -> Awaitable[None]:
+        """What the task of an accepted connection runs: the channel's call itself when nothing
+        comes before it (no PROXY header, no TLS, no connection limit), so that an idle
+        connection's stack holds no frame of the server's (240 bytes); else ``_open_then_serve``."""
+        if self.proxy_protocol is None and self.ssl_context is None and self.max_connections is None:
+            return self.channel(stream)
+        return self._open_then_serve(stream)
+
+    async def _open_then_serve(self, stream: trio.abc.Stream) -> None:
         if self.proxy_protocol is not None:
             proxied = await read_proxy_header(stream, self.proxy_protocol, self.channel.settings.header_timeout)
             if proxied is None:
@@ -170,17 +190,13 @@ class Server:
             stream = proxied
         if self.ssl_context is not None:
             stream = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
-        if self.max_connections is not None and self._active >= self.max_connections:
+        if self.max_connections is not None and self.connection_count >= self.max_connections:
             await self._refuse(stream)
             return
         if self._refusing:
             self._refusing = False
             logger.warning("below max_connections again: accepting new connections")
-        self._active += 1
-        try:
-            await self.channel(stream)
-        finally:
-            self._active -= 1
+        await self.channel(stream)
 
     async def _refuse(self, stream: trio.abc.Stream) -> None:
         """Answer 503 without reading a request, then close as a lingering close would, briefly."""
@@ -196,16 +212,19 @@ class Server:
         )
 
 
-def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream]) -> list[trio.abc.Stream]:
+def _accept_backlog(listener: trio.abc.Listener[trio.abc.Stream], *, seal: bool) -> list[trio.abc.Stream]:
     """The connections waiting in the backlog of ``listener`` (a ``trio.SocketListener``, or
     any listener with such a ``socket``), accepted without blocking, so that closing it right
-    after (with no checkpoint between) resets none of them."""
+    after (with no checkpoint between) resets none of them; with ``seal``, once sealed, so that
+    none can join them before the close (see :mod:`.sealing`)."""
     sock = getattr(listener, "socket", None)
     if not isinstance(sock, trio.socket.SocketType):
         return []
     streams: list[trio.abc.Stream] = []
     with socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno())) as listening:
         listening.setblocking(False)
+        if seal:
+            sealing.seal(listening)
         while True:
             try:
                 connection, _ = listening.accept()
@@ -230,6 +249,7 @@ async def serve(
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
     proxy_protocol: ProxyProtocol | None = None,
     own_sockets: bool = False,
+    exclusive_sockets: bool = False,
     lifespan: AbstractAsyncContextManager[object] | None = None,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     handle_signals: bool = True,
@@ -242,11 +262,14 @@ async def serve(
     ``fd``. The sockets it binds, and ``sockets`` with ``own_sockets``, are closed as soon as
     the shutdown begins, so that new connections are refused at once; ``sockets`` without
     ``own_sockets`` stay the caller's, and listening (the kernel queues connections on them)
-    until the caller closes them. ``proxy_protocol`` is :class:`Server`'s. ``lifespan`` (an
-    ASGI ``Lifespan``, say) is entered after binding, so a busy port fails before the
-    application starts, and exited after the last connection. ``shutdown_trigger``, when
-    given, starts the graceful shutdown when it returns. A second signal aborts everything at
-    once and raises ``KeyboardInterrupt``. ``task_status.started`` receives the
+    until the caller closes them. The sockets it binds from ``host``/``port`` or ``uds``, and
+    ``sockets`` with ``own_sockets`` and ``exclusive_sockets`` (no other descriptor or process
+    holds them), are sealed before their backlog is taken (see :class:`Server`); never ``fd``'s,
+    which whoever gave it may keep listening on. ``proxy_protocol`` is :class:`Server`'s.
+    ``lifespan`` (an ASGI ``Lifespan``, say) is entered after binding, so a busy port fails
+    before the application starts, and exited after the last connection. ``shutdown_trigger``,
+    when given, starts the graceful shutdown when it returns. A second signal aborts everything
+    at once and raises ``KeyboardInterrupt``. ``task_status.started`` receives the
     :class:`Server` once it accepts.
     """
     server = Server(
@@ -260,6 +283,7 @@ async def serve(
     if sockets is None:
         sockets = bind(host, port, uds=uds, fd=fd)
     listeners = [_listener(sock, hand_over=owned or own_sockets) for sock in sockets]
+    exclusive = (owned and fd is None) or (own_sockets and exclusive_sockets)
     watchers: list[Watcher] = []
     if shutdown_trigger is not None:
         watchers.append(partial(_shutdown_after, shutdown_trigger, server))
@@ -267,7 +291,8 @@ async def serve(
         with trio.CancelScope() as forced:
             if handle_signals:
                 watchers.append(partial(watch_signals, _first_then_force(server, forced)))
-            await run_beside(partial(_serve_app, server, listeners, lifespan, task_status), watchers)
+            serving = partial(_serve_app, server, listeners, exclusive, lifespan, task_status)
+            await run_beside(serving, watchers)
     finally:
         for listener in listeners:
             listener.socket.close()
@@ -300,11 +325,12 @@ def _listener(sock: socket.socket, *, hand_over: bool) -> trio.SocketListener:
 async def _serve_app(
     server: Server,
     listeners: Sequence[trio.SocketListener],
+    exclusive: bool,
     lifespan: AbstractAsyncContextManager[object] | None,
     task_status: trio.TaskStatus[Server],
 ) -> None:
     async with lifespan if lifespan is not None else nullcontext():
-        await server.serve_listeners(listeners, task_status=task_status)
+        await server.serve_listeners(listeners, exclusive=exclusive, task_status=task_status)
 
 
 async def _shutdown_after(

@@ -104,27 +104,39 @@ class _Call:
             raise RuntimeError("the ASGI app returned before its websocket.http.response body was complete")
 
     async def _receive(self) -> Message:
+        websocket = self._websocket
+        if websocket is None or not self._connect_sent:
+            opening = await self._before_accepted()
+            if opening is not None:
+                return opening
+            websocket = self._websocket
+            assert websocket is not None
+        try:
+            data = await websocket.receive()
+        except ConnectionClosed as closed:
+            return {"type": "websocket.disconnect", "code": closed.reason.code, "reason": closed.reason.reason}
+        if type(data) is str:
+            return {"type": "websocket.receive", "text": data}
+        return {"type": "websocket.receive", "bytes": data}
+
+    async def _before_accepted(self) -> Message | None:
+        """``websocket.connect`` first; then, once the app accepted or refused, ``None`` (a
+        message is to be received) or ``websocket.disconnect``."""
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
         if not self._decided.is_set():
             await self._decided.wait()
-        websocket = self._websocket
-        if websocket is None:
+        if self._websocket is None:
             return {"type": "websocket.disconnect", "code": 1006, "reason": ""}
-        try:
-            data = await websocket.receive()
-        except ConnectionClosed as closed:
-            return {"type": "websocket.disconnect", "code": closed.reason.code, "reason": closed.reason.reason}
-        if isinstance(data, str):
-            return {"type": "websocket.receive", "text": data}
-        return {"type": "websocket.receive", "bytes": data}
+        return None
 
     async def _send(self, message: Message) -> None:
         kind = message["type"]
         phase = self._phase
         if phase is _Phase.CONNECTED and kind == "websocket.send":
-            await self._send_data(message)
+            assert self._websocket is not None
+            await self._websocket.send(_payload(message))
         elif phase is _Phase.CONNECTED and kind == "websocket.close":
             self._phase = _Phase.CLOSED
             assert self._websocket is not None
@@ -141,7 +153,7 @@ class _Call:
         elif phase is _Phase.CLOSED and kind == "websocket.send":
             if self._websocket is None:
                 raise ConnectionClosed(CloseReason(1006, "the WebSocket was refused"))
-            await self._send_data(message)
+            await self._websocket.send(_payload(message))
         elif phase is _Phase.CLOSED and kind == "websocket.close":
             return
         else:
@@ -158,16 +170,6 @@ class _Call:
         self._phase = _Phase.CONNECTED
         self._decided.set()
 
-    async def _send_data(self, message: Message) -> None:
-        text, data = message.get("text"), message.get("bytes")
-        assert self._websocket is not None
-        if text is not None and data is None:
-            await self._websocket.send(text)
-        elif data is not None and text is None:
-            await self._websocket.send(data)
-        else:
-            raise RuntimeError("a websocket.send message has exactly one of 'text' and 'bytes'")
-
     async def _denial_body(self, message: Message) -> None:
         assert self._denial is not None
         status, headers, body = self._denial
@@ -179,3 +181,13 @@ class _Call:
         self._phase = _Phase.CLOSED
         self._decided.set()
         await self._request.reject(response)
+
+
+def _payload(message: Message) -> str | bytes:
+    """What a ``websocket.send`` message sends: its ``text`` or its ``bytes``, exactly one."""
+    text, data = message.get("text"), message.get("bytes")
+    if text is not None and data is None:
+        return text  # type: ignore[no-any-return]
+    if data is not None and text is None:
+        return data  # type: ignore[no-any-return]
+    raise RuntimeError("a websocket.send message has exactly one of 'text' and 'bytes'")
