@@ -111,14 +111,15 @@ class ASGIHandler:
 
     def _scope(self, request: Request) -> Scope:
         root = self.root_path
+        path = request.path
         scope: Scope = {
             "type": "http",
             "asgi": ASGI_VERSIONS,
             "http_version": request.http_version,
             "method": request.method,
             "scheme": request.scheme,
-            "path": root + unquote(request.path),
-            "raw_path": (root + request.path).encode("latin-1"),
+            "path": root + (unquote(path) if "%" in path else path),
+            "raw_path": (root + path).encode("latin-1"),
             "query_string": request.query.encode("latin-1"),
             "root_path": root,
             "headers": request.headers.raw,
@@ -134,8 +135,12 @@ class ASGIHandler:
 
 
 def _asks_websocket(request: Request) -> bool:
-    upgrade = request.headers.get("upgrade")
-    return upgrade is not None and "websocket" in upgrade.lower()
+    """Whether the request's first ``Upgrade`` field names ``websocket`` (any case), read from
+    the raw fields: ``Headers.get`` would lower-case, encode and decode on every request."""
+    for name, value in request.headers.raw:
+        if name == b"upgrade":
+            return b"websocket" in value.lower()
+    return False
 
 
 class _Received(enum.Enum):
