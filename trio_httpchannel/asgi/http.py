@@ -24,7 +24,7 @@ import trio
 
 from .._errors import ClientDisconnected, ProtocolError
 from .._file import FileBody
-from .._request import Request
+from .._request import ExchangeView, Request
 from .._response import Response, error_response, trailer_fields
 from ..websocket import ASGIWebSocketHandler
 from ._body_stream import BodyStream
@@ -271,9 +271,9 @@ class _Call:
 
     async def _send(self, message: Message) -> None:
         error = self._body_error
-        if isinstance(error, ProtocolError):
-            raise ClientDisconnected(f"the client was answered {error.status} ({error.message}) instead")
         if error is not None:
+            if isinstance(error, ProtocolError):
+                raise ClientDisconnected(f"the client was answered {error.status} ({error.message}) instead")
             raise ClientDisconnected(str(error))
         kind = message["type"]
         if kind == "http.response.body":
@@ -314,10 +314,14 @@ class _Call:
         if stream is None:
             if not more_body and trailers is None:
                 self._sending = COMPLETE
-                await self._deliver(Response(self._status, self._headers, body))
+                response = self._response = Response(self._status, self._headers, body)
+                await self._exchange().respond_early(response)
                 return
             stream = self._stream = BodyStream(self._head_scope)
-            await self._deliver(Response(self._status, self._headers, stream, trailers=trailers))
+            response = self._response = Response(self._status, self._headers, stream, trailers=trailers)
+            exchange = self._exchange()
+            await exchange.respond_early(response)
+            exchange.abort_on_client_left()
         if more_body:
             self._sending = STREAMING
         elif trailers is not None:
@@ -339,7 +343,8 @@ class _Call:
             raise ValueError(f"http.response.pathsend takes an absolute path, got {path!r}")
         body = FileBody(path)
         self._sending = COMPLETE
-        await self._deliver(Response(self._status, self._headers, body))
+        response = self._response = Response(self._status, self._headers, body)
+        await self._exchange().respond_early(response)
 
     async def _send_trailers(self, headers: Any, more_trailers: bool) -> None:
         """Trailers after the body: checked now (``ValueError``: the app fails, the response
@@ -369,11 +374,10 @@ class _Call:
         if headers and self._response is None and exchange is not None:
             await exchange.send_informational(103, headers)
 
-    async def _deliver(self, response: Response) -> None:
-        self._response = response
+    def _exchange(self) -> ExchangeView:
+        """Where the response goes, once it is made and kept in ``_response``: a plain call, not
+        a coroutine (one more frame to create and await on every response)."""
         exchange = self._request._exchange
         if exchange is None:
             raise ClientDisconnected("the request is over: the connection closed before the response")
-        await exchange.respond_early(response)
-        if self._stream is not None:
-            exchange.abort_on_client_left()
+        return exchange
