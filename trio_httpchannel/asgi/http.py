@@ -24,7 +24,7 @@ import trio
 
 from .._errors import ClientDisconnected, ProtocolError
 from .._file import FileBody
-from .._request import Request
+from .._request import ExchangeView, Request
 from .._response import Response, error_response, trailer_fields
 from ..websocket import ASGIWebSocketHandler
 from ._body_stream import BodyStream
@@ -111,14 +111,15 @@ class ASGIHandler:
 
     def _scope(self, request: Request) -> Scope:
         root = self.root_path
+        path = request.path
         scope: Scope = {
             "type": "http",
             "asgi": ASGI_VERSIONS,
             "http_version": request.http_version,
             "method": request.method,
             "scheme": request.scheme,
-            "path": root + unquote(request.path),
-            "raw_path": (root + request.path).encode("latin-1"),
+            "path": root + (unquote(path) if "%" in path else path),
+            "raw_path": (root + path).encode("latin-1"),
             "query_string": request.query.encode("latin-1"),
             "root_path": root,
             "headers": request.headers.raw,
@@ -134,8 +135,12 @@ class ASGIHandler:
 
 
 def _asks_websocket(request: Request) -> bool:
-    upgrade = request.headers.get("upgrade")
-    return upgrade is not None and "websocket" in upgrade.lower()
+    """Whether the request's first ``Upgrade`` field names ``websocket`` (any case), read from
+    the raw fields: ``Headers.get`` would lower-case, encode and decode on every request."""
+    for name, value in request.headers.raw:
+        if name == b"upgrade":
+            return b"websocket" in value.lower()
+    return False
 
 
 class _Received(enum.Enum):
@@ -266,9 +271,9 @@ class _Call:
 
     async def _send(self, message: Message) -> None:
         error = self._body_error
-        if isinstance(error, ProtocolError):
-            raise ClientDisconnected(f"the client was answered {error.status} ({error.message}) instead")
         if error is not None:
+            if isinstance(error, ProtocolError):
+                raise ClientDisconnected(f"the client was answered {error.status} ({error.message}) instead")
             raise ClientDisconnected(str(error))
         kind = message["type"]
         if kind == "http.response.body":
@@ -309,10 +314,14 @@ class _Call:
         if stream is None:
             if not more_body and trailers is None:
                 self._sending = COMPLETE
-                await self._deliver(Response(self._status, self._headers, body))
+                response = self._response = Response(self._status, self._headers, body)
+                await self._exchange().respond_early(response)
                 return
             stream = self._stream = BodyStream(self._head_scope)
-            await self._deliver(Response(self._status, self._headers, stream, trailers=trailers))
+            response = self._response = Response(self._status, self._headers, stream, trailers=trailers)
+            exchange = self._exchange()
+            await exchange.respond_early(response)
+            exchange.abort_on_client_left()
         if more_body:
             self._sending = STREAMING
         elif trailers is not None:
@@ -334,7 +343,8 @@ class _Call:
             raise ValueError(f"http.response.pathsend takes an absolute path, got {path!r}")
         body = FileBody(path)
         self._sending = COMPLETE
-        await self._deliver(Response(self._status, self._headers, body))
+        response = self._response = Response(self._status, self._headers, body)
+        await self._exchange().respond_early(response)
 
     async def _send_trailers(self, headers: Any, more_trailers: bool) -> None:
         """Trailers after the body: checked now (``ValueError``: the app fails, the response
@@ -364,11 +374,10 @@ class _Call:
         if headers and self._response is None and exchange is not None:
             await exchange.send_informational(103, headers)
 
-    async def _deliver(self, response: Response) -> None:
-        self._response = response
+    def _exchange(self) -> ExchangeView:
+        """Where the response goes, once it is made and kept in ``_response``: a plain call, not
+        a coroutine (one more frame to create and await on every response)."""
         exchange = self._request._exchange
         if exchange is None:
             raise ClientDisconnected("the request is over: the connection closed before the response")
-        await exchange.respond_early(response)
-        if self._stream is not None:
-            exchange.abort_on_client_left()
+        return exchange
