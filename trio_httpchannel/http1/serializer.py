@@ -13,7 +13,7 @@ import http
 from typing import Final
 
 from .._file import FileBody
-from .._response import FIELD_NAME, FIELD_VALUE, WHOLE, HeaderPairs, Response, header_pairs, http_date
+from .._response import FIELD_NAME, FIELD_VALUE, WHOLE, HeaderPairs, Response, header_pairs, http_date_line
 
 __all__ = [
     "Framing",
@@ -108,11 +108,11 @@ def serialize_head(
     ):
         framing, length = CHUNKED, None
     if length is not None:
-        lines.append(b"Content-Length: %d\r\n" % length)
+        lines.append(_length_lines.get(length) or _length_line(length))
     if framing is CHUNKED:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     if not has_date:
-        lines.append(b"Date: %s\r\n" % http_date())
+        lines.append(http_date_line())
     if not has_server:
         lines.append(_SERVER_LINE)
     if not keep_alive:
@@ -194,6 +194,16 @@ def _parse_length(line: bytes) -> int:
     return length
 
 
+def _length_line(length: int) -> bytes:
+    """The ``Content-Length`` line of a head, remembered in ``_length_lines`` (at most
+    ``_FIELD_CACHE_SIZE`` of them): a server sends the same few lengths again and again, and a
+    lookup costs less than the formatting."""
+    if len(_length_lines) >= _FIELD_CACHE_SIZE:
+        _length_lines.clear()
+    line = _length_lines[length] = b"Content-Length: %d\r\n" % length
+    return line
+
+
 def chunk(data: bytes) -> bytes:
     """``data`` as one chunk of a chunked body (``data`` must not be empty: that ends the body)."""
     return b"%x\r\n%s\r\n" % (len(data), data)
@@ -208,6 +218,7 @@ _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) f
 _FIELD_CACHE_SIZE = 512
 _field_cache: dict[tuple[str | bytes, str | bytes], tuple[bytes, bytes]] = {}
 _lengths: dict[bytes, int] = {}
+_length_lines: dict[int, bytes] = {}
 
 
 def _to_bytes(value: str | bytes) -> bytes:
