@@ -68,6 +68,25 @@ def test_content_length_mismatching_bytes_body_is_refused():
         head(Response(200, [("content-length", "3")], b"hello"))
 
 
+def test_content_length_is_checked_again_on_every_response_that_gives_it():
+    assert head(Response(200, [("content-length", "5")], b"hello")).length == 5
+    assert head(Response(200, [("content-length", "5")], b"hello")).length == 5
+    with pytest.raises(ValueError, match="does not match"):
+        head(Response(200, [("content-length", "5")], b"hello!"))
+
+
+@pytest.mark.parametrize("value", ["5x", "-5", "1" * 19])
+def test_content_length_that_is_not_a_number_is_refused(value):
+    with pytest.raises(ValueError, match="illegal Content-Length"):
+        head(Response(200, [("content-length", value)], b"hello"))
+
+
+def test_conflicting_content_lengths_are_refused_and_equal_ones_taken():
+    assert head(Response(200, [("content-length", "5"), ("Content-Length", "5")], b"hello")).length == 5
+    with pytest.raises(ValueError, match="conflicting"):
+        head(Response(200, [("content-length", "5"), ("content-length", "6")], b"hello"))
+
+
 def test_keep_alive_announced_to_http10_client():
     assert b"Connection: keep-alive\r\n" in head(Response(200), version="1.0").data
 

@@ -25,6 +25,7 @@ __all__ = [
     "error_response",
     "header_pairs",
     "http_date",
+    "http_date_line",
     "takes_trailers",
     "trailer_fields",
 ]
@@ -196,13 +197,26 @@ def error_response(status: int, message: str, headers: HeaderPairs = ()) -> Resp
     )
 
 
-_date_cache: tuple[int, bytes] = (0, b"")
+_date_cache: tuple[int, bytes, bytes] = (0, b"", b"")
 
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate, computed at most once a second."""
+    if _date_cache[0] != int(time.time()):
+        _new_date()
+    return _date_cache[1]
+
+
+def http_date_line() -> bytes:
+    """The ``Date`` field of an HTTP/1.1 head, ``Date: <http_date()>\r\n``, made with the date
+    itself (the formatting would cost every response ~1k instructions)."""
+    if _date_cache[0] != int(time.time()):
+        _new_date()
+    return _date_cache[2]
+
+
+def _new_date() -> None:
     global _date_cache
     now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
-    return _date_cache[1]
+    date = formatdate(now, usegmt=True).encode("ascii")
+    _date_cache = (now, date, b"Date: %s\r\n" % date)

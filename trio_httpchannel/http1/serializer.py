@@ -13,7 +13,7 @@ import http
 from typing import Final
 
 from .._file import FileBody
-from .._response import FIELD_NAME, FIELD_VALUE, WHOLE, HeaderPairs, Response, header_pairs, http_date
+from .._response import FIELD_NAME, FIELD_VALUE, WHOLE, HeaderPairs, Response, header_pairs, http_date_line
 
 __all__ = [
     "Framing",
@@ -88,7 +88,12 @@ def serialize_head(
             if lowered == b"connection" and b"close" in line.lower():
                 keep_alive = False
             elif lowered == b"content-length":
-                content_length = _parse_length(line, content_length)
+                length = _lengths.get(line)
+                if length is None:
+                    length = _parse_length(line)
+                if content_length is not None and content_length != length:
+                    raise ValueError(f"conflicting Content-Length response headers {content_length} and {length}")
+                content_length = length
             continue
         has_date = has_date or lowered == b"date"
         has_server = has_server or lowered == b"server"
@@ -103,11 +108,11 @@ def serialize_head(
     ):
         framing, length = CHUNKED, None
     if length is not None:
-        lines.append(b"Content-Length: %d\r\n" % length)
+        lines.append(_length_lines.get(length) or _length_line(length))
     if framing is CHUNKED:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     if not has_date:
-        lines.append(b"Date: %s\r\n" % http_date())
+        lines.append(http_date_line())
     if not has_server:
         lines.append(_SERVER_LINE)
     if not keep_alive:
@@ -176,14 +181,27 @@ def _framing(
     return CLOSE, None, False
 
 
-def _parse_length(line: bytes, previous: int | None) -> int:
+def _parse_length(line: bytes) -> int:
+    """The length a ``Content-Length`` line (from ``_field``) says, remembered by the line in
+    ``_lengths`` as ``_field`` remembers lines: the parse (``int`` of bytes above all) costs
+    about 4k instructions, a response whose handler sends the field every time pays it once."""
     value = line[line.index(b":") + 2 : -2]
     if not value.isdigit() or len(value) > 18:
         raise ValueError(f"illegal Content-Length response header {value!r}")
-    length = int(value)
-    if previous is not None and previous != length:
-        raise ValueError(f"conflicting Content-Length response headers {previous} and {length}")
+    if len(_lengths) >= _FIELD_CACHE_SIZE:
+        _lengths.clear()
+    length = _lengths[line] = int(value)
     return length
+
+
+def _length_line(length: int) -> bytes:
+    """The ``Content-Length`` line of a head, remembered in ``_length_lines`` (at most
+    ``_FIELD_CACHE_SIZE`` of them): a server sends the same few lengths again and again, and a
+    lookup costs less than the formatting."""
+    if len(_length_lines) >= _FIELD_CACHE_SIZE:
+        _length_lines.clear()
+    line = _length_lines[length] = b"Content-Length: %d\r\n" % length
+    return line
 
 
 def chunk(data: bytes) -> bytes:
@@ -199,6 +217,8 @@ def last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus}
 _FIELD_CACHE_SIZE = 512
 _field_cache: dict[tuple[str | bytes, str | bytes], tuple[bytes, bytes]] = {}
+_lengths: dict[bytes, int] = {}
+_length_lines: dict[int, bytes] = {}
 
 
 def _to_bytes(value: str | bytes) -> bytes:
