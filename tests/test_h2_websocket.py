@@ -35,6 +35,23 @@ GET = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "
 TEXT = 0x1
 
 
+class CloseWatcher:
+    """A WebSocket handler that accepts, waits for a message and records the close code it
+    gets instead; ``done`` is set then."""
+
+    def __init__(self) -> None:
+        self.closed: list[int] = []
+        self.done = trio.Event()
+
+    async def __call__(self, request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            await ws.receive()
+        except ConnectionClosed as error:
+            self.closed.append(error.reason.code)
+            self.done.set()
+
+
 async def test_settings_advertise_the_connect_protocol_with_a_websocket_handler(serve_h2_tcp):
     server = await serve_h2_tcp(http_handler, websocket_handler=ws_echo)
     client = await server.connect()
@@ -263,25 +280,15 @@ async def test_data_after_the_close_is_ignored_then_refused_and_the_connection_g
 
 
 async def test_a_client_reset_is_a_lost_connection_to_the_app_and_other_streams_go_on(serve_h2_tcp, caplog):
-    closed: list[int] = []
-    done = trio.Event()
-
-    async def watch(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        try:
-            await ws.receive()
-        except ConnectionClosed as error:
-            closed.append(error.reason.code)
-            done.set()
-
-    server = await serve_h2_tcp(http_handler, websocket_handler=watch)
+    watcher = CloseWatcher()
+    server = await serve_h2_tcp(http_handler, websocket_handler=watcher)
     client = await server.connect()
     ws = await H2WebSocket.open(client)
     client.conn.reset_stream(ws.stream_id, ErrorCodes.CANCEL)
     await client.flush()
     assert (await client.get("/")).status == 200
-    await done.wait()
-    assert closed == [1006]
+    await watcher.done.wait()
+    assert watcher.closed == [1006]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -349,18 +356,8 @@ async def test_over_tls_by_alpn_the_websocket_scheme_is_wss(nursery):
 
 
 async def test_a_connection_error_ends_its_websockets_as_lost_connections(serve_h2_tcp):
-    closed: list[int] = []
-    done = trio.Event()
-
-    async def watch(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        try:
-            await ws.receive()
-        except ConnectionClosed as error:
-            closed.append(error.reason.code)
-            done.set()
-
-    server = await serve_h2_tcp(http_handler, websocket_handler=watch)
+    watcher = CloseWatcher()
+    server = await serve_h2_tcp(http_handler, websocket_handler=watcher)
     raw = await server.raw()
     await raw.handshake()
     await raw.send_frames(raw.headers(1, extended_connect(), end_stream=False))
@@ -369,6 +366,6 @@ async def test_a_connection_error_ends_its_websockets_as_lost_connections(serve_
     goaway = await raw.until(GoAwayFrame)
     assert goaway.error_code == ErrorCodes.PROTOCOL_ERROR
     await raw.frames_to_eof()
-    await done.wait()
-    assert closed == [1006]
+    await watcher.done.wait()
+    assert watcher.closed == [1006]
     await server.wait_closed()

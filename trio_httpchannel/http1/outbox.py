@@ -117,10 +117,7 @@ class Outbox:
             self._abort(f"writing failed: {error!r}")
             await trio.lowlevel.checkpoint()
         finally:
-            self.flushing = False
-            if self._flushed is not None:
-                self._flushed.set()
-                self._flushed = None
+            self._flush_over()
         if self._hook is not None:
             self._written()
 
@@ -154,11 +151,15 @@ class Outbox:
             self._abort(f"sending a file failed: {error!r}")
             await trio.lowlevel.checkpoint()
         finally:
-            self.flushing = False
-            if self._flushed is not None:
-                self._flushed.set()
-                self._flushed = None
+            self._flush_over()
         return offset
+
+    def _flush_over(self) -> None:
+        """A write of :meth:`flush` or :meth:`send_file` ended: who waits for it goes on."""
+        self.flushing = False
+        if self._flushed is not None:
+            self._flushed.set()
+            self._flushed = None
 
     async def _wait_writable(self) -> None:
         scope = self.deadline_scope
