@@ -10,15 +10,17 @@ RSS, so a regression guard can compare it. Usage: python bench/idle_bytes.py [CO
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tracemalloc
+from pathlib import Path
 
 import trio
 import trio.testing
 
-from trio_httpchannel import HTTPChannel, Request, Response
-from trio_httpchannel.server import Server
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.held import held_snapshots  # noqa: E402
+from trio_httpchannel import HTTPChannel, Request, Response  # noqa: E402
+from trio_httpchannel.server import Server  # noqa: E402
 
 _CLIENT = r"""
 import socket, sys
@@ -47,23 +49,9 @@ async def measure(count: int) -> float:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         await nursery.start(Server(channel).serve_listeners, listeners)
         port = listeners[0].socket.getsockname()[1]
-        await trio.testing.wait_all_tasks_blocked()
-        tracemalloc.start()
-        before = tracemalloc.take_snapshot()
-        client = subprocess.Popen(
-            [sys.executable, "-c", _CLIENT, str(port), str(count)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        before, after = await held_snapshots(
+            _CLIENT, [str(port), str(count)], lambda: channel.connection_count >= count
         )
-        assert client.stdout is not None and client.stdin is not None
-        await trio.to_thread.run_sync(client.stdout.readline)
-        while channel.connection_count < count:
-            await trio.sleep(0.01)
-        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
-        after = tracemalloc.take_snapshot()
-        tracemalloc.stop()
-        client.stdin.close()
-        client.wait()
         nursery.cancel_scope.cancel()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     return grown / count

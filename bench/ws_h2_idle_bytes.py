@@ -12,15 +12,17 @@ included, spread over their WebSockets). Usage: python bench/ws_h2_idle_bytes.py
 from __future__ import annotations
 
 import functools
-import subprocess
 import sys
-import tracemalloc
+from pathlib import Path
 
 import trio
 import trio.testing
 
-from trio_httpchannel import HTTPChannel, Request, Response
-from trio_httpchannel.websocket import WebSocketRequest
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.held import held_snapshots  # noqa: E402
+from trio_httpchannel import HTTPChannel, Request, Response  # noqa: E402
+from trio_httpchannel.websocket import WebSocketRequest  # noqa: E402
 
 _CLIENT = r"""
 import socket, sys
@@ -74,24 +76,9 @@ async def measure(connections: int, streams: int) -> float:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        await trio.testing.wait_all_tasks_blocked()
-        tracemalloc.start()
-        before = tracemalloc.take_snapshot()
-        client = subprocess.Popen(
-            [sys.executable, "-c", _CLIENT, str(port), str(connections), str(streams)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert client.stdout is not None and client.stdin is not None
-        if not await trio.to_thread.run_sync(client.stdout.readline):
-            raise RuntimeError("the client failed")
-        while len(channel.websockets) < connections * streams:
-            await trio.sleep(0.01)
-        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
-        after = tracemalloc.take_snapshot()
-        tracemalloc.stop()
-        client.stdin.close()
-        client.wait()
+        total = connections * streams
+        arguments = [str(port), str(connections), str(streams)]
+        before, after = await held_snapshots(_CLIENT, arguments, lambda: len(channel.websockets) >= total)
         nursery.cancel_scope.cancel()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     return grown / (connections * streams)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
@@ -21,9 +20,11 @@ from pathlib import Path
 import trio
 import trio.testing
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from bench.apps import asgi_websocket_app, native_websocket_app  # noqa: E402
+from bench.held import held_snapshots  # noqa: E402
 from trio_httpchannel import HTTPChannel  # noqa: E402
 from trio_httpchannel.asgi import ASGIHandler  # noqa: E402
 
@@ -44,26 +45,10 @@ async def measure(count: int, asgi: bool, deflate: bool, top: int) -> float:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(functools.partial(trio.serve_tcp, channel, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        await trio.testing.wait_all_tasks_blocked()
-        tracemalloc.start(25 if top else 1)
-        before = tracemalloc.take_snapshot()
-        client = subprocess.Popen(
-            [sys.executable, "-c", _CLIENT, str(port), str(count), "1" if deflate else "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=Path(__file__).resolve().parent.parent,
+        arguments = [str(port), str(count), "1" if deflate else "0"]
+        before, after = await held_snapshots(
+            _CLIENT, arguments, lambda: len(channel.websockets) >= count, frames=25 if top else 1, cwd=REPO
         )
-        assert client.stdout is not None and client.stdin is not None
-        ready = await trio.to_thread.run_sync(client.stdout.readline)
-        if not ready.startswith(b"ready"):
-            raise SystemExit("the client failed")
-        while len(channel.websockets) < count:
-            await trio.sleep(0.01)
-        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
-        after = tracemalloc.take_snapshot()
-        tracemalloc.stop()
-        client.stdin.close()
-        client.wait()
         nursery.cancel_scope.cancel()
     if top:
         _print_sites(after.compare_to(before, "traceback"), count, top)
